@@ -1,0 +1,60 @@
+# lstm-suite: every target depends on the venv, so a fresh clone needs no other step.
+PYTHON_SYS ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+RUN ?= runs
+CONFIG ?= default
+SET ?=
+SETARGS := $(foreach s,$(SET),--set $(s))
+
+.PHONY: setup test test-slow test-jax lint train-speech train-sentiment train-translate train-forecast \
+        evaluate-speech export-speech bench experiments lock clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock
+	$(PYTHON_SYS) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.lock
+	touch $(STAMP)
+
+lock: ## Re-resolve requirements.txt into requirements.lock.
+	rm -rf .venv-lock && $(PYTHON_SYS) -m venv .venv-lock && .venv-lock/bin/pip install -q -r requirements.txt
+	{ echo "# Full resolved set for Python 3.11 (regenerate: make lock). Top-level pins live in requirements.txt."; .venv-lock/bin/pip freeze; } > requirements.lock
+	rm -rf .venv-lock
+
+# Fast suite: TensorFlow backend for everything, then the shared blocks again under JAX.
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" -n 2 tests
+	KERAS_BACKEND=jax $(PY) -m pytest -q -m "not slow and not tf_only" -n 2 tests/common
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow tests
+
+train-speech: $(STAMP)
+	$(PY) -m apps.speech.train --config $(CONFIG) --run-dir $(RUN)/speech $(SETARGS)
+
+train-sentiment: $(STAMP)
+	$(PY) -m apps.nlp.sentiment.train --config $(CONFIG) --run-dir $(RUN)/sentiment $(SETARGS)
+
+train-translate: $(STAMP)
+	$(PY) -m apps.nlp.translation.train --config $(CONFIG) --run-dir $(RUN)/translate $(SETARGS)
+
+train-forecast: $(STAMP)
+	$(PY) -m apps.timeseries.train --config $(CONFIG) --run-dir $(RUN)/forecast $(SETARGS)
+
+evaluate-speech: $(STAMP)
+	$(PY) -m apps.speech.evaluate --run-dir $(RUN)/speech
+
+export-speech: $(STAMP)
+	$(PY) -m apps.speech.export --run-dir $(RUN)/speech
+
+bench: $(STAMP)
+	$(PY) -m bench.rnn_throughput --device cpu --out bench/out/rnn_throughput_cpu.json
+
+experiments: $(STAMP)
+	$(PY) -m apps.experiments.run --config default --run-dir $(RUN)/experiments
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,191 @@
+"""Frozen dataclass configs, named presets and typed `--set a.b=value` overrides.
+
+Every app composes its own `Config` from per-concern dataclasses and exposes
+`PRESETS = {"tiny": ..., "default": ..., "gpu": ...}`. The CLI helpers here turn
+`--config NAME --set model.units=(64,64) --run-dir DIR` into a validated config.
+
+    parser = build_parser("Train the speech model", PRESETS)
+    args = parser.parse_args(argv)
+    cfg = resolve_config(PRESETS, args.config, args.set)
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration mistake (unknown key, wrong type, bad preset)."""
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Checks `value` against the annotation `tp` and converts where lossless (int→float, list→tuple)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in args:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(f"{key}: {value!r} matches none of {_type_name(tp)}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: {value!r} is not one of {list(args)}")
+        return value
+    if origin is tuple:
+        if isinstance(value, (int, float, str, bool)) and not isinstance(value, tuple):
+            value = (value,)  # `--set model.units=64` means a one-layer stack.
+        if not isinstance(value, (tuple, list)):
+            raise ConfigError(f"{key}: expected a tuple like (64, 64), got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], key) for v in value)
+        if args and len(args) != len(value):
+            raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)} in {value!r}")
+        return tuple(_coerce(v, a, key) for v, a in zip(value, args)) if args else tuple(value)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if isinstance(value, Mapping):
+            return from_dict(tp, value, prefix=key + ".")
+        raise ConfigError(f"{key}: expected a mapping for {tp.__name__}, got {value!r}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _parse_literal(text: str) -> Any:
+    """Parses the right-hand side of `--set`: Python literals, true/false/none, else a plain string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def to_dict(cfg: Any) -> dict:
+    """Nested plain-dict view of a config dataclass (tuples become lists in JSON)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type, data: Mapping, prefix: str = "") -> Any:
+    """Rebuilds a (nested) config dataclass from `to_dict` output, checking keys and types."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(
+            f"unknown config key(s) {sorted(prefix + k for k in unknown)}; valid: {sorted(prefix + n for n in names)}"
+        )
+    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def override(cfg: Any, key: str, raw_value: Any) -> Any:
+    """Returns a copy of `cfg` with dotted `key` set; `raw_value` strings are parsed as literals."""
+    head, _, rest = key.partition(".")
+    if not dataclasses.is_dataclass(cfg):
+        raise ConfigError(f"cannot set {key!r}: the parent is not a config section")
+    names = [f.name for f in dataclasses.fields(cfg)]
+    if head not in names:
+        raise ConfigError(f"unknown config key {head!r} in {type(cfg).__name__}; valid keys: {', '.join(names)}")
+    current = getattr(cfg, head)
+    if rest:
+        return dataclasses.replace(cfg, **{head: override(current, rest, raw_value)})
+    if dataclasses.is_dataclass(current):
+        raise ConfigError(f"{key!r} is a section; set one of its fields, e.g. {key}.{dataclasses.fields(current)[0].name}=...")
+    value = _parse_literal(raw_value) if isinstance(raw_value, str) else raw_value
+    hint = typing.get_type_hints(type(cfg))[head]
+    if hint is str and not isinstance(value, str):
+        value = raw_value  # `--set data.source=123` keeps the text the user typed.
+    return dataclasses.replace(cfg, **{head: _coerce(value, hint, key)})
+
+
+def apply_overrides(cfg: Any, assignments: Sequence[str] | None) -> Any:
+    """Applies `["a.b=1", "c=(2,3)"]` in order; raises ConfigError naming the bad one."""
+    for item in assignments or ():
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value (e.g. model.units=(64,64)), got {item!r}")
+        key, raw = item.split("=", 1)
+        cfg = override(cfg, key.strip(), raw.strip())
+    return cfg
+
+
+def resolve_config(presets: Mapping[str, Any], name: str, assignments: Sequence[str] | None = None) -> Any:
+    if name not in presets:
+        raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(presets)}")
+    return apply_overrides(presets[name], assignments)
+
+
+def save_config(cfg: Any, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+
+
+def load_config(cls: type, path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path} not found: is this a run directory written by a train script?")
+    return from_dict(cls, json.loads(path.read_text()))
+
+
+def build_parser(description: str, presets: Mapping[str, Any], run_dir_default: str | None = None) -> argparse.ArgumentParser:
+    """Parser with the suite-wide flags: --config, --set (repeatable), --run-dir."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", default="default", choices=list(presets), help="preset name")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config field, e.g. --set model.units=(64,64); repeatable",
+    )
+    parser.add_argument("--run-dir", default=run_dir_default, required=run_dir_default is None,
+                        help="where config.json, model.keras, history.json and metrics.json go")
+    return parser
+
+
+def describe(cfg: Any, prefix: str = "") -> list[str]:
+    """Flat `key = value` lines, used to log the effective config."""
+    lines = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            lines.extend(describe(value, prefix + f.name + "."))
+        else:
+            lines.append(f"{prefix}{f.name} = {value!r}")
+    return lines

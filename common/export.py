@@ -1,0 +1,200 @@
+"""Exporting trained models: `.keras`, TF SavedModel, TFLite and ONNX, each checked for parity.
+
+Export runs on the TensorFlow side (load the `.keras` file under KERAS_BACKEND=tensorflow;
+cross-backend `.keras` loading is exact). Each `export_*` writes one artifact; `run_*`
+executes it; `check_parity` compares against the Keras outputs and fails loudly.
+
+    report = export_all(model, out_dir, sample_inputs, formats=("saved_model", "onnx"))
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+
+FORMATS = ("keras", "saved_model", "tflite", "onnx")
+PARITY_ATOL = 1e-4
+
+
+class ExportError(RuntimeError):
+    """An export that cannot be produced or does not match the Keras model."""
+
+
+def _tf():
+    try:
+        import tensorflow as tf
+    except ImportError as err:  # The JAX-only GPU machine has no TensorFlow.
+        raise ExportError(
+            "export needs TensorFlow: run it on the CPU side (KERAS_BACKEND=tensorflow) from the run dir's model.keras"
+        ) from err
+    return tf
+
+
+def _as_list(x: Any) -> list:
+    if isinstance(x, dict):
+        return list(x.values())
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _signature(model: keras.Model, batch_size: int | None = None):
+    tf = _tf()
+    specs = []
+    for tensor, name in zip(model.inputs, input_names(model)):
+        shape = (batch_size,) + tuple(tensor.shape[1:]) if batch_size is not None else tuple(tensor.shape)
+        specs.append(tf.TensorSpec(shape, tensor.dtype, name=name))
+    return specs
+
+
+def _export_signature(model: keras.Model):
+    """`model.export` wants one entry per positional call argument: a multi-input model takes one list."""
+    specs = _signature(model)
+    return [specs] if len(specs) > 1 else specs
+
+
+def export_saved_model(model: keras.Model, path: str | Path) -> Path:
+    """TF SavedModel with a `serve` endpoint taking the model's raw inputs."""
+    path = Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+    model.export(str(path), format="tf_saved_model", input_signature=_export_signature(model), verbose=False)
+    return path
+
+
+def export_onnx(model: keras.Model, path: str | Path) -> Path:
+    """ONNX via tf2onnx (native ONNX LSTM/GRU ops for Keras RNN layers)."""
+    path = Path(path)
+    model.export(str(path), format="onnx", input_signature=_export_signature(model), verbose=False)
+    return path
+
+
+def export_tflite(model: keras.Model, path: str | Path, allow_select_tf_ops: bool = False,
+                  batch_size: int | None = None) -> Path:
+    """TFLite flatbuffer. Builtins only by default (what a phone runtime has).
+
+    A dynamic-length RNN needs `allow_select_tf_ops=True`; streaming step models
+    (fixed shape, unrolled, explicit state) convert with builtins only.
+    """
+    tf = _tf()
+    path = Path(path)
+    signature = _signature(model, batch_size)
+
+    @tf.function(input_signature=signature)
+    def serve(*args):
+        return model(list(args) if len(args) > 1 else args[0], training=False)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], model)
+    ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if allow_select_tf_ops:
+        ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
+    converter.target_spec.supported_ops = ops
+    try:
+        flatbuffer = converter.convert()
+    except Exception as err:  # The converter raises several private error types.
+        hint = "" if allow_select_tf_ops else " (a dynamic-length RNN needs allow_select_tf_ops=True, or export a streaming step model)"
+        raise ExportError(f"TFLite conversion failed{hint}: {str(err).splitlines()[0]}") from err
+    path.write_bytes(flatbuffer)
+    return path
+
+
+def run_saved_model(path: str | Path, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    tf = _tf()
+    loaded = tf.saved_model.load(str(path))
+    tensors = [tf.constant(x) for x in inputs]
+    outputs = loaded.serve(tensors) if len(tensors) > 1 else loaded.serve(tensors[0])
+    return [np.asarray(o) for o in _as_list(outputs)]
+
+
+def input_names(model: keras.Model) -> list[str]:
+    """The names the exported signatures use for the model's inputs, in positional order."""
+    return [t.name.split(":")[0] for t in model.inputs]
+
+
+def run_tflite(path: str | Path, inputs: Sequence[np.ndarray], names: Sequence[str]) -> list[np.ndarray]:
+    """Runs the flatbuffer's signature with inputs given positionally in the order of `names`."""
+    tf = _tf()
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    runner = interpreter.get_signature_runner()
+    expected = set(runner.get_input_details())
+    if expected != set(names):
+        raise ExportError(f"tflite signature inputs {sorted(expected)} do not match {list(names)}")
+    outputs = runner(**{name: np.asarray(x) for name, x in zip(names, inputs)})
+    return [np.asarray(outputs[k]) for k in sorted(outputs, key=_output_index)]
+
+
+def _output_index(name: str) -> int:
+    tail = name.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def run_onnx(path: str | Path, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {spec.name: np.asarray(x) for spec, x in zip(session.get_inputs(), inputs)}
+    return [np.asarray(o) for o in session.run(None, feeds)]
+
+
+def check_parity(reference: Sequence[np.ndarray], exported: Sequence[np.ndarray], atol: float = PARITY_ATOL,
+                 what: str = "export") -> float:
+    """Max absolute difference between two output lists; raises ExportError above `atol`."""
+    reference, exported = list(reference), list(exported)
+    if len(reference) != len(exported):
+        raise ExportError(f"{what}: {len(exported)} outputs, expected {len(reference)}")
+    worst = 0.0
+    for ref, out in zip(reference, exported):
+        ref, out = np.asarray(ref), np.asarray(out)
+        if ref.shape != out.shape:
+            raise ExportError(f"{what}: output shape {out.shape}, expected {ref.shape}")
+        if ref.dtype.kind in "fc":
+            worst = max(worst, float(np.max(np.abs(ref.astype(np.float64) - out.astype(np.float64)))) if ref.size else 0.0)
+        elif not np.array_equal(ref, out):
+            raise ExportError(f"{what}: non-numeric outputs differ")
+    if worst > atol:
+        raise ExportError(f"{what}: max |difference| {worst:.3g} exceeds {atol:g}")
+    return worst
+
+
+def export_all(model: keras.Model, out_dir: str | Path, sample_inputs: Sequence[np.ndarray],
+               formats: Sequence[str] = ("keras", "saved_model", "onnx"), tflite_select_tf_ops: bool = False,
+               atol: float = PARITY_ATOL) -> dict:
+    """Writes each requested format under `out_dir`, checks parity on `sample_inputs`, writes parity.json."""
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown export format(s) {sorted(unknown)}; choose from {FORMATS}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sample_inputs = [np.asarray(x) for x in sample_inputs]
+    reference = [np.asarray(o) for o in _as_list(model(sample_inputs if len(sample_inputs) > 1 else sample_inputs[0], training=False))]
+    report: dict[str, Any] = {"atol": atol, "num_examples": int(sample_inputs[0].shape[0]), "formats": {}}
+    for fmt in formats:
+        if fmt == "keras":
+            path = out_dir / "model.keras"
+            model.save(str(path))
+            outputs = _as_list(keras.models.load_model(str(path), compile=False)(
+                sample_inputs if len(sample_inputs) > 1 else sample_inputs[0], training=False))
+        elif fmt == "saved_model":
+            path = export_saved_model(model, out_dir / "saved_model")
+            outputs = run_saved_model(path, sample_inputs)
+        elif fmt == "onnx":
+            path = export_onnx(model, out_dir / "model.onnx")
+            outputs = run_onnx(path, sample_inputs)
+        else:
+            path = export_tflite(model, out_dir / "model.tflite", allow_select_tf_ops=tflite_select_tf_ops)
+            try:
+                outputs = run_tflite(path, sample_inputs, input_names(model))
+            except RuntimeError as err:
+                if "Flex" not in str(err):
+                    raise
+                # The pip TF interpreter lacks the Flex delegate; a device runtime links it.
+                note = "not checked: this TensorFlow build's TFLite interpreter has no Flex delegate for SELECT_TF_OPS"
+                print(f"warning: tflite parity {note}")
+                report["formats"][fmt] = {"path": str(path), "max_abs_diff": None, "parity": note}
+                continue
+        diff = check_parity(reference, [np.asarray(o) for o in outputs], atol, what=fmt)
+        report["formats"][fmt] = {"path": str(path), "max_abs_diff": diff}
+    (out_dir / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report

@@ -1,0 +1,284 @@
+"""Training plumbing shared by every app: seeding, precision, optimizer + schedule,
+callbacks, resumable run directories and the fit loop.
+
+A run directory is staged in `<run-dir>.partial/` while training and renamed to
+`<run-dir>/` only once every artifact is written, so a crash never leaves a
+half-written run dir; `--resume` continues from the staged backup.
+
+    with RunDir(args.run_dir, resume=args.resume) as run:
+        save_config(cfg, run.path / "config.json")
+        model, history = fit(model, train_ds, val_ds, cfg.train, run)
+        run.write_json("metrics.json", metrics)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable, Literal, Sequence
+
+import keras
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10  # upper bound; early stopping usually ends sooner
+    batch_size: int = 64  # larger batches feed a GPU better but generalise slightly worse
+    learning_rate: float = 1e-3  # peak LR after warmup
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"  # adamw decouples weight decay from the gradient
+    weight_decay: float = 1e-4  # adamw only; regularises large embeddings/recurrent weights
+    schedule: Literal["constant", "cosine"] = "cosine"  # cosine decays to 0 at the last epoch
+    warmup_epochs: float = 0.0  # linear warmup; helps large batches and attention models start stably
+    clipnorm: float = 1.0  # global-norm gradient clipping guards RNNs against exploding gradients; 0 disables
+    precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = "float32"  # mixed saves memory on GPU; RNN cells stay float32
+    early_stopping_patience: int = 0  # epochs without val improvement before stopping; 0 disables
+    seed: int = 0  # seeds Python, NumPy and the backend
+    tensorboard: bool = False  # write TensorBoard logs under <run-dir>/tensorboard
+    steps_per_execution: int = 1  # >1 runs several steps per compiled call, fewer host round trips on GPU
+
+
+def set_seed(seed: int) -> None:
+    """Seeds Python, NumPy and the backend RNG in one call."""
+    keras.utils.set_random_seed(int(seed))
+
+
+def configure_precision(precision: str) -> None:
+    """Sets the global dtype policy. RecurrentStack keeps its cells float32 under mixed_bfloat16."""
+    keras.mixed_precision.set_global_policy(precision)
+
+
+def progress_verbosity() -> int:
+    """A live progress bar on a terminal, one line per epoch in logs and CI."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """Optimizer with optional linear warmup + cosine decay and global-norm clipping."""
+    total_steps = max(1, cfg.epochs * steps_per_epoch)
+    warmup_steps = int(round(cfg.warmup_epochs * steps_per_epoch))
+    if cfg.schedule == "cosine":
+        lr: Any = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup_steps else cfg.learning_rate,
+            decay_steps=max(1, total_steps - warmup_steps),
+            warmup_target=cfg.learning_rate if warmup_steps else None,
+            warmup_steps=warmup_steps,
+        )
+    else:
+        lr = cfg.learning_rate
+    clip = {"clipnorm": cfg.clipnorm} if cfg.clipnorm > 0 else {}
+    if cfg.optimizer == "adamw":
+        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=cfg.weight_decay, **clip)
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=lr, **clip)
+    return keras.optimizers.SGD(learning_rate=lr, momentum=0.9, nesterov=True, **clip)
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Writes JSON atomically (temp file + rename) so readers never see half a file."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+    os.replace(tmp, path)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+class RunDirError(ValueError):
+    """The run directory cannot be used as asked (exists, missing, incomplete)."""
+
+
+class RunDir:
+    """Stages a run in `<path>.partial/` and publishes it as `<path>/` on success.
+
+    Args:
+        path: the final run directory.
+        resume: keep an existing `<path>.partial/` and continue from its backup.
+        overwrite: replace an existing finished run at `path`.
+    """
+
+    def __init__(self, path: str | Path, resume: bool = False, overwrite: bool = False):
+        self.final = Path(path)
+        self.staging = Path(str(self.final).rstrip("/") + ".partial")
+        self.resume = resume
+        self.overwrite = overwrite
+
+    @property
+    def path(self) -> Path:
+        return self.staging
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.staging / "backup"
+
+    def __enter__(self) -> "RunDir":
+        if self.final.exists() and any(self.final.iterdir()) and not self.overwrite:
+            raise RunDirError(
+                f"run dir {self.final} already holds a finished run; choose another --run-dir or pass --overwrite"
+            )
+        if self.staging.exists() and not self.resume:
+            shutil.rmtree(self.staging)
+        if self.resume and not self.backup_dir.exists():
+            raise RunDirError(f"nothing to resume: {self.backup_dir} does not exist (start without --resume)")
+        self.staging.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            print(
+                f"\nTraining stopped ({exc_type.__name__}); partial state kept in {self.staging} "
+                f"- rerun the same command with --resume to continue.",
+                file=sys.stderr,
+            )
+            return False
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+        if self.final.exists():
+            shutil.rmtree(self.final)
+        os.replace(self.staging, self.final)
+        return False
+
+    def write_json(self, name: str, obj: Any) -> None:
+        write_json(self.staging / name, obj)
+
+
+class JSONHistory(keras.callbacks.Callback):
+    """Appends each epoch's logs (+ seconds taken) to history.json, surviving resume."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+        self.history: dict[str, list] = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        logs["epoch_seconds"] = time.perf_counter() - self._start
+        logs["epoch"] = epoch + 1
+        lr = getattr(self.model.optimizer, "learning_rate", None)
+        if lr is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(lr))
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        write_json(self.path, self.history)
+
+
+def make_callbacks(
+    cfg: TrainConfig, run: RunDir, monitor: str = "val_loss", mode: str = "min", has_validation: bool = True
+) -> list[keras.callbacks.Callback]:
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.BackupAndRestore(str(run.backup_dir)),
+        JSONHistory(run.path / "history.json"),
+        keras.callbacks.CSVLogger(str(run.path / "history.csv"), append=True),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    if has_validation:
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                str(run.path / "best.weights.h5"), monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True
+            )
+        )
+        if cfg.early_stopping_patience > 0:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience)
+            )
+    if cfg.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(run.path / "tensorboard")))
+    return callbacks
+
+
+def fit(
+    model: keras.Model,
+    train_data: Any,
+    val_data: Any,
+    cfg: TrainConfig,
+    run: RunDir,
+    monitor: str = "val_loss",
+    mode: str = "min",
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    **fit_kwargs,
+) -> tuple[keras.Model, dict]:
+    """Fits a compiled model, restores the best validation weights, saves `model.keras`.
+
+    `train_data`/`val_data` are anything `model.fit` takes (tf.data, PyDataset, arrays as a tuple).
+    Returns the model and the history dict (also written to history.json).
+    """
+    callbacks = make_callbacks(cfg, run, monitor, mode, has_validation=val_data is not None) + list(extra_callbacks)
+    if isinstance(train_data, tuple):
+        x, y = train_data[0], train_data[1]
+        fit_kwargs.setdefault("batch_size", cfg.batch_size)
+        fit_kwargs.setdefault("shuffle", True)
+    else:
+        x, y = train_data, None
+    model.fit(
+        x, y, validation_data=val_data, epochs=cfg.epochs, callbacks=callbacks,
+        verbose=progress_verbosity(), **fit_kwargs,
+    )
+    best = run.path / "best.weights.h5"
+    if best.exists():
+        model.load_weights(str(best))
+        best.unlink()
+    model.save(str(run.path / "model.keras"))
+    history_path = run.path / "history.json"
+    history = json.loads(history_path.read_text()) if history_path.exists() else {}
+    return model, history
+
+
+def steps_for(num_examples: int, batch_size: int) -> int:
+    return max(1, math.ceil(num_examples / batch_size))
+
+
+def add_train_flags(parser) -> None:
+    """Flags every train script shares beyond --config/--set/--run-dir."""
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run from <run-dir>.partial")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing finished run dir")
+
+
+def print_summary(title: str, run_dir: Path, metrics: dict, files: Iterable[str]) -> None:
+    """The closing lines of every train script: where the results are."""
+    print(f"\n== {title} ==")
+    for key, value in metrics.items():
+        if isinstance(value, (int, float)):
+            print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
+    print(f"Run dir: {run_dir}")
+    for name in files:
+        if (run_dir / name).exists():
+            print(f"  {run_dir / name}")
+
+
+def open_run_dir(run_dir: str | Path) -> Path:
+    """Validates a finished run dir for evaluate/predict/export, with a clear error otherwise."""
+    path = Path(run_dir)
+    partial = Path(str(path).rstrip("/") + ".partial")
+    if not path.is_dir():
+        if partial.is_dir():
+            raise RunDirError(f"{path} is not finished: training stopped early (state in {partial}); rerun train with --resume")
+        raise RunDirError(f"run dir {path} not found; train first (e.g. make train-speech) or pass the right --run-dir")
+    for name in ("config.json", "model.keras"):
+        if not (path / name).is_file():
+            raise RunDirError(f"{path} has no {name}: it is not a run dir written by a train script")
+    return path
+
+
+def load_model(run_dir: str | Path) -> keras.Model:
+    """The trained model of a finished run dir (custom layers are registered by importing common.layers)."""
+    import common.layers  # noqa: F401  (registers the serializable layers)
+
+    path = open_run_dir(run_dir)
+    return keras.models.load_model(str(path / "model.keras"), compile=False)
