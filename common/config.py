@@ -119,24 +119,27 @@ def from_dict(cls: type, data: Mapping, prefix: str = "") -> Any:
     return cls(**kwargs)
 
 
-def override(cfg: Any, key: str, raw_value: Any) -> Any:
+def override(cfg: Any, key: str, raw_value: Any, _prefix: str = "") -> Any:
     """Returns a copy of `cfg` with dotted `key` set; `raw_value` strings are parsed as literals."""
     head, _, rest = key.partition(".")
+    full_key = _prefix + key
     if not dataclasses.is_dataclass(cfg):
-        raise ConfigError(f"cannot set {key!r}: the parent is not a config section")
+        raise ConfigError(f"cannot set {_prefix + key!r}: {_prefix.rstrip('.')!r} is not a config section")
     names = [f.name for f in dataclasses.fields(cfg)]
     if head not in names:
         raise ConfigError(f"unknown config key {head!r} in {type(cfg).__name__}; valid keys: {', '.join(names)}")
     current = getattr(cfg, head)
     if rest:
-        return dataclasses.replace(cfg, **{head: override(current, rest, raw_value)})
+        return dataclasses.replace(cfg, **{head: override(current, rest, raw_value, _prefix + head + ".")})
     if dataclasses.is_dataclass(current):
-        raise ConfigError(f"{key!r} is a section; set one of its fields, e.g. {key}.{dataclasses.fields(current)[0].name}=...")
+        raise ConfigError(
+            f"{full_key!r} is a section; set one of its fields, e.g. {full_key}.{dataclasses.fields(current)[0].name}=..."
+        )
     value = _parse_literal(raw_value) if isinstance(raw_value, str) else raw_value
     hint = typing.get_type_hints(type(cfg))[head]
     if hint is str and not isinstance(value, str):
         value = raw_value  # `--set data.source=123` keeps the text the user typed.
-    return dataclasses.replace(cfg, **{head: _coerce(value, hint, key)})
+    return dataclasses.replace(cfg, **{head: _coerce(value, hint, full_key)})
 
 
 def apply_overrides(cfg: Any, assignments: Sequence[str] | None) -> Any:

@@ -50,17 +50,17 @@ def _signature(model: keras.Model, batch_size: int | None = None):
     return specs
 
 
-def _export_signature(model: keras.Model):
+def _export_signature(model: keras.Model, batch_size: int | None = None):
     """`model.export` wants one entry per positional call argument: a multi-input model takes one list."""
-    specs = _signature(model)
+    specs = _signature(model, batch_size)
     return [specs] if len(specs) > 1 else specs
 
 
-def export_saved_model(model: keras.Model, path: str | Path) -> Path:
+def export_saved_model(model: keras.Model, path: str | Path, batch_size: int | None = None) -> Path:
     """TF SavedModel with a `serve` endpoint taking the model's raw inputs."""
     path = Path(path)
     shutil.rmtree(path, ignore_errors=True)
-    model.export(str(path), format="tf_saved_model", input_signature=_export_signature(model), verbose=False)
+    model.export(str(path), format="tf_saved_model", input_signature=_export_signature(model, batch_size), verbose=False)
     return path
 
 
@@ -79,14 +79,18 @@ def export_tflite(model: keras.Model, path: str | Path, allow_select_tf_ops: boo
     (fixed shape, unrolled, explicit state) convert with builtins only.
     """
     tf = _tf()
+    import tempfile
+
     path = Path(path)
-    signature = _signature(model, batch_size)
+    # Converting from a SavedModel freezes the weights into constants; converting a live
+    # concrete function keeps them as resource variables that the interpreter never initialises.
+    with tempfile.TemporaryDirectory() as tmp:
+        export_saved_model(model, Path(tmp) / "saved_model", batch_size=batch_size)
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / "saved_model"))
+        return _convert(tf, converter, path, allow_select_tf_ops)
 
-    @tf.function(input_signature=signature)
-    def serve(*args):
-        return model(list(args) if len(args) > 1 else args[0], training=False)
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], model)
+def _convert(tf, converter, path: Path, allow_select_tf_ops: bool) -> Path:
     ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if allow_select_tf_ops:
         ops.append(tf.lite.OpsSet.SELECT_TF_OPS)

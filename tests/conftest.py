@@ -20,11 +20,3 @@ def shared_data() -> Path:
     if root is None:
         pytest.skip("../shared/data not present on this machine")
     return root
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _isolated_cache(tmp_path_factory):
-    """Archives extract into a per-session cache unless the user set one (keeps ~/.cache clean in CI)."""
-    if "LSTM_SUITE_CACHE" not in os.environ:
-        os.environ["LSTM_SUITE_CACHE"] = str(Path.home() / ".cache" / "lstm-suite")
-    yield

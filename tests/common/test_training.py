@@ -1,0 +1,112 @@
+"""The shared fit loop on a tiny model: run-dir artifacts, staging, resume, schedules, and learning."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from common.evaluation import binary_roc_auc, classification_report, plot_confusion_matrix, plot_history
+from common.layers import AttentionPooling, RecurrentStack
+from common.training import RunDir, RunDirError, TrainConfig, fit, load_model, make_optimizer, open_run_dir, set_seed
+
+
+def _task(n=256, t=12, seed=0):
+    """Label = sign of the sum of the first feature: needs the whole sequence, linear in it."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, t, 3)).astype("float32")
+    y = (x[:, :, 0].sum(axis=1) > 0).astype("int32")
+    return x, y
+
+
+def _model(cell="gru"):
+    inputs = keras.Input((None, 3))
+    h = RecurrentStack(cell, (8,), return_sequences=True)(inputs)
+    outputs = keras.layers.Dense(2, activation="softmax")(AttentionPooling(8)(h))
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_fit_learns_and_writes_run_dir(tmp_path, cell):
+    set_seed(0)
+    cfg = TrainConfig(epochs=6, batch_size=32, learning_rate=1e-2, warmup_epochs=1)
+    x, y = _task()
+    xv, yv = _task(128, seed=1)
+    model = _model(cell)
+    model.compile(make_optimizer(cfg, steps_per_epoch=8), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    with RunDir(tmp_path / "run") as run:
+        assert run.path.name == "run.partial"
+        model, history = fit(model, (x, y), (xv, yv), cfg, run)
+        run.write_json("metrics.json", {"accuracy": 1.0})
+    run_dir = tmp_path / "run"
+    assert not (tmp_path / "run.partial").exists()
+    for name in ("model.keras", "history.json", "history.csv", "metrics.json"):
+        assert (run_dir / name).is_file(), name
+    history = json.loads((run_dir / "history.json").read_text())
+    assert len(history["loss"]) == 6 and len(history["epoch_seconds"]) == 6
+    # Majority class is ~50%: the model must clearly beat it.
+    assert max(history["val_accuracy"]) > 0.75
+    assert history["learning_rate"][-1] < history["learning_rate"][1]  # cosine decay after warmup
+
+
+def test_run_dir_refuses_to_clobber_and_keeps_partial_on_failure(tmp_path):
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done" / "model.keras").write_text("x")
+    with pytest.raises(RunDirError, match="already holds a finished run"):
+        RunDir(tmp_path / "done").__enter__()
+    with pytest.raises(KeyboardInterrupt):
+        with RunDir(tmp_path / "crash") as run:
+            (run.path / "history.json").write_text("{}")
+            raise KeyboardInterrupt
+    assert not (tmp_path / "crash").exists() and (tmp_path / "crash.partial" / "history.json").exists()
+    with pytest.raises(RunDirError, match="nothing to resume"):
+        RunDir(tmp_path / "crash", resume=True).__enter__()
+    with pytest.raises(RunDirError, match="not finished"):
+        open_run_dir(tmp_path / "crash")
+    with pytest.raises(RunDirError, match="not found"):
+        open_run_dir(tmp_path / "nowhere")
+    with pytest.raises(RunDirError, match="no config.json"):
+        open_run_dir(tmp_path / "done")
+
+
+def test_resume_continues_from_backup(tmp_path):
+    set_seed(0)
+    x, y = _task(64)
+    cfg = TrainConfig(epochs=4, batch_size=32)
+
+    class StopAfter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    model = _model()
+    model.compile(make_optimizer(cfg, 2), "sparse_categorical_crossentropy")
+    with pytest.raises(KeyboardInterrupt):
+        with RunDir(tmp_path / "run") as run:
+            fit(model, (x, y), (x, y), cfg, run, extra_callbacks=[StopAfter()])
+    model = _model()
+    model.compile(make_optimizer(cfg, 2), "sparse_categorical_crossentropy")
+    with RunDir(tmp_path / "run", resume=True) as run:
+        _, history = fit(model, (x, y), (x, y), cfg, run)
+        (run.path / "config.json").write_text("{}")
+    assert history["epoch"] == [1, 2, 3, 4]
+    assert load_model(tmp_path / "run").count_params() == model.count_params()
+
+
+def test_optimizer_options():
+    assert isinstance(make_optimizer(TrainConfig(optimizer="sgd", schedule="constant"), 10), keras.optimizers.SGD)
+    opt = make_optimizer(TrainConfig(clipnorm=0.5), 10)
+    assert isinstance(opt, keras.optimizers.AdamW) and opt.clipnorm == 0.5
+    assert make_optimizer(TrainConfig(clipnorm=0.0), 10).clipnorm is None
+
+
+def test_classification_report_and_plots(tmp_path):
+    report = classification_report([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], ["a", "b", "c"])
+    assert report["accuracy"] == pytest.approx(0.6)
+    assert report["per_class"]["b"] == {"precision": pytest.approx(2 / 3), "recall": 1.0, "f1": pytest.approx(0.8), "support": 2}
+    assert report["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+    assert plot_confusion_matrix(report["confusion_matrix"], report["labels"], tmp_path / "cm.png").stat().st_size > 1000
+    assert plot_history({"loss": [2, 1], "val_loss": [2.5, 1.5]}, tmp_path / "h.png").stat().st_size > 1000
+    assert binary_roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="both classes"):
+        binary_roc_auc([1, 1], [0.2, 0.3])
