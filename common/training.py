@@ -42,6 +42,8 @@ class TrainConfig:
     seed: int = 0  # seeds Python, NumPy and the backend
     tensorboard: bool = False  # write TensorBoard logs under <run-dir>/tensorboard
     steps_per_execution: int = 1  # >1 runs several steps per compiled call, fewer host round trips on GPU
+    distribution: Literal["none", "mirrored", "multi_worker", "data_parallel"] = "none"  # see common/distribute.py
+    lr_scaling: Literal["none", "linear", "sqrt"] = "linear"  # LR x replicas keeps per-example step size as the global batch grows
 
 
 def set_seed(seed: int) -> None:
@@ -59,8 +61,13 @@ def progress_verbosity() -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
-def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """Optimizer with optional linear warmup + cosine decay and global-norm clipping."""
+def make_optimizer(cfg: TrainConfig, steps_per_epoch: int, dist=None) -> keras.optimizers.Optimizer:
+    """Optimizer with optional linear warmup + cosine decay and global-norm clipping.
+
+    With a `common.distribute.Distribution`, the peak LR is scaled by its `lr_factor`.
+    """
+    if dist is not None and dist.lr_factor != 1.0:
+        cfg = dataclasses.replace(cfg, learning_rate=cfg.learning_rate * dist.lr_factor)
     total_steps = max(1, cfg.epochs * steps_per_epoch)
     warmup_steps = int(round(cfg.warmup_epochs * steps_per_epoch))
     if cfg.schedule == "cosine":
@@ -111,11 +118,18 @@ class RunDir:
         overwrite: replace an existing finished run at `path`.
     """
 
-    def __init__(self, path: str | Path, resume: bool = False, overwrite: bool = False):
+    def __init__(self, path: str | Path, resume: bool = False, overwrite: bool = False, is_chief: bool = True):
         self.final = Path(path)
         self.staging = Path(str(self.final).rstrip("/") + ".partial")
         self.resume = resume
         self.overwrite = overwrite
+        self.is_chief = is_chief
+        if not is_chief:
+            # Non-chief workers of a multi-worker run write to a scratch dir that is discarded.
+            import tempfile
+
+            self.staging = Path(tempfile.mkdtemp(prefix="lstm-suite-worker-"))
+            self.resume = False
 
     @property
     def path(self) -> Path:
@@ -126,6 +140,8 @@ class RunDir:
         return self.staging / "backup"
 
     def __enter__(self) -> "RunDir":
+        if not self.is_chief:
+            return self
         if self.final.exists() and any(self.final.iterdir()) and not self.overwrite:
             raise RunDirError(
                 f"run dir {self.final} already holds a finished run; choose another --run-dir or pass --overwrite"
@@ -138,6 +154,9 @@ class RunDir:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        if not self.is_chief:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            return False
         if exc_type is not None:
             print(
                 f"\nTraining stopped ({exc_type.__name__}); partial state kept in {self.staging} "
@@ -212,17 +231,24 @@ def fit(
     monitor: str = "val_loss",
     mode: str = "min",
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    dist=None,
     **fit_kwargs,
 ) -> tuple[keras.Model, dict]:
     """Fits a compiled model, restores the best validation weights, saves `model.keras`.
 
     `train_data`/`val_data` are anything `model.fit` takes (tf.data, PyDataset, arrays as a tuple).
+    Arrays are batched with the global batch size of `dist` (a `common.distribute.Distribution`);
+    datasets must already be batched with `dist.global_batch_size`.
     Returns the model and the history dict (also written to history.json).
     """
     callbacks = make_callbacks(cfg, run, monitor, mode, has_validation=val_data is not None) + list(extra_callbacks)
+    if dist is not None:
+        from common.distribute import prepare_model
+
+        prepare_model(model, dist)
     if isinstance(train_data, tuple):
         x, y = train_data[0], train_data[1]
-        fit_kwargs.setdefault("batch_size", cfg.batch_size)
+        fit_kwargs.setdefault("batch_size", dist.global_batch_size if dist is not None else cfg.batch_size)
         fit_kwargs.setdefault("shuffle", True)
     else:
         x, y = train_data, None

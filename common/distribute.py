@@ -1,0 +1,182 @@
+"""Multi-device and multi-worker training on the engines that exist: tf.distribute and keras.distribution.
+
+`TrainConfig.distribution` picks one:
+- "none": one device.
+- "mirrored" (TF backend): `tf.distribute.MirroredStrategy` over the local GPUs (or logical CPUs).
+- "multi_worker" (TF backend): `tf.distribute.MultiWorkerMirroredStrategy`, hosts from `TF_CONFIG`.
+- "data_parallel" (JAX backend): `keras.distribution.DataParallel` over every device of the mesh;
+  multi-host runs call `keras.distribution.initialize()` first (reads JAX_COORDINATOR_ADDRESS,
+  JAX_NUM_PROCESSES, JAX_PROCESS_ID, as documented by Keras).
+
+`TrainConfig.batch_size` is per replica; the global batch is `batch_size * replicas` and the
+learning rate scales with it as `TrainConfig.lr_scaling` says. Only the chief writes the run dir.
+
+    dist = setup_distribution(cfg.train)
+    with dist.scope():
+        model = build_model(cfg.model)
+        model.compile(make_optimizer(cfg.train, steps, dist), ...)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+from typing import Any, Callable
+
+import keras
+
+MODES = ("none", "mirrored", "multi_worker", "data_parallel")
+
+
+@dataclasses.dataclass(frozen=True)
+class Distribution:
+    mode: str
+    replicas: int
+    is_chief: bool
+    per_replica_batch: int
+    lr_factor: float
+    strategy: Any = None  # the tf.distribute strategy, when one is used
+
+    @property
+    def global_batch_size(self) -> int:
+        return self.per_replica_batch * self.replicas
+
+    def scope(self):
+        """Create and compile the model inside this scope (a no-op without a TF strategy)."""
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    def describe(self) -> str:
+        return (
+            f"distribution={self.mode} replicas={self.replicas} per-replica batch={self.per_replica_batch} "
+            f"global batch={self.global_batch_size} lr x{self.lr_factor:g} chief={self.is_chief}"
+        )
+
+
+def _lr_factor(scaling: str, replicas: int) -> float:
+    if scaling == "linear":
+        return float(replicas)
+    if scaling == "sqrt":
+        return math.sqrt(replicas)
+    return 1.0
+
+
+def _require_backend(mode: str, backend: str) -> None:
+    if keras.backend.backend() != backend:
+        fix = "KERAS_BACKEND=jax with distribution=data_parallel" if backend == "tensorflow" else \
+            "KERAS_BACKEND=tensorflow with distribution=mirrored or multi_worker"
+        raise ValueError(
+            f"distribution={mode!r} needs the {backend} backend, but Keras runs on {keras.backend.backend()!r}; use {fix}"
+        )
+
+
+def _tf_config_is_chief() -> bool:
+    tf_config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    task = tf_config.get("task", {})
+    cluster = tf_config.get("cluster", {})
+    if task.get("type") == "chief":
+        return True
+    return "chief" not in cluster and task.get("type", "worker") == "worker" and int(task.get("index", 0)) == 0
+
+
+def setup_distribution(cfg) -> Distribution:
+    """Builds the strategy / mesh named by `cfg.distribution` (a TrainConfig)."""
+    mode = getattr(cfg, "distribution", "none")
+    scaling = getattr(cfg, "lr_scaling", "none")
+    if mode not in MODES:
+        raise ValueError(f"distribution must be one of {MODES}, got {mode!r}")
+    if mode == "none":
+        return Distribution("none", 1, True, cfg.batch_size, 1.0)
+    if mode in ("mirrored", "multi_worker"):
+        _require_backend(mode, "tensorflow")
+        import tensorflow as tf
+
+        if mode == "mirrored":
+            gpus = tf.config.list_logical_devices("GPU")
+            devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+            # Several logical CPUs (tests, or a CPU-only box) need explicit cross-device ops.
+            ops = None if gpus else tf.distribute.ReductionToOneDevice()
+            strategy = tf.distribute.MirroredStrategy(devices=devices, cross_device_ops=ops)
+            chief = True
+        else:
+            if "TF_CONFIG" not in os.environ:
+                raise ValueError("distribution='multi_worker' needs TF_CONFIG describing the cluster (see README, Scaling out)")
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            chief = _tf_config_is_chief()
+        replicas = strategy.num_replicas_in_sync
+        return Distribution(mode, replicas, chief, cfg.batch_size, _lr_factor(scaling, replicas), strategy)
+    _require_backend(mode, "jax")
+    if os.environ.get("JAX_COORDINATOR_ADDRESS"):
+        keras.distribution.initialize()
+    devices = keras.distribution.list_devices()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    import jax
+
+    return Distribution(mode, len(devices), jax.process_index() == 0, cfg.batch_size, _lr_factor(scaling, len(devices)))
+
+
+def prepare_model(model: keras.Model, dist: Distribution) -> keras.Model:
+    """Applies the engine workarounds a strategy needs; `common.training.fit` calls it.
+
+    Keras 3.15's TF trainer builds metrics by *reducing* the first distributed batch, which
+    MultiWorkerMirroredStrategy cannot do for input tensors (keras-team/keras#20585). Shapes
+    are all the build needs, so the first local replica's batch serves the same purpose.
+    """
+    if dist.mode != "multi_worker" or getattr(model, "_lstm_suite_patched", False):
+        return model
+    import tensorflow as tf
+    from keras import tree
+
+    strategy = dist.strategy
+
+    def symbolic_build_from_local_batch(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, it in iterator:
+                batch = next(it)
+                data_batch = tree.map_structure(
+                    lambda v: strategy.experimental_local_results(v)[0]
+                    if isinstance(v, tf.distribute.DistributedValues) else v,
+                    batch,
+                )
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    model._maybe_symbolic_build = symbolic_build_from_local_batch
+    model._lstm_suite_patched = True
+    _patch_scalar_log_reduction()
+    return model
+
+
+def _patch_scalar_log_reduction() -> None:
+    """Keras 3.15 reduces each step's scalar logs with `reduce("MEAN", v, axis=0)` under
+    multi-worker collectives, which fails for 0-d tensors; average scalars with axis=None."""
+    import tensorflow as tf
+    from keras import tree
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = tf_trainer.reduce_per_replica
+    if getattr(original, "_lstm_suite", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction not in ("auto", "mean") or not tf_trainer._collective_all_reduce_multi_worker(strategy):
+            return original(values, strategy, reduction)
+
+        def _reduce(v):
+            local = strategy.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v
+            if local.shape.rank == 0:
+                return strategy.reduce("MEAN", v, axis=None)
+            return original(v, strategy, reduction)
+
+        return tree.map_structure(_reduce, values)
+
+    reduce_per_replica._lstm_suite = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
+
+
+def chief_only(dist: Distribution, action: Callable[[], Any]) -> Any:
+    """Runs `action` on the chief only (artifact writes); other workers skip it."""
+    return action() if dist.is_chief else None

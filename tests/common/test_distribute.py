@@ -1,0 +1,90 @@
+"""Scale-out on the real engines: tf.distribute (mirrored, multi-worker) and keras.distribution (JAX).
+
+Each case runs in a subprocess because device layout is fixed when the backend starts.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Subprocesses pick their own backend, so one pass (the TF one) covers both engines.
+pytestmark = pytest.mark.tf_only
+
+SCRIPT = Path(__file__).with_name("dist_script.py")
+ROOT = SCRIPT.parent.parent.parent
+
+
+def _run(args, env=None, timeout=240):
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    proc = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=full_env,
+                          timeout=timeout, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mirrored_two_cpus_matches_one_device(tmp_path):
+    single = _run(["none", "32", str(tmp_path / "a")], {"KERAS_BACKEND": "tensorflow"})
+    mirrored = _run(["mirrored", "16", str(tmp_path / "b"), "2"], {"KERAS_BACKEND": "tensorflow"})
+    assert mirrored["replicas"] == 2 and mirrored["global_batch"] == 32
+    assert mirrored["loss"] == pytest.approx(single["loss"], rel=1e-3)
+    assert single["loss"][-1] < single["loss"][0]
+    assert (tmp_path / "b" / "model.keras").is_file()
+
+
+def test_jax_data_parallel_four_devices_matches_one_device(tmp_path):
+    single = _run(["none", "32", str(tmp_path / "a")], {"KERAS_BACKEND": "jax"})
+    parallel = _run(["data_parallel", "8", str(tmp_path / "b")],
+                    {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    assert parallel["replicas"] == 4 and parallel["global_batch"] == 32
+    assert parallel["loss"] == pytest.approx(single["loss"], rel=1e-3)
+
+
+@pytest.mark.slow
+def test_two_worker_multi_worker_mirrored_writes_one_model(tmp_path):
+    single = _run(["none", "32", str(tmp_path / "single")], {"KERAS_BACKEND": "tensorflow"})
+    ports = [_free_port(), _free_port()]
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3",
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        procs.append(subprocess.Popen([sys.executable, str(SCRIPT), "multi_worker", "16", str(tmp_path / "run")],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT))
+    results = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=240)
+            assert proc.returncode == 0, err[-3000:]
+            results.append(json.loads([l for l in out.splitlines() if l.startswith("RESULT ")][-1][7:]))
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert [r["chief"] for r in results] == [True, False]
+    assert all(r["replicas"] == 2 and r["global_batch"] == 32 for r in results)
+    assert results[0]["loss"] == pytest.approx(results[1]["loss"], rel=1e-4)
+    assert results[0]["loss"] == pytest.approx(single["loss"], rel=1e-3)
+    assert (tmp_path / "run" / "model.keras").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "single"]
+
+
+def test_wrong_backend_is_a_clear_error():
+    import keras
+
+    from common.distribute import setup_distribution
+    from common.training import TrainConfig
+
+    other = "data_parallel" if keras.backend.backend() == "tensorflow" else "mirrored"
+    with pytest.raises(ValueError, match="needs the .* backend"):
+        setup_distribution(TrainConfig(distribution=other))
