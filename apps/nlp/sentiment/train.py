@@ -1,0 +1,116 @@
+"""Train the sentiment classifier and write a run dir.
+
+    python -m apps.nlp.sentiment.train --config default --run-dir runs/sentiment      # offline synthetic task
+    python -m apps.nlp.sentiment.train --config sst2 --run-dir runs/sst2
+    python -m apps.nlp.sentiment.train --config imdb --run-dir runs/imdb --set data.max_length=400
+    python -m apps.nlp.sentiment.train --config default --run-dir runs/csv \
+        --set data.source=table --set data.path=reviews.csv --set data.text_column=review --set data.label_column=stars
+
+The run dir holds config.json, model.keras (token ids → probabilities), vocabulary.txt,
+labels.json, history.json/csv, metrics.json (every evaluation split plus a bag-of-words
+baseline on the same tokens), training_curves.png and confusion_<split>.png.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from typing import Sequence
+
+import keras
+
+from apps.nlp.sentiment import features
+from apps.nlp.sentiment.config import PRESETS
+from apps.nlp.sentiment.data import encode_labels, load_dataset
+from apps.nlp.sentiment.evaluate import evaluate_split, print_report
+from apps.nlp.sentiment.model import build_classifier, compile_classifier
+from common.config import ConfigError, build_parser, describe, resolve_config, save_config
+from common.evaluation import plot_history
+from common.training import (RunDir, RunDirError, add_train_flags, configure_precision, fit, make_optimizer,
+                             print_summary, set_seed, steps_for)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser("Train a sentiment classifier (raw text → label)", PRESETS)
+    add_train_flags(parser)
+    args = parser.parse_args(argv)
+    try:
+        cfg = resolve_config(PRESETS, args.config, args.set)
+        return _train(cfg, args)
+    except (ValueError, FileNotFoundError, ConfigError, RunDirError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _train(cfg, args) -> int:
+    # The tf.data pipeline shuffles itself; Keras warns that fit's own shuffle flag is unused.
+    warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
+    started = time.perf_counter()
+    set_seed(cfg.train.seed)
+    configure_precision(cfg.train.precision)
+    print("\n".join(describe(cfg)))
+    dataset = load_dataset(cfg.data, seed=cfg.train.seed)
+    label_names = dataset.label_names
+    print(f"data: {dataset.description}; train {len(dataset.train)}, validation {len(dataset.validation)}, "
+          + ", ".join(f"{k} {len(v)}" for k, v in dataset.evaluation.items()) + f"; labels {label_names}")
+    # Encode every label first so an unseen evaluation label fails before any training time is spent.
+    labels = {"train": encode_labels(dataset.train.labels, label_names, "train"),
+              "validation": encode_labels(dataset.validation.labels, label_names, "validation")}
+    labels.update({name: encode_labels(split.labels, label_names, name) for name, split in dataset.evaluation.items()})
+
+    vocabulary = features.adapt_vocabulary(dataset.train.texts, cfg.data.vocab_size, cfg.data.max_length)
+    vectorizer = features.vectorizer_from_vocabulary(vocabulary, cfg.data.max_length)
+    texts = {"train": dataset.train.texts, "validation": dataset.validation.texts,
+             **{name: split.texts for name, split in dataset.evaluation.items()}}
+    ids = {name: features.vectorize(t, vectorizer) for name, t in texts.items()}
+    truncated = float((features.sequence_lengths(ids["train"]) >= cfg.data.max_length).mean())
+    print(f"vocabulary {len(vocabulary)} tokens; {truncated:.1%} of training texts truncated to {cfg.data.max_length} tokens")
+
+    classifier = build_classifier(cfg.model, len(vocabulary), len(label_names), seed=cfg.train.seed)
+    steps = steps_for(len(ids["train"]), cfg.train.batch_size)
+    compile_classifier(classifier, make_optimizer(cfg.train, steps), len(label_names))
+    print(f"model: {classifier.count_params():,} parameters, backend {keras.backend.backend()}")
+    train_ds = features.make_dataset(ids["train"], labels["train"], cfg.train.batch_size, shuffle=True,
+                                     seed=cfg.train.seed, multiple=cfg.data.bucket_multiple)
+    val_ds = features.make_dataset(ids["validation"], labels["validation"], 256, shuffle=False,
+                                   multiple=cfg.data.bucket_multiple)
+
+    with RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite) as run:
+        save_config(cfg, run.path / "config.json")
+        features.save_vocabulary(vocabulary, run.path / "vocabulary.txt")
+        run.write_json("labels.json", {"label_names": label_names,
+                                       "positive_label": label_names[1] if len(label_names) == 2 else None})
+        classifier, history = fit(classifier, train_ds, val_ds, cfg.train, run, monitor="val_accuracy", mode="max")
+        plot_history(history, run.path / "training_curves.png", title="Sentiment training")
+
+        metrics: dict = {"source": dataset.description, "backend": keras.backend.backend(),
+                         "num_train": len(ids["train"]), "epochs_run": len(history.get("loss", [])),
+                         "max_length": cfg.data.max_length, "truncated_fraction": truncated}
+        for name in ["validation", *dataset.evaluation]:
+            report = evaluate_split(classifier, ids[name], labels[name], texts[name], label_names, run.path, name,
+                                    cfg.data.bucket_multiple)
+            metrics[name] = report
+            print_report(name, report)
+        baseline = features.bag_of_words_baseline(
+            ids["train"], labels["train"], {name: (ids[name], labels[name]) for name in dataset.evaluation},
+            len(vocabulary), seed=cfg.train.seed)
+        metrics["bag_of_words_accuracy"] = baseline
+        metrics["train_seconds"] = time.perf_counter() - started
+        run.write_json("metrics.json", metrics)
+    primary = dataset.primary_split
+    print(f"bag-of-words logistic regression on the same tokens: "
+          + ", ".join(f"{k} accuracy {v:.4f}" for k, v in baseline.items()))
+    summary = {f"{primary}_accuracy": metrics[primary]["accuracy"], f"{primary}_macro_f1": metrics[primary]["macro_f1"],
+               f"{primary}_bag_of_words_accuracy": baseline[primary], "epochs_run": metrics["epochs_run"],
+               "train_seconds": metrics["train_seconds"]}
+    if "roc_auc" in metrics[primary]:
+        summary[f"{primary}_roc_auc"] = metrics[primary]["roc_auc"]
+    print_summary("Sentiment training done", run.final, summary,
+                  ["metrics.json", "model.keras", "vocabulary.txt", "history.json", "training_curves.png",
+                   f"confusion_{primary}.png"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""Configuration of the translation app: data, tokenizer, model, decoding and training.
+
+    python -m apps.nlp.translation.train --config default --run-dir runs/translate \
+        --set data.target_lang=de --set model.attention=luong
+
+Presets: `tiny` (tests, seconds), `default` (offline synthetic demo, ~10 min on 2 CPU
+cores), `anki-cpu` / `multi30k-cpu` (real data within a ~12 minute CPU budget) and `gpu`
+(Multi30k de→en at full size for an accelerator).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from common.training import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    source: str = "synthetic"  # synthetic | anki (shared spa-eng) | multi30k (shared) | PATH to Anki .txt/.tsv/.zip | parallel:DIR | tfds:NAME (downloads)
+    source_lang: str = "en"  # language code of the input side (anki/multi30k pick the direction with it)
+    target_lang: str = "es"  # language code of the output side (synthetic: es, fr or de)
+    num_examples: int = 20000  # synthetic: pairs generated; real data: cap on training pairs (0 keeps all), trades quality for time
+    valid_fraction: float = 0.05  # share of distinct source sentences held out for validation (sources without official splits)
+    test_fraction: float = 0.05  # share held out for the BLEU/chrF test split
+    max_source_tokens: int = 40  # longer training pairs are dropped; longer inputs are truncated at inference
+    max_target_tokens: int = 40  # longer training pairs are dropped; also caps decoding length
+    split_seed: int = 0  # changes which sources land in valid/test (and the synthetic sentences)
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerConfig:
+    source_vocab_size: int = 1000  # BPE vocabulary; bigger keeps whole words, smaller generalises to rare words
+    target_vocab_size: int = 1000  # output softmax width; dominates decoder cost per step
+    lowercase: bool = True  # smaller vocab and case-insensitive BLEU (recorded in the sacrebleu signature)
+    min_char_count: int = 1  # characters rarer than this in training become <unk>
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    cell: Literal["lstm", "gru"] = "lstm"  # gru is ~25% cheaper per step; lstm is the classic NMT choice
+    embedding_dim: int = 96  # token embedding width, shared by nothing (source and target have their own)
+    encoder_units: tuple[int, ...] = (128,)  # per direction of the bidirectional encoder layers
+    decoder_units: tuple[int, ...] = (256,)  # decoder layers; the last one queries the attention
+    attention: Literal["bahdanau", "luong"] = "luong"  # additive (more parameters) vs multiplicative "general" scoring
+    attention_units: int = 128  # Bahdanau scoring width (ignored by luong)
+    dropout_rate: float = 0.2  # on embeddings and before the output layer; more for small data
+    label_smoothing: float = 0.1  # spreads this much target probability over the vocabulary; regularises, lowers overconfidence
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeConfig:
+    beam_size: int = 4  # 1 is greedy search; larger is slower and usually +0.5-1 BLEU
+    length_penalty: float = 0.6  # GNMT alpha: 0 prefers short outputs, 1 normalises fully by length
+    max_length_ratio: float = 1.5  # output length cap = ratio * source tokens + max_extra_tokens (and <= max_target_tokens)
+    max_extra_tokens: int = 10  # slack for short sources
+    batch_size: int = 128  # sentences decoded together (beam search multiplies rows by beam_size)
+    max_eval_examples: int = 0  # cap on test sentences scored by train/evaluate (0 = all)
+    num_samples: int = 5  # sample translations printed after evaluation
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    data: DataConfig = DataConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    model: ModelConfig = ModelConfig()
+    decode: DecodeConfig = DecodeConfig()
+    # The synthetic task is nearly solved after 2-3 epochs; 5 fits ~10 minutes on 2 CPU cores.
+    train: TrainConfig = TrainConfig(
+        epochs=5, batch_size=64, learning_rate=3e-3, weight_decay=1e-4, warmup_epochs=0.3, early_stopping_patience=2
+    )
+
+
+PRESETS = {
+    "tiny": Config(
+        data=DataConfig(num_examples=96, max_source_tokens=24, max_target_tokens=24),
+        tokenizer=TokenizerConfig(source_vocab_size=80, target_vocab_size=80),
+        model=ModelConfig(embedding_dim=8, encoder_units=(8,), decoder_units=(8,), attention_units=8, dropout_rate=0.0),
+        decode=DecodeConfig(beam_size=2, batch_size=32, num_samples=2),
+        train=TrainConfig(epochs=1, batch_size=16, learning_rate=1e-2, warmup_epochs=0.0),
+    ),
+    "default": Config(),
+    # Real-data presets sized for a ~12 minute run on 2 shared CPU cores (see docs/results/translation.md).
+    "anki-cpu": Config(
+        data=DataConfig(source="anki", source_lang="es", target_lang="en", num_examples=40000, valid_fraction=0.02,
+                        test_fraction=0.05, max_source_tokens=30, max_target_tokens=30),
+        tokenizer=TokenizerConfig(source_vocab_size=3000, target_vocab_size=2500),
+        model=ModelConfig(embedding_dim=96, encoder_units=(128,), decoder_units=(256,), dropout_rate=0.2),
+        decode=DecodeConfig(beam_size=4, max_eval_examples=1000),
+        train=TrainConfig(epochs=2, batch_size=128, learning_rate=4e-3, warmup_epochs=0.1),
+    ),
+    "multi30k-cpu": Config(
+        data=DataConfig(source="multi30k", source_lang="de", target_lang="en", num_examples=0,
+                        max_source_tokens=50, max_target_tokens=50),
+        tokenizer=TokenizerConfig(source_vocab_size=5000, target_vocab_size=4000),
+        model=ModelConfig(embedding_dim=128, encoder_units=(192,), decoder_units=(256,), dropout_rate=0.3),
+        decode=DecodeConfig(beam_size=4),
+        train=TrainConfig(epochs=4, batch_size=128, learning_rate=3e-3, warmup_epochs=0.2, early_stopping_patience=2),
+    ),
+    "gpu": Config(
+        data=DataConfig(source="multi30k", source_lang="de", target_lang="en", num_examples=0,
+                        max_source_tokens=60, max_target_tokens=60),
+        tokenizer=TokenizerConfig(source_vocab_size=8000, target_vocab_size=6000),
+        model=ModelConfig(embedding_dim=256, encoder_units=(512,), decoder_units=(512,), attention="bahdanau",
+                          attention_units=512, dropout_rate=0.4),
+        decode=DecodeConfig(beam_size=5, batch_size=256),
+        train=TrainConfig(epochs=30, batch_size=128, learning_rate=2e-3, warmup_epochs=1.0, early_stopping_patience=5),
+    ),
+}

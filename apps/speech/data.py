@@ -1,0 +1,474 @@
+"""Speech data sources -> fixed-length 16 kHz clips with integer labels, plus the training pipeline.
+
+Sources (`data.source`):
+- `synthetic`: eSpeak NG speech generated offline into a cached Speech-Commands-layout folder (synth.py).
+- `folder`: a local folder `<word>/<speaker>_nohash_<n>.wav` (+ optional `_background_noise_/`,
+  `validation_list.txt`, `testing_list.txt`; without lists, a hash split by speaker). `.tar.xz` works too.
+- `fsdd`: Free Spoken Digit Dataset (`{digit}_{speaker}_{index}.wav`, 8 kHz); official split
+  (index 0-4 test) or one held-out speaker (`data.test_speaker`).
+- `tfds:speech_commands`: TensorFlow Datasets download (needs internet; not the default path).
+
+Every clip is resampled to `data.sample_rate` and padded/cropped to `data.clip_seconds`.
+`AugmentedClips` is the training pipeline (a `keras.utils.PyDataset`, so it runs under JAX
+too): random time shift, volume, speed and background noise at a random SNR.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from pathlib import Path
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from apps.speech.config import BACKGROUND_NOISE, SILENCE, UNKNOWN, AugmentConfig, DataConfig
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
+
+
+@dataclasses.dataclass
+class Split:
+    """One split: `audio [n, samples]` float32 in [-1, 1], integer `labels [n]`, and provenance."""
+
+    audio: np.ndarray
+    labels: np.ndarray
+    speakers: list[str]
+    paths: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclasses.dataclass
+class SpeechData:
+    labels: list[str]
+    train: Split
+    validation: Split
+    test: Split
+    noises: list[np.ndarray]  # background-noise recordings for augmentation and _silence_
+    root: str
+
+    def summary(self) -> dict:
+        out = {"root": self.root, "labels": self.labels, "num_noises": len(self.noises)}
+        for name in ("train", "validation", "test"):
+            split = getattr(self, name)
+            counts = np.bincount(split.labels, minlength=len(self.labels)) if len(split) else np.zeros(len(self.labels))
+            out[name] = {"num_examples": len(split), "num_speakers": len(set(split.speakers)),
+                         "per_class": {label: int(c) for label, c in zip(self.labels, counts)}}
+        return out
+
+
+# ---------------------------------------------------------------- audio helpers
+
+def resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
+    from apps.speech.synth import resample as _resample
+
+    return _resample(audio, rate, target)
+
+
+def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
+    """Mono float32 audio of `path` resampled to `sample_rate`; clear errors for bad files."""
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"audio file {path} not found")
+    try:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises LibsndfileError/RuntimeError for unreadable files
+        raise ValueError(f"cannot read audio file {path}: {err}; expected a WAV/FLAC/OGG file") from err
+    if audio.shape[0] == 0:
+        raise ValueError(f"audio file {path} is empty (0 samples); re-record or remove it")
+    audio = audio.mean(axis=1)
+    if rate != sample_rate:
+        audio = resample(audio, rate, sample_rate)
+    return audio.astype(np.float32)
+
+
+def fit_length(audio: np.ndarray, num_samples: int) -> np.ndarray:
+    """Pads with zeros (centred) or crops to the `num_samples` window with the most energy."""
+    n = len(audio)
+    if n == num_samples:
+        return audio.astype(np.float32)
+    if n < num_samples:
+        left = (num_samples - n) // 2
+        return np.pad(audio, (left, num_samples - n - left)).astype(np.float32)
+    energy = np.concatenate([[0.0], np.cumsum(audio.astype(np.float64) ** 2)])
+    window = energy[num_samples:] - energy[:-num_samples]
+    start = int(np.argmax(window))
+    return audio[start:start + num_samples].astype(np.float32)
+
+
+def _stable_hash(text: str) -> float:
+    """A percentage in [0, 100) that stays the same across runs and machines."""
+    return int(hashlib.sha1(text.encode()).hexdigest(), 16) % 10000 / 100.0
+
+
+def _silence_clips(noises: Sequence[np.ndarray], count: int, num_samples: int, rng: np.random.Generator) -> np.ndarray:
+    clips = np.zeros((count, num_samples), dtype=np.float32)
+    for i in range(count):
+        if not noises or i % 5 == 0:
+            continue  # digital silence too
+        noise = noises[int(rng.integers(len(noises)))]
+        if len(noise) <= num_samples:
+            noise = np.tile(noise, num_samples // max(1, len(noise)) + 1)
+        start = int(rng.integers(0, len(noise) - num_samples))
+        clips[i] = noise[start:start + num_samples] * rng.uniform(0.0, 1.0)
+    return clips
+
+
+def _stack(items: list[tuple[str, int, str]], num_samples: int, sample_rate: int) -> Split:
+    audio = np.zeros((len(items), num_samples), dtype=np.float32)
+    for i, (path, _, _) in enumerate(items):
+        audio[i] = fit_length(load_audio(path, sample_rate), num_samples)
+    return Split(audio, np.asarray([label for _, label, _ in items], dtype=np.int32),
+                 [spk for _, _, spk in items], [p for p, _, _ in items])
+
+
+def _empty(num_samples: int) -> Split:
+    return Split(np.zeros((0, num_samples), np.float32), np.zeros((0,), np.int32), [], [])
+
+
+def label_names(cfg: DataConfig) -> list[str]:
+    """Class names in model-output order: keywords, then _silence_, then _unknown_."""
+    if cfg.source == "fsdd":
+        from apps.speech.config import DIGIT_LABELS
+
+        return list(DIGIT_LABELS)
+    if len(set(cfg.words)) != len(cfg.words) or not cfg.words:
+        raise ValueError(f"data.words must be non-empty and unique, got {cfg.words!r}")
+    labels = [w for w in cfg.words]
+    if cfg.include_silence:
+        labels.append(SILENCE)
+    if cfg.include_unknown:
+        labels.append(UNKNOWN)
+    return labels
+
+
+def _resolve_folder(path: str | Path, what: str) -> Path:
+    from common.data import extract_archive
+
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {path} not found; pass an existing folder or archive with --set data.path=...")
+    if path.is_file():
+        if not path.name.endswith((".tar.xz", ".tar.gz", ".tgz", ".tar", ".zip")):
+            raise ValueError(f"{what} {path} is a file but not an archive (.tar.xz/.tar.gz/.zip)")
+        path = extract_archive(path)
+        children = [c for c in path.iterdir() if not c.name.startswith(".")]
+        if len(children) == 1 and children[0].is_dir():
+            path = children[0]
+    return path
+
+
+# ---------------------------------------------------------------- Speech Commands layout
+
+def load_noises(root: Path, sample_rate: int) -> list[np.ndarray]:
+    folder = root / BACKGROUND_NOISE
+    if not folder.is_dir():
+        return []
+    return [load_audio(p, sample_rate) for p in sorted(folder.iterdir()) if p.suffix.lower() in AUDIO_SUFFIXES]
+
+
+def load_speech_commands_folder(path: str | Path, cfg: DataConfig, labels: Sequence[str] | None = None,
+                                splits: Sequence[str] = ("train", "validation", "test"),
+                                ignore_lists: bool = False) -> SpeechData:
+    """Reads a `<word>/<speaker>_nohash_<n>.wav` folder into the three splits.
+
+    Words outside `cfg.words` become `_unknown_` (capped at `unknown_fraction` x an average
+    keyword's count per split, sampled reproducibly); a `_silence_/` folder is used as is,
+    otherwise silence clips are cut from `_background_noise_/`.
+    """
+    root = _resolve_folder(path, "speech folder")
+    labels = list(labels or label_names(cfg))
+    index = {label: i for i, label in enumerate(labels)}
+    num_samples = int(round(cfg.sample_rate * cfg.clip_seconds))
+    word_dirs = sorted(d for d in root.iterdir() if d.is_dir() and d.name != BACKGROUND_NOISE and not d.name.startswith("."))
+    if not word_dirs:
+        raise ValueError(f"{root} has no word folders; expected the Speech Commands layout <word>/<speaker>_nohash_<n>.wav")
+    lists = {}
+    for name, file in (("validation", "validation_list.txt"), ("test", "testing_list.txt")):
+        lists[name] = set((root / file).read_text().split()) if (root / file).is_file() and not ignore_lists else None
+
+    def split_of(rel: str, speaker: str) -> str:
+        for name in ("validation", "test"):
+            if lists[name] is not None:
+                if rel in lists[name]:
+                    return name
+        if lists["validation"] is not None or lists["test"] is not None:
+            return "train"
+        bucket = _stable_hash(speaker)
+        if bucket < cfg.validation_percent:
+            return "validation"
+        if bucket < cfg.validation_percent + cfg.testing_percent:
+            return "test"
+        return "train"
+
+    buckets: dict[str, dict[str, list]] = {s: {"keyword": [], "unknown": [], "silence": []} for s in ("train", "validation", "test")}
+    for word_dir in word_dirs:
+        word = word_dir.name
+        if word == SILENCE and SILENCE in index:
+            kind, label = "silence", index[SILENCE]
+        elif word in index and word not in (SILENCE, UNKNOWN):
+            kind, label = "keyword", index[word]
+        elif UNKNOWN in index and word != SILENCE:
+            kind, label = "unknown", index[UNKNOWN]
+        else:
+            continue
+        for file in sorted(word_dir.iterdir()):
+            if file.suffix.lower() not in AUDIO_SUFFIXES:
+                continue
+            rel = f"{word}/{file.name}"
+            speaker = file.name.split("_nohash_")[0]
+            buckets[split_of(rel, speaker)][kind].append((str(file), label, speaker))
+
+    noises = load_noises(root, cfg.sample_rate)
+    rng = np.random.default_rng(cfg.seed)
+    keyword_count = sum(1 for label in labels if label not in (SILENCE, UNKNOWN))
+    out = {}
+    for split in ("train", "validation", "test"):
+        if split not in splits:
+            out[split] = _empty(num_samples)
+            continue
+        parts = buckets[split]
+        average = max(1, len(parts["keyword"]) // max(1, keyword_count))
+        unknown = parts["unknown"]
+        cap = int(round(cfg.unknown_fraction * average))
+        if len(unknown) > cap:
+            unknown = [unknown[i] for i in sorted(rng.choice(len(unknown), cap, replace=False))]
+        items = parts["keyword"] + unknown + parts["silence"]
+        if cfg.max_per_class > 0 and split == "train":
+            items = _cap_per_class(items, cfg.max_per_class, rng)
+        data = _stack(items, num_samples, cfg.sample_rate) if items else _empty(num_samples)
+        if SILENCE in index and not parts["silence"] and parts["keyword"]:
+            count = int(round(cfg.silence_fraction * average))
+            clips = _silence_clips(noises, count, num_samples, rng)
+            data = Split(np.concatenate([data.audio, clips]),
+                         np.concatenate([data.labels, np.full(count, index[SILENCE], np.int32)]),
+                         data.speakers + [f"silence{i}" for i in range(count)], data.paths + ["<silence>"] * count)
+        out[split] = data
+    return SpeechData(labels, out["train"], out["validation"], out["test"], noises, str(root))
+
+
+def _cap_per_class(items, cap, rng):
+    by_label: dict[int, list] = {}
+    for item in items:
+        by_label.setdefault(item[1], []).append(item)
+    kept = []
+    for label in sorted(by_label):
+        group = by_label[label]
+        if len(group) > cap:
+            group = [group[i] for i in sorted(rng.choice(len(group), cap, replace=False))]
+        kept.extend(group)
+    return kept
+
+
+# ---------------------------------------------------------------- FSDD
+
+def default_fsdd_path() -> Path:
+    from common.data import require_shared_data
+
+    return require_shared_data("speech/fsdd.tar.xz")
+
+
+def load_fsdd(path: str | Path | None, cfg: DataConfig) -> SpeechData:
+    """Free Spoken Digit Dataset: official split (index 0-4 test, 5-9 validation) or a held-out speaker.
+
+    With `cfg.test_speaker` set, that speaker is the test set and the validation set is
+    recordings 0-4 of the remaining speakers (so no test speaker is seen in training).
+    """
+    root = _resolve_folder(path or default_fsdd_path(), "FSDD folder")
+    if (root / "recordings").is_dir():
+        root = root / "recordings"
+    files = sorted(p for p in root.iterdir() if FSDD_NAME.match(p.name)) if root.is_dir() else []
+    if not files:
+        raise ValueError(f"{root} has no FSDD recordings named {{digit}}_{{speaker}}_{{index}}.wav")
+    speakers = sorted({FSDD_NAME.match(p.name).group(2) for p in files})
+    if cfg.test_speaker and cfg.test_speaker not in speakers:
+        raise ValueError(f"data.test_speaker={cfg.test_speaker!r} is not in FSDD; choose one of {speakers}")
+    num_samples = int(round(cfg.sample_rate * cfg.clip_seconds))
+    items: dict[str, list] = {"train": [], "validation": [], "test": []}
+    for p in files:
+        digit, speaker, idx = FSDD_NAME.match(p.name).groups()
+        idx = int(idx)
+        if cfg.test_speaker:
+            split = "test" if speaker == cfg.test_speaker else ("validation" if idx < 5 else "train")
+        else:
+            split = "test" if idx < 5 else ("validation" if idx < 10 else "train")
+        items[split].append((str(p), int(digit), speaker))
+    if cfg.max_per_class > 0:
+        items["train"] = _cap_per_class(items["train"], cfg.max_per_class, np.random.default_rng(cfg.seed))
+    splits = {k: _stack(v, num_samples, cfg.sample_rate) for k, v in items.items()}
+    rng = np.random.default_rng(cfg.seed)
+    from apps.speech.synth import make_noises
+
+    noises = list(make_noises(cfg.sample_rate * 10, rng).values())
+    return SpeechData(label_names(cfg), splits["train"], splits["validation"], splits["test"], noises, str(root))
+
+
+# ---------------------------------------------------------------- tfds
+
+def load_tfds(cfg: DataConfig) -> SpeechData:  # pragma: no cover - needs internet
+    """`tfds:speech_commands` (downloads ~2.4 GB on first use). Its label set is the 10 core words + silence + unknown."""
+    import tensorflow_datasets as tfds
+
+    name = cfg.source.split(":", 1)[1] or "speech_commands"
+    labels = label_names(cfg)
+    index = {label: i for i, label in enumerate(labels)}
+    num_samples = int(round(cfg.sample_rate * cfg.clip_seconds))
+    builder = tfds.builder(name)
+    builder.download_and_prepare()
+    tfds_names = builder.info.features["label"].names
+    out = {}
+    for split, tfds_split in (("train", "train"), ("validation", "validation"), ("test", "test")):
+        audio, ys = [], []
+        for example in tfds.as_numpy(builder.as_dataset(split=tfds_split)):
+            name_ = tfds_names[int(example["label"])]
+            label = index.get(name_, index.get(UNKNOWN))
+            if label is None:
+                continue
+            wav = example["audio"].astype(np.float32) / 32768.0
+            audio.append(fit_length(wav, num_samples))
+            ys.append(label)
+        out[split] = Split(np.stack(audio), np.asarray(ys, np.int32), ["?"] * len(ys), ["tfds"] * len(ys))
+    return SpeechData(labels, out["train"], out["validation"], out["test"], [], f"tfds:{name}")
+
+
+# ---------------------------------------------------------------- entry point
+
+def load_data(cfg: DataConfig, verbose: bool = True) -> SpeechData:
+    """The three splits for `cfg.source`; raises ValueError/FileNotFoundError with a fix for bad input."""
+    if cfg.sample_rate <= 0 or cfg.clip_seconds <= 0:
+        raise ValueError(f"data.sample_rate and data.clip_seconds must be positive, got {cfg.sample_rate}, {cfg.clip_seconds}")
+    if cfg.source == "synthetic":
+        from apps.speech.synth import ensure_synthetic_dataset
+
+        if verbose:
+            print("Generating/reading the synthetic keyword dataset (cached in ~/.cache/lstm-suite) ...", flush=True)
+        root = ensure_synthetic_dataset(
+            [w for w in cfg.words], num_speakers=cfg.synthetic_speakers, repeats_per_word=cfg.synthetic_repeats,
+            unknown_per_speaker=cfg.synthetic_unknown_per_speaker, silence_clips=cfg.synthetic_silence_clips,
+            validation_percent=cfg.validation_percent, testing_percent=cfg.testing_percent, seed=cfg.seed,
+            verbose=verbose,
+        )
+        return load_speech_commands_folder(root, cfg)
+    if cfg.source == "folder":
+        if not cfg.path:
+            raise ValueError("data.source=folder needs a folder: --set data.path=/path/to/speech_commands")
+        return load_speech_commands_folder(cfg.path, cfg)
+    if cfg.source == "fsdd":
+        return load_fsdd(cfg.path or None, cfg)
+    if cfg.source.startswith("tfds:"):
+        return load_tfds(cfg)
+    raise ValueError(f"unknown data.source {cfg.source!r}; choose synthetic, folder, fsdd or tfds:speech_commands")
+
+
+def load_eval_data(path: str | Path, cfg: DataConfig, labels: Sequence[str], split: str) -> Split:
+    """A split of another dataset for evaluate: an FSDD folder/archive or a Speech Commands folder/archive.
+
+    `split="all"` takes every clip (e.g. a small real sample), otherwise the named split.
+    """
+    root = _resolve_folder(path, "evaluation data")
+    fsdd_root = root / "recordings" if (root / "recordings").is_dir() else root
+    is_fsdd = any(FSDD_NAME.match(p.name) for p in fsdd_root.iterdir()) if fsdd_root.is_dir() else False
+    if is_fsdd:
+        data = load_fsdd(fsdd_root, dataclasses.replace(cfg, source="fsdd", max_per_class=0))
+        unknown = sorted(set(data.labels) - set(labels))
+        if unknown:
+            raise ValueError(f"the model's labels {list(labels)} do not cover the data's labels {unknown}")
+        remap = np.asarray([list(labels).index(label) for label in data.labels])
+        parts = [data.train, data.validation, data.test] if split == "all" else [getattr(data, split)]
+        return Split(np.concatenate([p.audio for p in parts]), remap[np.concatenate([p.labels for p in parts])],
+                     sum((p.speakers for p in parts), []), sum((p.paths for p in parts), []))
+    if split == "all":
+        # Every clip counts (e.g. a small real sample): ignore the split lists, route all to test.
+        cfg = dataclasses.replace(cfg, source="folder", max_per_class=0, validation_percent=0.0, testing_percent=100.0)
+        return load_speech_commands_folder(root, cfg, labels, splits=("test",), ignore_lists=True).test
+    data = load_speech_commands_folder(root, dataclasses.replace(cfg, source="folder", max_per_class=0), labels, splits=(split,))
+    return getattr(data, split)
+
+
+# ---------------------------------------------------------------- training pipeline
+
+class AugmentedClips(keras.utils.PyDataset):
+    """Shuffled, augmented training batches `(audio [b, samples], labels [b])`, reproducible per epoch.
+
+    Augmentations (probability/ranges from `AugmentConfig`): random time shift with zero fill,
+    random speed (resampling), random volume, background noise mixed at a random SNR.
+    """
+
+    def __init__(self, split: Split, noises: Sequence[np.ndarray], cfg: AugmentConfig, batch_size: int,
+                 sample_rate: int, seed: int = 0, augment: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        if len(split) == 0:
+            raise ValueError("the training split is empty; check data.source/data.path and data.words")
+        self.split = split
+        self.noises = [n for n in noises if len(n) > 0]
+        self.cfg = cfg
+        self.batch_size = int(batch_size)
+        self.sample_rate = int(sample_rate)
+        self.seed = int(seed)
+        self.augment = augment
+        self.epoch = 0
+        self.order = np.random.default_rng([self.seed, 0]).permutation(len(split))
+
+    def __len__(self) -> int:
+        return int(np.ceil(len(self.split) / self.batch_size))
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self.order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.split))
+
+    def __getitem__(self, index):
+        ids = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        audio = self.split.audio[ids].copy()
+        labels = self.split.labels[ids]
+        if self.augment:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            audio = augment_batch(audio, self.noises, self.cfg, self.sample_rate, rng)
+        return audio, labels
+
+
+def augment_batch(audio: np.ndarray, noises: Sequence[np.ndarray], cfg: AugmentConfig, sample_rate: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Waveform augmentation of a batch `[b, samples]` (a copy is returned)."""
+    batch, num_samples = audio.shape
+    out = np.empty_like(audio)
+    max_shift = int(cfg.time_shift_seconds * sample_rate)
+    low_speed, high_speed = (tuple(cfg.speed_range) + (1.0, 1.0))[:2]
+    low_gain, high_gain = (tuple(cfg.volume_range) + (1.0, 1.0))[:2]
+    low_snr, high_snr = (tuple(cfg.snr_db_range) + (20.0, 20.0))[:2]
+    for i in range(batch):
+        clip = audio[i]
+        if high_speed > low_speed:
+            speed = rng.uniform(low_speed, high_speed)
+            positions = np.arange(0, num_samples, speed)
+            clip = fit_length(np.interp(positions, np.arange(num_samples), clip).astype(np.float32), num_samples)
+        if max_shift > 0:
+            shift = int(rng.integers(-max_shift, max_shift + 1))
+            clip = np.roll(clip, shift)
+            if shift > 0:
+                clip[:shift] = 0.0
+            elif shift < 0:
+                clip[shift:] = 0.0
+        clip = clip * rng.uniform(low_gain, high_gain)
+        if noises and rng.random() < cfg.noise_probability:
+            noise = noises[int(rng.integers(len(noises)))]
+            if len(noise) <= num_samples:
+                noise = np.tile(noise, num_samples // len(noise) + 1)
+            start = int(rng.integers(0, len(noise) - num_samples))
+            segment = noise[start:start + num_samples]
+            signal_power = float(np.mean(clip ** 2))
+            noise_power = float(np.mean(segment ** 2)) + 1e-12
+            if signal_power > 1e-8:
+                snr = rng.uniform(low_snr, high_snr)
+                scale = np.sqrt(signal_power / (noise_power * 10 ** (snr / 10)))
+            else:  # silence clips: add noise at a random absolute level
+                scale = rng.uniform(0.0, 0.3) / np.sqrt(noise_power)
+            clip = clip + scale * segment
+        out[i] = np.clip(clip, -1.0, 1.0)
+    return out

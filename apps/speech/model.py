@@ -1,0 +1,188 @@
+"""Keyword-spotting models: raw 16 kHz waveform in, class probabilities out.
+
+Architectures (`model.architecture`), all built from `common.layers`:
+- `crnn`: log-mel -> 2-D conv blocks -> (Bi)GRU/LSTM `RecurrentStack` -> `AttentionPooling` -> softmax.
+- `attention_rnn`: de Andrade et al. 2018: (5x1) convs -> BiLSTM stack -> attention pooling -> dense head.
+- `streaming`: frame-wise log-mel -> per-frame projection -> unidirectional `RecurrentStack` -> last step.
+  `build_streaming_model` turns it into a fixed-shape step model (audio chunk + external state in,
+  probabilities + new state out) that matches the full model on the same audio.
+
+Sub-layers are named (`frontend`, `normalization`, `spec_augment`, `frame_projection`,
+`recurrent`, `classifier`) so the streaming builder looks them up by name.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from apps.speech.config import AugmentConfig, FeatureConfig, ModelConfig
+from apps.speech.features import LogMelSpectrogram, SpecAugment
+from common.layers import AttentionPooling, RecurrentStack, build_streaming_step_model
+
+
+@keras.saving.register_keras_serializable(package="speech")
+class LastSteps(keras.layers.Layer):
+    """Keeps the last `count` steps of axis 1; `count=None` returns the last step without the axis.
+
+    Input shape: `[batch, time, ...]`. Output: `[batch, ...]` or `[batch, count, ...]`.
+    """
+
+    def __init__(self, count: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.count = None if count is None else int(count)
+
+    def call(self, inputs):
+        if self.count is None:
+            return inputs[:, -1]
+        return inputs[:, -self.count:]
+
+    def compute_output_shape(self, input_shape):
+        if self.count is None:
+            return (input_shape[0],) + tuple(input_shape[2:])
+        return (input_shape[0], self.count) + tuple(input_shape[2:])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(count=self.count)
+        return config
+
+
+def make_frontend(features: FeatureConfig, sample_rate: int, causal_padding: bool = True, dft: str = "stft",
+                  name: str = "frontend") -> LogMelSpectrogram:
+    return LogMelSpectrogram(
+        sample_rate=sample_rate, frame_length=features.frame_length, frame_step=features.frame_step,
+        fft_length=features.fft_length, num_mel_bins=features.num_mel_bins,
+        lower_edge_hertz=features.lower_edge_hertz, upper_edge_hertz=min(features.upper_edge_hertz, sample_rate / 2),
+        kind=features.kind, num_mfcc=features.num_mfcc, causal_padding=causal_padding, dft=dft, name=name,
+    )
+
+
+def adapt_normalization(model: keras.Model, audio: np.ndarray, batch_size: int = 128) -> None:
+    """Sets the per-bin feature mean/variance from training audio (preprocessing state kept in the model)."""
+    frontend = model.get_layer("frontend")
+    norm = model.get_layer("normalization")
+    feats = np.concatenate([np.asarray(frontend(audio[i:i + batch_size])) for i in range(0, len(audio), batch_size)])
+    norm.adapt(feats)  # statistics over examples and frames, per bin
+
+
+def build_model(cfg: ModelConfig, features: FeatureConfig, augment: AugmentConfig, num_classes: int,
+                sample_rate: int = 16000, clip_seconds: float = 1.0, seed: int = 0) -> keras.Model:
+    """The classifier for `cfg.architecture`; input `[batch, samples]` float32 audio in [-1, 1]."""
+    num_samples = int(round(sample_rate * clip_seconds))
+    audio = keras.Input((num_samples,), name="audio")
+    frontend = make_frontend(features, sample_rate)
+    x = frontend(audio)  # [batch, frames, bins]
+    # Per-bin standardisation, adapted on training audio before fit: frame-wise, so it streams.
+    x = keras.layers.Normalization(axis=-1, name="normalization")(x)
+    x = SpecAugment(augment.freq_masks, augment.freq_mask_width, augment.time_masks, augment.time_mask_width,
+                    seed=seed, name="spec_augment")(x)
+    if cfg.architecture == "crnn":
+        x = _crnn_body(x, cfg)
+    elif cfg.architecture == "attention_rnn":
+        x = _attention_rnn_body(x, cfg)
+    elif cfg.architecture == "streaming":
+        x = keras.layers.Dense(cfg.dense_units, activation="relu", name="frame_projection")(x)  # [batch, frames, dense]
+        x = RecurrentStack(cell=cfg.cell, units=cfg.units, bidirectional=False, dropout_rate=cfg.dropout_rate,
+                           return_sequences=True, name="recurrent")(x)
+        x = LastSteps(name="last_step")(x)  # [batch, width]
+    else:
+        raise ValueError(f"unknown model.architecture {cfg.architecture!r}; choose crnn, attention_rnn or streaming")
+    if cfg.dropout_rate > 0:
+        x = keras.layers.Dropout(cfg.dropout_rate, name="head_dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="classifier", dtype="float32")(x)
+    return keras.Model(audio, outputs, name=f"speech_{cfg.architecture}")
+
+
+def _crnn_body(x, cfg: ModelConfig):
+    frames, bins = x.shape[1], x.shape[2]
+    x = keras.layers.Reshape((frames, bins, 1), name="add_channel")(x)
+    for i, filters in enumerate(cfg.conv_filters):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv_{i}")(x)
+        x = keras.layers.BatchNormalization(name=f"conv_norm_{i}")(x)
+        x = keras.layers.Activation("relu", name=f"conv_relu_{i}")(x)
+        x = keras.layers.MaxPooling2D((2, 2), padding="same", name=f"conv_pool_{i}")(x)  # halves time and frequency
+    x = keras.layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]), name="merge_channels")(x)  # [batch, time, f*c]
+    x = RecurrentStack(cell=cfg.cell, units=cfg.units, bidirectional=cfg.bidirectional,
+                       dropout_rate=cfg.dropout_rate, return_sequences=True, name="recurrent")(x)
+    return AttentionPooling(cfg.attention_units, name="attention_pooling")(x)
+
+
+def _attention_rnn_body(x, cfg: ModelConfig):
+    frames, bins = x.shape[1], x.shape[2]
+    x = keras.layers.Reshape((frames, bins, 1), name="add_channel")(x)
+    # (5 x 1) convolutions smooth along time only, as in de Andrade et al. 2018.
+    x = keras.layers.Conv2D(10, (5, 1), padding="same", activation="relu", name="conv_0")(x)
+    x = keras.layers.BatchNormalization(name="conv_norm_0")(x)
+    x = keras.layers.Conv2D(1, (5, 1), padding="same", activation="relu", name="conv_1")(x)
+    x = keras.layers.BatchNormalization(name="conv_norm_1")(x)
+    x = keras.layers.Reshape((frames, bins), name="drop_channel")(x)
+    x = RecurrentStack(cell=cfg.cell, units=cfg.units, bidirectional=cfg.bidirectional,
+                       dropout_rate=cfg.dropout_rate, return_sequences=True, name="recurrent")(x)
+    x = AttentionPooling(cfg.attention_units, name="attention_pooling")(x)
+    x = keras.layers.Dense(cfg.dense_units, activation="relu", name="head_dense_0")(x)
+    return keras.layers.Dense(max(8, cfg.dense_units // 2), name="head_dense_1")(x)
+
+
+def compile_model(model: keras.Model, optimizer) -> keras.Model:
+    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    return model
+
+
+def build_streaming_model(model: keras.Model, chunk_frames: int, batch_size: int = 1, dft: str = "matmul") -> keras.Model:
+    """Fixed-shape step model of a trained `streaming` classifier, with all state external.
+
+    Inputs: `audio_chunk [batch, chunk_frames * frame_step]`, `audio_context [batch, fft_length - frame_step]`
+    (the previous samples the next frames overlap with; zeros at the start) and the recurrent
+    states `state_i [batch, width]` (zeros at the start).
+    Outputs: `[probabilities [batch, classes], new_audio_context, *new_states]`.
+    After feeding a whole clip chunk by chunk, the last probabilities equal `model(clip)`.
+    `dft="matmul"` keeps the TFLite graph within builtin ops.
+    """
+    names = {layer.name for layer in model.layers}
+    if "frame_projection" not in names or "recurrent" not in names:
+        raise ValueError(f"model {model.name!r} is not a streaming architecture; train with --set model.architecture=streaming")
+    frontend = model.get_layer("frontend")
+    stack = model.get_layer("recurrent")
+    config = frontend.get_config()
+    config.update(causal_padding=False, dft=dft, name="frontend_step")
+    step_frontend = LogMelSpectrogram.from_config(config)
+    chunk_samples = chunk_frames * frontend.frame_step
+    chunk = keras.Input((chunk_samples,), batch_size=batch_size, name="audio_chunk")
+    context = keras.Input((frontend.context_samples,), batch_size=batch_size, name="audio_context")
+    states = [keras.Input((w,), batch_size=batch_size, name=f"state_{i}") for i, w in enumerate(stack.state_shapes())]
+    joined = keras.layers.Concatenate(axis=1, name="join_context")([context, chunk])  # [batch, context + chunk]
+    x = step_frontend(joined)  # [batch, chunk_frames, bins]
+    x = model.get_layer("normalization")(x)
+    x = model.get_layer("frame_projection")(x)
+    step = build_streaming_step_model(stack, x.shape[-1], chunk_size=chunk_frames, batch_size=batch_size,
+                                      name="recurrent_step")
+    results = step([x] + states)
+    sequence, new_states = results[0], list(results[1:])
+    last = LastSteps(name="last_step")(sequence)
+    probabilities = model.get_layer("classifier")(last)
+    new_context = LastSteps(frontend.context_samples, name="next_context")(joined)
+    return keras.Model([chunk, context] + states, [probabilities, new_context] + new_states, name="speech_streaming_step")
+
+
+def initial_streaming_state(step_model: keras.Model) -> list[np.ndarray]:
+    """Zero audio context and recurrent states for a fresh stream."""
+    return [np.zeros(tuple(t.shape), dtype="float32") for t in step_model.inputs[1:]]
+
+
+def stream_clip(step_model: keras.Model, audio: np.ndarray, runner=None) -> np.ndarray:
+    """Runs `audio [batch, samples]` through the step model chunk by chunk; returns the last probabilities.
+
+    `runner(inputs) -> outputs` runs another implementation (e.g. TFLite) of the same step model.
+    """
+    chunk = step_model.inputs[0].shape[1]
+    if audio.shape[1] % chunk:
+        raise ValueError(f"audio length {audio.shape[1]} is not a multiple of the streaming chunk ({chunk} samples)")
+    state = initial_streaming_state(step_model)
+    probabilities = None
+    for start in range(0, audio.shape[1], chunk):
+        inputs = [audio[:, start:start + chunk].astype("float32")] + state
+        outputs = runner(inputs) if runner else [np.asarray(o) for o in step_model(inputs, training=False)]
+        probabilities, state = outputs[0], list(outputs[1:])
+    return probabilities

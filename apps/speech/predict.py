@@ -1,0 +1,64 @@
+"""Classify WAV files with a trained speech run dir; prints the top-k labels with probabilities.
+
+    python -m apps.speech.predict --run-dir runs/speech clip1.wav clip2.wav --top-k 3
+
+Any sample rate is accepted (resampled to the model's rate); clips are padded/cropped to
+the model's clip length around the loudest part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from common.config import ConfigError
+
+
+def predict_files(run_dir, files, top_k: int = 3) -> list[dict]:
+    """[{file, top: [(label, probability), ...]}] for each file."""
+    from apps.speech.data import fit_length, load_audio
+    from apps.speech.evaluate import load_run
+    from apps.speech.train import predict_probabilities
+
+    if not files:
+        raise ValueError("no audio files given; usage: predict --run-dir DIR file.wav [file.wav ...]")
+    if top_k < 1:
+        raise ValueError(f"--top-k must be >= 1, got {top_k}")
+    cfg, labels, model = load_run(run_dir)
+    num_samples = int(round(cfg.data.sample_rate * cfg.data.clip_seconds))
+    audio = np.stack([fit_length(load_audio(f, cfg.data.sample_rate), num_samples) for f in files])
+    probabilities = predict_probabilities(model, audio)
+    results = []
+    for file, probs in zip(files, probabilities):
+        order = np.argsort(-probs)[:top_k]
+        results.append({"file": str(file), "top": [(labels[i], float(probs[i])) for i in order]})
+    return results
+
+
+def main(argv=None) -> int:
+    from common.training import RunDirError
+
+    parser = argparse.ArgumentParser(description="Predict speech commands for WAV files.")
+    parser.add_argument("--run-dir", required=True, help="run dir written by apps.speech.train")
+    parser.add_argument("--top-k", type=int, default=3, help="how many labels to show per file")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per file")
+    parser.add_argument("files", nargs="*", help="WAV files (any sample rate)")
+    args = parser.parse_args(argv)
+    try:
+        results = predict_files(args.run_dir, args.files, args.top_k)
+    except (ConfigError, RunDirError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for result in results:
+        if args.json:
+            print(json.dumps(result))
+        else:
+            print(result["file"] + ": " + ", ".join(f"{label} {p:.3f}" for label, p in result["top"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

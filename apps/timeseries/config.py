@@ -1,0 +1,93 @@
+"""Configs for the forecasting app: data, model, evaluation and training, plus presets.
+
+    python -m apps.timeseries.train --config default --run-dir runs/forecast \
+        --set data.source=tslib --set data.path=../shared/data/timeseries/ETTh1.csv
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from common.training import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    source: Literal["co2", "sunspots", "csv", "tslib"] = "co2"  # co2/sunspots ship with statsmodels (offline); csv/tslib read `path`
+    path: str = ""  # CSV file for source=csv|tslib; a path relative to the shared data dir also works (timeseries/ETTh1.csv)
+    date_column: str = ""  # datetime column; "" picks `date` or the first column
+    columns: tuple[str, ...] = ()  # value columns to use; () = every numeric column (csv) or all of `date,...,OT` (tslib)
+    target: str = ""  # column plotted and scored on the original scale; "" = OT if present, else the last column
+    features: Literal["M", "S"] = "M"  # M: all columns in and out (benchmark multivariate); S: the target alone
+    missing: Literal["interpolate", "mask", "error"] = "interpolate"  # interpolate fills gaps in time; mask drops windows touching a gap; error refuses
+    frequency: str = ""  # pandas offset alias (H, D, W-SAT...); "" infers it from the timestamps
+    seasonal_period: int = 0  # seasonal-naive lag and MASE period in steps; 0 derives it from the frequency
+    input_length: int = 96  # look-back window; longer sees more seasonality but costs time and needs longer series
+    horizon: int = 96  # steps forecast at once (direct multi-horizon)
+    split: Literal["auto", "ett_hour", "ett_minute", "ratio"] = "auto"  # auto: ETT 12/4/4 months for ETTh*/ETTm* files, else ratio
+    train_ratio: float = 0.7  # ratio split only: train share (benchmark convention 70/10/20)
+    test_ratio: float = 0.2  # ratio split only: test share; validation gets the rest
+    max_train_windows: int = 0  # subsample training windows (evenly) to bound epoch time; 0 keeps all
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    kind: Literal["segrnn", "lstm", "gru"] = "segrnn"  # segrnn: segment-recurrent (Lin et al. 2023); lstm/gru: direct multi-horizon RecurrentStack
+    normalization: Literal["last", "revin", "none"] = "last"  # last: subtract the window's last value (SegRNN); revin: per-window mean/std with affine
+    channel_mode: Literal["independent", "multivariate"] = "independent"  # independent shares weights over channels (robust); multivariate mixes them
+    d_model: int = 512  # segrnn hidden width; the paper uses 512, smaller trains much faster on CPU
+    seg_len: int = 48  # segrnn segment length; input/horizon are padded up to a multiple
+    units: tuple[int, ...] = (64,)  # lstm/gru layer widths
+    dropout_rate: float = 0.5  # before the output head; SegRNN uses 0.5 against overfitting small benchmarks
+    quantiles: tuple[float, ...] = ()  # e.g. (0.1, 0.5, 0.9) adds a quantile axis trained with pinball loss; () = point forecast
+    loss: Literal["mse", "mae"] = "mse"  # point-forecast loss; mae is more robust to spikes, mse matches the MSE metric
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    backtest_windows: int = 5  # rolling-origin backtest: number of forecast origins at the end of the series
+    backtest_step: int = 0  # steps between origins; 0 = one horizon apart (non-overlapping)
+    plot_history: int = 0  # history steps shown before the forecast in the plot; 0 = the input window
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    eval: EvalConfig = EvalConfig()
+    train: TrainConfig = TrainConfig()
+
+
+# CO2 (weekly, 1958-2001): two years in, one year out; a few minutes on 2 CPU cores.
+DEFAULT = Config(
+    data=DataConfig(source="co2", input_length=104, horizon=52),
+    model=ModelConfig(kind="segrnn", d_model=128, seg_len=26, dropout_rate=0.1, quantiles=(0.1, 0.5, 0.9)),
+    eval=EvalConfig(backtest_windows=5),
+    train=TrainConfig(epochs=40, batch_size=32, learning_rate=3e-3, optimizer="adam", weight_decay=0.0,
+                      schedule="cosine", early_stopping_patience=8),
+)
+
+PRESETS = {
+    "tiny": Config(
+        data=DataConfig(source="co2", input_length=24, horizon=8, max_train_windows=256),
+        model=ModelConfig(kind="segrnn", d_model=8, seg_len=8, dropout_rate=0.0, quantiles=(0.1, 0.5, 0.9)),
+        eval=EvalConfig(backtest_windows=2),
+        train=TrainConfig(epochs=1, batch_size=64, learning_rate=1e-2, optimizer="adam", schedule="constant"),
+    ),
+    "default": DEFAULT,
+    # ETTh1/ETTh2 benchmark protocol (input 96): SegRNN paper settings, the GPU-sized model.
+    "ett": Config(
+        data=DataConfig(source="tslib", path="timeseries/ETTh1.csv", input_length=96, horizon=96, features="M"),
+        model=ModelConfig(kind="segrnn", d_model=512, seg_len=48, dropout_rate=0.5, normalization="last"),
+        eval=EvalConfig(backtest_windows=5),
+        train=TrainConfig(epochs=30, batch_size=256, learning_rate=1e-3, optimizer="adam", weight_decay=0.0,
+                          schedule="cosine", early_stopping_patience=10),
+    ),
+    "gpu": Config(
+        data=DataConfig(source="tslib", path="timeseries/ETTh1.csv", input_length=96, horizon=96, features="M"),
+        model=ModelConfig(kind="segrnn", d_model=512, seg_len=48, dropout_rate=0.5, normalization="last"),
+        train=TrainConfig(epochs=30, batch_size=256, learning_rate=1e-3, optimizer="adam", weight_decay=0.0,
+                          schedule="cosine", early_stopping_patience=10, steps_per_execution=8),
+    ),
+}

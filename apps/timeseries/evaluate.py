@@ -1,0 +1,209 @@
+"""Scores a trained forecaster against the baselines on the test split.
+
+Metrics (in `evaluation.json`, and `metrics.json` at train time):
+- `mse`/`mae` on the scaled data over every test window (stride 1) and channel: the
+  benchmark convention of the ETT/Time-Series-Library tables;
+- `mae_orig`/`smape`/`mase` on the original scale (MASE scaled by the in-sample
+  seasonal-naive error of the training rows, per channel, then averaged);
+- a rolling-origin backtest (`eval.backtest_windows` origins `eval.backtest_step` apart,
+  ending at the last observation) and, for quantile models, interval/quantile coverage.
+The same numbers are computed for naive, seasonal naive and DLinear beside the model.
+
+    python -m apps.timeseries.evaluate --run-dir runs/forecast
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from apps.timeseries.baselines import DLinear, baseline_forecasts  # noqa: E402
+from apps.timeseries.config import Config  # noqa: E402
+from apps.timeseries.data import Series, Splits, load_series, make_splits  # noqa: E402
+from apps.timeseries.model import point_index  # noqa: E402
+from common.config import ConfigError, apply_overrides, load_config  # noqa: E402
+from common.training import RunDirError, load_model, open_run_dir, write_json  # noqa: E402
+
+
+def predict(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def point_forecast(output: np.ndarray, quantiles) -> np.ndarray:
+    """`[n, horizon, channels]` from a point or quantile output."""
+    return output[..., point_index(quantiles)] if quantiles else output
+
+
+def smape(y: np.ndarray, p: np.ndarray) -> float:
+    denominator = np.abs(y) + np.abs(p)
+    ratio = np.divide(2.0 * np.abs(y - p), denominator, out=np.zeros_like(denominator), where=denominator > 0)
+    return float(100.0 * ratio.mean())
+
+
+def mase_scale(train_values: np.ndarray, period: int) -> np.ndarray:
+    """Per-channel in-sample MAE of the seasonal naive forecast (naive when the period does not fit)."""
+    lag = period if 1 < period < len(train_values) else 1
+    scale = np.abs(train_values[lag:] - train_values[:-lag]).mean(axis=0)
+    return np.where(scale > 1e-12, scale, 1.0)
+
+
+def score(y_scaled: np.ndarray, p_scaled: np.ndarray, splits: Splits, series: Series, scale: np.ndarray) -> dict:
+    """Benchmark (scaled) and original-scale metrics for one set of forecasts."""
+    y = splits.scaler.inverse(y_scaled.astype(np.float64))
+    p = splits.scaler.inverse(p_scaled.astype(np.float64))
+    target = series.target_index
+    error = p_scaled.astype(np.float64) - y_scaled
+    return {
+        "mse": float(np.mean(error**2)),
+        "mae": float(np.mean(np.abs(error))),
+        "mae_orig": float(np.mean(np.abs(p - y))),
+        "smape": smape(y, p),
+        "mase": float(np.mean(np.abs(p - y).mean(axis=(0, 1)) / scale)),
+        "target_mae_orig": float(np.mean(np.abs(p[..., target] - y[..., target]))),
+    }
+
+
+def coverage(y: np.ndarray, output: np.ndarray, quantiles) -> dict:
+    """Share of targets below each predicted quantile, and inside the outermost interval."""
+    below = {f"q{q:g}": float(np.mean(y <= output[..., i])) for i, q in enumerate(quantiles)}
+    low, high = int(np.argmin(quantiles)), int(np.argmax(quantiles))
+    inside = float(np.mean((y >= output[..., low]) & (y <= output[..., high])))
+    return {"below_quantile": below, "interval": [min(quantiles), max(quantiles)],
+            "interval_nominal": float(max(quantiles) - min(quantiles)), "interval_coverage": inside}
+
+
+def backtest_origins(num_rows: int, cfg: Config) -> list[int]:
+    """Forecast origins (index of the first forecast step), latest first, that fit the series."""
+    step = cfg.eval.backtest_step or cfg.data.horizon
+    last = num_rows - cfg.data.horizon
+    origins = [last - k * step for k in range(cfg.eval.backtest_windows)]
+    return [o for o in origins if o >= cfg.data.input_length]
+
+
+def evaluate_run(model, series: Series, splits: Splits, cfg: Config, plot_path: Path | None = None) -> dict:
+    """Every metric for the model and the baselines; optionally writes the forecast plot."""
+    data = cfg.data
+    quantiles = cfg.model.quantiles
+    linear = DLinear().fit(splits.train.x, splits.train.y)
+    train_start, train_end = splits.borders["train"]
+    scale = mase_scale(series.values[train_start:train_end], series.seasonal_period)
+
+    test = splits.test
+    output = predict(model, test.x)
+    forecasts = {"model": point_forecast(output, quantiles), **baseline_forecasts(test.x, data.horizon, series.seasonal_period, linear)}
+    test_metrics = {name: score(test.y, p, splits, series, scale) for name, p in forecasts.items()}
+    metrics: dict = {
+        "dataset": series.name, "model": cfg.model.kind, "features": data.features, "channels": series.columns,
+        "target": series.target, "input_length": data.input_length, "horizon": data.horizon,
+        "frequency": series.frequency, "seasonal_period": series.seasonal_period,
+        "test_windows": len(test), "train_windows": len(splits.train), "val_windows": len(splits.val),
+        "borders": splits.borders, "missing": series.missing_report,
+        "test": test_metrics,
+    }
+    if quantiles:
+        metrics["quantile_coverage"] = coverage(test.y, output, quantiles)
+
+    origins = backtest_origins(len(series.values), cfg)
+    if origins:
+        bx = np.stack([splits.scaled[o - data.input_length:o] for o in origins]).astype(np.float32)
+        by = np.stack([splits.scaled[o:o + data.horizon] for o in origins]).astype(np.float32)
+        b_output = predict(model, bx)
+        b_forecasts = {"model": point_forecast(b_output, quantiles), **baseline_forecasts(bx, data.horizon, series.seasonal_period, linear)}
+        metrics["backtest"] = {
+            "origins": [str(series.timestamps[o]) for o in origins],
+            "step": cfg.eval.backtest_step or data.horizon,
+            **{name: {
+                "mae_orig_per_window": [score(by[i:i + 1], p[i:i + 1], splits, series, scale)["mae_orig"] for i in range(len(origins))],
+                **score(by, p, splits, series, scale)} for name, p in b_forecasts.items()},
+        }
+        if plot_path is not None:
+            plot_forecast(series, splits, cfg, origins[0], bx[0], by[0], b_output[0],
+                          {k: v[0] for k, v in b_forecasts.items()}, plot_path)
+    baselines = ("naive", "seasonal_naive", "dlinear")
+    best = min(baselines, key=lambda name: test_metrics[name]["mse"])
+    metrics["summary"] = {
+        "test_mse": test_metrics["model"]["mse"], "test_mae": test_metrics["model"]["mae"],
+        "test_mase": test_metrics["model"]["mase"],
+        **{f"{name}_mse": test_metrics[name]["mse"] for name in baselines},
+        "best_baseline": best, "beats_best_baseline": test_metrics["model"]["mse"] < test_metrics[best]["mse"],
+    }
+    return metrics
+
+
+def plot_forecast(series: Series, splits: Splits, cfg: Config, origin: int, x, y, output, forecasts: dict, path: Path) -> Path:
+    """The target channel around the latest backtest origin: history, truth, model (+ band) and baselines."""
+    c = series.target_index
+    inverse = splits.scaler.inverse
+    history = cfg.eval.plot_history or cfg.data.input_length
+    past = series.values[max(0, origin - history):origin, c]
+    past_t = series.timestamps[max(0, origin - history):origin]
+    future_t = series.timestamps[origin:origin + cfg.data.horizon]
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.plot(past_t, past, color="black", label="history")
+    ax.plot(future_t, inverse(y)[:, c], color="black", linestyle="--", label="actual")
+    quantiles = cfg.model.quantiles
+    if quantiles:
+        low, high = int(np.argmin(quantiles)), int(np.argmax(quantiles))
+        ax.fill_between(future_t, inverse(output[..., low])[:, c], inverse(output[..., high])[:, c], color="tab:blue",
+                        alpha=0.2, label=f"model {min(quantiles):g}-{max(quantiles):g} quantiles")
+    styles = {"model": ("tab:blue", "-"), "naive": ("tab:gray", ":"), "seasonal_naive": ("tab:green", ":"), "dlinear": ("tab:orange", "-.")}
+    for name, forecast in forecasts.items():
+        color, line = styles[name]
+        ax.plot(future_t, inverse(forecast)[:, c], color=color, linestyle=line, label=name if name != "model" else cfg.model.kind)
+    ax.set_title(f"{series.name}: {series.target}, {cfg.data.horizon}-step forecast from {series.timestamps[origin].date()}")
+    ax.legend(loc="best", fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def format_table(metrics: dict) -> str:
+    """Model vs baselines on the test split, one line each."""
+    lines = [f"{'':16s} {'MSE':>8s} {'MAE':>8s} {'MASE':>8s} {'sMAPE':>8s}   (test, {metrics['test_windows']} windows)"]
+    for name, m in metrics["test"].items():
+        label = metrics["model"] if name == "model" else name
+        lines.append(f"{label:16s} {m['mse']:8.4f} {m['mae']:8.4f} {m['mase']:8.4f} {m['smape']:8.2f}")
+    return "\n".join(lines)
+
+
+def load_run(run_dir: str | Path, overrides=()) -> tuple[Path, Config]:
+    path = open_run_dir(run_dir)
+    cfg = apply_overrides(load_config(Config, path / "config.json"), overrides)
+    return path, cfg
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Evaluate a trained forecaster against the baselines")
+    parser.add_argument("--run-dir", required=True, help="a run dir written by apps.timeseries.train")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a data/eval field, e.g. --set data.path=other.csv or eval.backtest_windows=10")
+    args = parser.parse_args(argv)
+    try:
+        path, cfg = load_run(args.run_dir, args.set)
+        series = load_series(cfg.data)
+        splits = make_splits(series, cfg.data)
+        model = load_model(path)
+        metrics = evaluate_run(model, series, splits, cfg, plot_path=path / "forecast_eval.png")
+    except (ValueError, FileNotFoundError, ConfigError, RunDirError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    write_json(path / "evaluation.json", metrics)
+    print(format_table(metrics))
+    if "quantile_coverage" in metrics:
+        cov = metrics["quantile_coverage"]
+        print(f"interval {cov['interval']} coverage {cov['interval_coverage']:.3f} (nominal {cov['interval_nominal']:.2f})")
+    print(f"Wrote {path / 'evaluation.json'} and {path / 'forecast_eval.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""End to end on the tiny preset: train → evaluate → translate → export, plus bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from apps.nlp import translate as translate_entry
+from apps.nlp.translation import evaluate, export, train
+from apps.nlp.translation.config import PRESETS
+from apps.nlp.translation.decode import Translator
+from apps.nlp.translation.model import Seq2Seq
+from apps.nlp.translation.tokenizer import BPETokenizer
+
+TEXTS = ["where is the station?", "the red car is small.", "we buy three red cars."] * 4
+
+
+def _untrained_translator(**overlong):
+    cfg = PRESETS["tiny"]
+    source = BPETokenizer.train(TEXTS, 40)
+    target = BPETokenizer.train(TEXTS, 40)
+    return Translator(cfg, source, target, Seq2Seq(cfg.model, source.vocab_size, target.vocab_size), **overlong)
+
+
+@pytest.mark.tf_only
+def test_train_evaluate_translate_export(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert train.main(["--config", "tiny", "--run-dir", str(run_dir), "--set", "data.target_lang=de"]) == 0
+    for name in ("config.json", "model.keras", "source_tokenizer.json", "target_tokenizer.json", "history.json", "metrics.json"):
+        assert (run_dir / name).is_file(), name
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0.0 <= metrics["bleu"] <= 100.0 and metrics["bleu_signature"].startswith("nrefs:1|case:lc")
+    out = capsys.readouterr().out
+    assert f"Run dir: {run_dir}" in out and "test_bleu" in out
+
+    assert evaluate.main(["--run-dir", str(run_dir), "--beam-size", "1", "--max-examples", "4"]) == 0
+    assert json.loads((run_dir / "evaluation_test.json").read_text())["num_sentences"] == 4
+
+    capsys.readouterr()
+    assert translate_entry.main(["Where is the station?", "The red car is small.", "--run-dir", str(run_dir)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    # Unknown characters: translated anyway, with a warning naming them.
+    assert translate_entry.main(["Where is the 駅?", "--run-dir", str(run_dir)]) == 0
+    assert "駅" in capsys.readouterr().err
+    # Over-long input: truncated with a warning, or rejected under --strict.
+    long_sentence = " ".join(["we buy three red cars"] * 20)
+    assert translate_entry.main([long_sentence, "--run-dir", str(run_dir)]) == 0
+    assert "translated only the first 24" in capsys.readouterr().err
+    assert translate_entry.main([long_sentence, "--run-dir", str(run_dir), "--strict"]) == 2
+    assert "max_source_tokens" in capsys.readouterr().err
+
+    assert export.main(["--run-dir", str(run_dir), "--parity-examples", "4"]) == 0
+    parity = json.loads((run_dir / "export" / "parity.json").read_text())
+    assert parity["translator"]["exact_matches"] == parity["translator"]["sentences"] == 6
+    assert parity["translator"]["tokenization_matches"]
+    assert parity["decoder_step"]["formats"]["saved_model"]["max_abs_diff"] <= 1e-4
+
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(run_dir / "export" / "translator"))  # keep a reference: it owns the variables
+    served = loaded.serve(tf.constant(["Where is the station?", ""]))
+    python = Translator.from_run_dir(run_dir).translate(["Where is the station?"], beam_size=1)[0].text
+    assert [t.decode() for t in served["translation"].numpy()] == [python, ""]
+
+
+def test_empty_source_gives_empty_translation_without_running_the_model():
+    translator = _untrained_translator()
+    results = translator.translate(["", "   ", "where is the station?"], beam_size=2)
+    assert [r.text for r in results[:2]] == ["", ""]
+    assert translator.translate_ids([[]]) == [[]]
+
+
+def test_overlong_source_is_truncated_or_rejected():
+    long_sentence = " ".join(["where is the station?"] * 30)
+    result = _untrained_translator().translate([long_sentence], beam_size=1)[0]
+    assert result.truncated
+    with pytest.raises(ValueError, match="max_source_tokens"):
+        _untrained_translator(on_overlong="error").translate([long_sentence])
+
+
+def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
+    assert translate_entry.main(["", "--run-dir", str(tmp_path)]) == 2
+    assert "empty source sentence" in capsys.readouterr().err
+    assert translate_entry.main(["hello", "--run-dir", str(tmp_path / "missing")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert train.main(["--config", "tiny", "--run-dir", str(tmp_path / "r"), "--set", "model.nope=1"]) == 2
+    assert "unknown config key" in capsys.readouterr().err
+    assert train.main(["--config", "tiny", "--run-dir", str(tmp_path / "r"), "--set", "data.source=nowhere"]) == 2
+    assert not (tmp_path / "r").exists() and not (tmp_path / "r.partial").exists()
+    assert evaluate.main(["--run-dir", str(tmp_path / "missing")]) == 2

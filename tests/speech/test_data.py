@@ -1,0 +1,147 @@
+"""Data sources: audio loading errors, resampling, Speech Commands layout splits, synthetic and real data."""
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from apps.speech.config import SILENCE, UNKNOWN, DataConfig
+from apps.speech.data import (AugmentedClips, Split, augment_batch, fit_length, label_names, load_audio, load_data,
+                              load_eval_data, load_fsdd, load_speech_commands_folder)
+from apps.speech.config import AugmentConfig
+
+CFG = DataConfig(source="folder", words=("yes", "no"), clip_seconds=0.25)
+
+
+def _tone(rate, seconds=0.2, freq=440.0):
+    t = np.arange(int(rate * seconds)) / rate
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype("float32")
+
+
+def _make_folder(root, lists=True):
+    for word, freq in (("yes", 300.0), ("no", 600.0), ("bird", 900.0)):
+        (root / word).mkdir(parents=True)
+        for speaker in ("aa11", "bb22", "cc33", "dd44"):
+            sf.write(root / word / f"{speaker}_nohash_0.wav", _tone(16000, freq=freq), 16000)
+    (root / "_background_noise_").mkdir()
+    sf.write(root / "_background_noise_" / "white.wav", 0.1 * np.random.default_rng(0).standard_normal(16000), 16000)
+    if lists:
+        (root / "validation_list.txt").write_text("yes/bb22_nohash_0.wav\nno/bb22_nohash_0.wav\n")
+        (root / "testing_list.txt").write_text("yes/cc33_nohash_0.wav\nno/cc33_nohash_0.wav\nbird/cc33_nohash_0.wav\n")
+    return root
+
+
+def test_load_audio_resamples_and_rejects_bad_files(tmp_path):
+    sf.write(tmp_path / "eight.wav", _tone(8000, 0.5), 8000)
+    sf.write(tmp_path / "synth.wav", _tone(22050, 0.5), 22050)
+    assert load_audio(tmp_path / "eight.wav").shape == (8000,)
+    assert load_audio(tmp_path / "synth.wav").shape == (8000,)
+    with pytest.raises(FileNotFoundError):
+        load_audio(tmp_path / "missing.wav")
+    (tmp_path / "junk.wav").write_bytes(b"not audio at all")
+    with pytest.raises(ValueError, match="cannot read"):
+        load_audio(tmp_path / "junk.wav")
+    sf.write(tmp_path / "empty.wav", np.zeros(0, "float32"), 16000)
+    with pytest.raises(ValueError, match="empty"):
+        load_audio(tmp_path / "empty.wav")
+
+
+def test_fit_length_pads_and_crops_to_loudest_window():
+    assert fit_length(np.ones(10, "float32"), 16).shape == (16,)
+    audio = np.zeros(100, "float32")
+    audio[70:80] = 1.0
+    cropped = fit_length(audio, 20)
+    assert cropped.shape == (20,) and cropped.sum() == 10.0
+
+
+def test_folder_honours_split_lists_and_maps_unknown(tmp_path):
+    root = _make_folder(tmp_path / "sc")
+    data = load_speech_commands_folder(root, CFG)
+    assert data.labels == ["yes", "no", SILENCE, UNKNOWN]
+    assert set(data.validation.speakers) - {s for s in data.validation.speakers if s.startswith("silence")} == {"bb22"}
+    assert "cc33" in data.test.speakers and "cc33" not in data.train.speakers
+    assert data.train.audio.shape[1] == 4000
+    assert data.labels.index(UNKNOWN) in data.train.labels  # "bird" became _unknown_
+    assert data.labels.index(SILENCE) in data.train.labels  # cut from _background_noise_
+    assert len(data.noises) == 1
+
+
+def test_folder_without_lists_splits_by_speaker(tmp_path):
+    root = _make_folder(tmp_path / "sc", lists=False)
+    cfg = dataclasses.replace(CFG, validation_percent=30.0, testing_percent=30.0)
+    data = load_speech_commands_folder(root, cfg)
+    real = lambda split: {s for s in split.speakers if not s.startswith("silence")}  # noqa: E731
+    assert not real(data.train) & real(data.test) and not real(data.train) & real(data.validation)
+
+
+def test_bad_sources_give_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_data(dataclasses.replace(CFG, path=str(tmp_path / "nowhere")))
+    with pytest.raises(ValueError, match="data.path"):
+        load_data(dataclasses.replace(CFG, path=""))
+    with pytest.raises(ValueError, match="unknown data.source"):
+        load_data(dataclasses.replace(CFG, source="mp3s"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no word folders"):
+        load_data(dataclasses.replace(CFG, path=str(tmp_path / "empty")))
+    with pytest.raises(ValueError, match="unique"):
+        label_names(dataclasses.replace(CFG, words=("yes", "yes")))
+
+
+def test_augmentation_keeps_shape_and_range():
+    rng = np.random.default_rng(0)
+    audio = np.stack([_tone(16000, 0.25), np.zeros(4000, "float32")])
+    noise = [0.2 * rng.standard_normal(8000).astype("float32")]
+    out = augment_batch(audio, noise, AugmentConfig(noise_probability=1.0, speed_range=(0.9, 1.1)), 16000, rng)
+    assert out.shape == audio.shape and np.abs(out).max() <= 1.0 and not np.allclose(out, audio)
+    split = Split(audio, np.array([0, 1]), ["a", "b"], ["a", "b"])
+    batches = AugmentedClips(split, noise, AugmentConfig(), batch_size=1, sample_rate=16000)
+    assert len(batches) == 2 and batches[0][0].shape == (1, 4000)
+
+
+def test_synthetic_source_is_cached_and_deterministic(tmp_path, monkeypatch):
+    monkeypatch.setenv("LSTM_SUITE_CACHE", str(tmp_path))
+    cfg = DataConfig(words=("yes", "no"), synthetic_speakers=3, synthetic_repeats=1, synthetic_unknown_per_speaker=1,
+                     synthetic_silence_clips=10, validation_percent=34.0, testing_percent=34.0, clip_seconds=0.5)
+    first = load_data(cfg, verbose=False)
+    second = load_data(cfg, verbose=False)
+    np.testing.assert_array_equal(first.train.audio, second.train.audio)
+    assert len(first.train) and len(first.validation) and len(first.test)
+    assert np.abs(first.train.audio).max() > 0.05  # real speech, not silence
+    assert len(list(tmp_path.glob("speech_synthetic_*"))) == 1
+    assert set(first.test.speakers).isdisjoint(s for s in first.train.speakers if not s.startswith("silence"))
+
+
+def test_fsdd_loader_on_real_subset(shared_data, tmp_path):
+    from common.data import extract_archive
+
+    recordings = extract_archive(shared_data / "speech" / "fsdd.tar.xz")
+    recordings = next(p for p in recordings.rglob("recordings") if p.is_dir())
+    subset = tmp_path / "fsdd"
+    subset.mkdir()
+    for digit in (0, 1):
+        for speaker in ("george", "jackson"):
+            for index in (0, 1, 5, 12):
+                name = f"{digit}_{speaker}_{index}.wav"
+                shutil.copy(recordings / name, subset / name)
+    cfg = DataConfig(source="fsdd", include_silence=False, include_unknown=False)
+    data = load_fsdd(subset, cfg)
+    assert data.labels[:2] == ["0", "1"] and len(data.test) == 8 and len(data.train) == 4 and len(data.validation) == 4
+    assert data.test.audio.shape == (8, 16000)  # 8 kHz resampled to 16 kHz, padded to 1 s
+    held_out = load_fsdd(subset, dataclasses.replace(cfg, test_speaker="george"))
+    assert set(held_out.test.speakers) == {"george"} and "george" not in held_out.train.speakers
+    with pytest.raises(ValueError, match="not in FSDD"):
+        load_fsdd(subset, dataclasses.replace(cfg, test_speaker="nobody"))
+
+
+def test_speech_commands_sample_loads_all_core_words(shared_data):
+    archive = shared_data / "speech" / "speech_commands_v0.01_sample.tar.xz"
+    cfg = DataConfig(source="folder")
+    labels = label_names(cfg)
+    split = load_eval_data(archive, cfg, labels, "all")
+    counts = np.bincount(split.labels, minlength=len(labels))
+    assert split.audio.shape[1] == 16000
+    assert all(counts[labels.index(w)] == 10 for w in ("yes", "no", "up", "down", "stop", "go"))
+    assert counts[labels.index(UNKNOWN)] > 0

@@ -1,0 +1,111 @@
+"""Front-end and model contract tests: shapes, STFT/matmul parity, chunked == full, serialization."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+
+from apps.speech.config import PRESETS
+from apps.speech.features import LogMelSpectrogram, SpecAugment, num_frames
+from apps.speech.model import LastSteps, adapt_normalization, build_model, build_streaming_model, stream_clip
+
+RNG = np.random.default_rng(0)
+AUDIO = (0.1 * RNG.standard_normal((2, 4000))).astype("float32")  # 0.25 s at 16 kHz
+
+
+def test_log_mel_shape_and_dft_parity():
+    stft = LogMelSpectrogram(num_mel_bins=16)
+    matmul = LogMelSpectrogram(num_mel_bins=16, dft="matmul")
+    a, b = np.asarray(stft(AUDIO)), np.asarray(matmul(AUDIO))
+    assert a.shape == (2, 4000 // 160, 16) == stft.compute_output_shape((2, 4000))
+    assert np.isfinite(a).all()
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_log_mel_matches_librosa_power_mel():
+    import librosa
+
+    layer = LogMelSpectrogram(num_mel_bins=16, causal_padding=False, lower_edge_hertz=0.0, upper_edge_hertz=8000.0)
+    ours = np.exp(np.asarray(layer(AUDIO[:1]))[0]) - 1e-6  # [frames, mels]
+    spec = np.abs(librosa.stft(AUDIO[0], n_fft=512, hop_length=160, win_length=400, window="hann", center=False)) ** 2
+    mel = librosa.filters.mel(sr=16000, n_mels=16, n_fft=512, fmin=0.0, fmax=8000.0, htk=True, norm=None)
+    reference = (mel @ spec).T
+    # Same framing and power spectrum; the filters differ slightly in edge handling.
+    corr = np.corrcoef(np.log(ours + 1e-6).ravel(), np.log(reference[: len(ours)] + 1e-6).ravel())[0, 1]
+    assert ours.shape[0] == reference.shape[0] and corr > 0.98
+
+
+def test_mfcc_shape_and_config_round_trip():
+    layer = LogMelSpectrogram(kind="mfcc", num_mel_bins=20, num_mfcc=10)
+    assert np.asarray(layer(AUDIO)).shape == (2, 25, 10)
+    clone = LogMelSpectrogram.from_config(layer.get_config())
+    np.testing.assert_allclose(np.asarray(clone(AUDIO)), np.asarray(layer(AUDIO)), atol=1e-6)
+
+
+def test_frontend_is_frame_wise_chunked_equals_full():
+    full = LogMelSpectrogram(num_mel_bins=16)
+    step = LogMelSpectrogram(num_mel_bins=16, causal_padding=False, dft="matmul")
+    context = np.zeros((2, step.context_samples), "float32")
+    chunks = []
+    for start in range(0, 4000, 800):
+        joined = np.concatenate([context, AUDIO[:, start:start + 800]], axis=1)
+        chunks.append(np.asarray(step(joined)))
+        context = joined[:, -step.context_samples:]
+    np.testing.assert_allclose(np.concatenate(chunks, axis=1), np.asarray(full(AUDIO)), atol=1e-4)
+    assert num_frames(4000, 512, 160) == 25
+
+
+@pytest.mark.parametrize("kwargs", [dict(kind="spectrum"), dict(fft_length=256), dict(frame_step=0), dict(dft="fft")])
+def test_log_mel_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        LogMelSpectrogram(**kwargs)
+
+
+def test_spec_augment_masks_only_in_training():
+    features = RNG.standard_normal((4, 30, 16)).astype("float32")
+    layer = SpecAugment(freq_masks=2, freq_mask_width=4, time_masks=2, time_mask_width=5, seed=1)
+    np.testing.assert_array_equal(np.asarray(layer(features, training=False)), features)
+    masked = np.asarray(layer(features, training=True))
+    assert masked.shape == features.shape and (masked != features).any()
+
+
+@pytest.mark.parametrize("architecture", ["crnn", "attention_rnn", "streaming"])
+def test_architectures_shapes_and_one_train_step(architecture):
+    cfg = PRESETS["tiny"]
+    model = build_model(dataclasses.replace(cfg.model, architecture=architecture), cfg.features, cfg.augment,
+                        num_classes=5, clip_seconds=0.25)
+    adapt_normalization(model, AUDIO)
+    probs = np.asarray(model(AUDIO))
+    assert probs.shape == (2, 5)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    loss = model.train_on_batch(AUDIO, np.array([0, 1]))
+    assert np.isfinite(loss)
+
+
+def test_streaming_step_model_equals_full_model():
+    cfg = PRESETS["tiny"]
+    model = build_model(dataclasses.replace(cfg.model, architecture="streaming", units=(6, 4)), cfg.features,
+                        cfg.augment, num_classes=4, clip_seconds=0.25)
+    adapt_normalization(model, AUDIO)
+    step = build_streaming_model(model, chunk_frames=5)
+    assert step.inputs[0].shape == (1, 800)
+    for i in range(2):
+        np.testing.assert_allclose(stream_clip(step, AUDIO[i:i + 1]), np.asarray(model(AUDIO[i:i + 1])), atol=1e-5)
+    with pytest.raises(ValueError, match="not a multiple"):
+        stream_clip(step, AUDIO[:1, :900])
+
+
+def test_streaming_needs_streaming_architecture():
+    cfg = PRESETS["tiny"]
+    model = build_model(cfg.model, cfg.features, cfg.augment, num_classes=3, clip_seconds=0.25)
+    with pytest.raises(ValueError, match="streaming"):
+        build_streaming_model(model, 5)
+
+
+def test_last_steps_layer():
+    x = np.arange(24, dtype="float32").reshape(2, 4, 3)
+    np.testing.assert_array_equal(np.asarray(LastSteps()(x)), x[:, -1])
+    np.testing.assert_array_equal(np.asarray(LastSteps(2)(x)), x[:, -2:])
+    assert LastSteps.from_config(LastSteps(2).get_config()).count == 2

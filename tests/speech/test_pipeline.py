@@ -1,0 +1,64 @@
+"""End to end on the tiny preset: train -> evaluate -> predict -> export, plus user-error exit codes."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from apps.speech import evaluate, export, predict, train
+
+
+@pytest.mark.tf_only
+def test_tiny_end_to_end(tmp_path, monkeypatch, capsys):
+    # One test (not a shared fixture) so pytest-xdist never trains the tiny model twice.
+    monkeypatch.setenv("LSTM_SUITE_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    code = train.main(["--config", "tiny", "--set", "model.architecture=streaming", "--run-dir", str(run)])
+    assert code == 0
+    for name in ("config.json", "labels.json", "dataset.json", "model.keras", "history.json", "metrics.json",
+                 "training_curves.png", "confusion_matrix.png"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert json.loads((run / "labels.json").read_text()) == ["yes", "no", "up", "_silence_", "_unknown_"]
+    _check_evaluate_predict_export(run, tmp_path, capsys)
+    _check_user_errors(run, tmp_path, capsys)
+
+
+def _check_evaluate_predict_export(run, tmp_path, capsys):
+    assert evaluate.main(["--run-dir", str(run)]) == 0
+    report = json.loads((run / "eval_synthetic_test" / "metrics.json").read_text())
+    assert set(report["per_class"]) == {"yes", "no", "up", "_silence_", "_unknown_"}
+    assert (run / "eval_synthetic_test" / "confusion_matrix.png").is_file()
+
+    t = np.arange(4000) / 8000  # an 8 kHz file: resampled, not rejected
+    sf.write(tmp_path / "tone.wav", 0.3 * np.sin(2 * np.pi * 300 * t), 8000)
+    capsys.readouterr()
+    assert predict.main(["--run-dir", str(run), "--top-k", "2", str(tmp_path / "tone.wav")]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith(str(tmp_path / "tone.wav")) and line.count(",") == 1
+
+    out = tmp_path / "export"
+    assert export.main(["--run-dir", str(run), "--out", str(out), "--formats", "saved_model", "--num-clips", "2"]) == 0
+    parity = json.loads((out / "parity.json").read_text())
+    assert parity["formats"]["saved_model"]["max_abs_diff"] <= 1e-4
+    streaming = json.loads((out / "streaming.json").read_text())
+    assert (out / "streaming_step.tflite").is_file()
+    assert streaming["max_abs_diff_tflite_stream_vs_full"] <= 1e-4 and streaming["top1_agreement"] == 1.0
+
+
+def _check_user_errors(run, tmp_path, capsys):
+    capsys.readouterr()
+    assert train.main(["--config", "tiny", "--run-dir", str(run)]) == 2  # finished run, no --overwrite
+    assert train.main(["--config", "tiny", "--set", "model.bogus=1", "--run-dir", str(tmp_path / "r")]) == 2
+    assert train.main(["--config", "tiny", "--set", "data.source=folder", "--set", f"data.path={tmp_path / 'no'}",
+                       "--run-dir", str(tmp_path / "r")]) == 2
+    assert not (tmp_path / "r").exists()
+    assert evaluate.main(["--run-dir", str(tmp_path / "missing")]) == 2
+    assert evaluate.main(["--run-dir", str(run), "--data", str(tmp_path / "nowhere")]) == 2
+    assert predict.main(["--run-dir", str(run), str(tmp_path / "missing.wav")]) == 2
+    (tmp_path / "junk.wav").write_bytes(b"RIFF????")
+    assert predict.main(["--run-dir", str(run), str(tmp_path / "junk.wav")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("error: ") >= 6

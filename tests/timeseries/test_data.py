@@ -1,0 +1,93 @@
+"""Data loading, checks, splits and baselines (no model training, fast)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from apps.timeseries.baselines import DLinear, naive, seasonal_naive
+from apps.timeseries.config import DataConfig
+from apps.timeseries.data import load_series, make_splits, series_from_frame, split_borders
+
+
+def hourly_frame(rows=400, columns=("a", "OT"), seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows)
+    frame = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=rows, freq="h")})
+    for i, name in enumerate(columns):
+        frame[name] = np.sin(2 * np.pi * t / 24 + i) + 0.1 * rng.standard_normal(rows)
+    return frame
+
+
+def test_etth1_benchmark_split(shared_data):
+    cfg = DataConfig(source="tslib", path=str(shared_data / "timeseries" / "ETTh1.csv"), input_length=96, horizon=96)
+    series = load_series(cfg)
+    splits = make_splits(series, cfg)
+    assert series.columns == ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"] and series.target == "OT"
+    assert series.frequency.lower() == "h" and series.seasonal_period == 24
+    # 12/4/4 months of 30 days; val/test start seq_len rows early (Time-Series-Library borders).
+    assert splits.borders == {"train": [0, 8640], "val": [8544, 11520], "test": [11424, 14400]}
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (8449, 2785, 2785)
+    assert splits.test.x.shape == (2785, 96, 7) and splits.test.y.shape == (2785, 96, 7)
+    # The scaler sees the training rows only.
+    np.testing.assert_allclose(splits.scaler.mean, series.values[:8640].mean(axis=0))
+    np.testing.assert_allclose(splits.scaled[:8640].mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(splits.test.x[0], splits.scaled[11424:11520], rtol=1e-6, atol=1e-6)
+
+
+def test_ratio_split_national_illness(shared_data):
+    cfg = DataConfig(source="tslib", path=str(shared_data / "timeseries" / "national_illness.csv"), input_length=36, horizon=24)
+    series = load_series(cfg)
+    assert len(series.values) == 966 and series.seasonal_period == 52
+    assert split_borders(966, cfg, series.name) == {"train": [0, 676], "val": [640, 773], "test": [737, 966]}
+
+
+def test_statsmodels_co2_interpolates_and_reports():
+    series = load_series(DataConfig(source="co2"))
+    assert series.missing_report["missing_values"] == 59 and series.missing_report["interpolated_values"] == 59
+    assert np.isfinite(series.values).all() and series.seasonal_period == 52
+
+
+def test_missing_timestamps_and_mask_policy():
+    frame = hourly_frame(300).drop(index=[100, 101]).reset_index(drop=True)
+    frame.loc[200, "a"] = np.nan
+    series = series_from_frame(frame, DataConfig(missing="mask", input_length=24, horizon=12), "gappy")
+    assert len(series.values) == 300 and series.missing_report["missing_timestamps_added"] == 2
+    assert series.missing_report["missing_values"] == 2 * 2 + 1 and not series.valid[[100, 101, 202]].any()
+    splits = make_splits(series, DataConfig(missing="mask", input_length=24, horizon=12))
+    assert splits.masked_windows > 0 and series.missing_report["masked_windows"] == splits.masked_windows
+    for part in (splits.train, splits.val, splits.test):
+        first = part.origins - 24
+        assert not np.any((first[:, None] <= np.array([100, 101, 202])) & (np.array([100, 101, 202]) < part.origins[:, None] + 12))
+
+
+@pytest.mark.parametrize(
+    "change, cfg, message",
+    [
+        (lambda f: f, DataConfig(input_length=200, horizon=100), "too short"),
+        (lambda f: f.assign(a=f["a"].where(f.index != 10)), DataConfig(missing="error"), "missing"),
+        (lambda f: f.assign(a=f["a"].where(f.index != 10, np.inf)), DataConfig(), "infinite"),
+        (lambda f: f.iloc[[0, 2, 1] + list(range(3, len(f)))], DataConfig(), "strictly increasing"),
+        (lambda f: pd.concat([f.iloc[:5], f.iloc[4:]]), DataConfig(), "strictly increasing"),
+        (lambda f: f, DataConfig(columns=("a", "nope")), "not found"),
+        (lambda f: f, DataConfig(target="nope"), "target column"),
+        (lambda f: f, DataConfig(date_column="time"), "date column"),
+        (lambda f: f.assign(a=f["a"].astype(object).where(f.index != 7, "n/a")), DataConfig(), "non-numeric"),
+        (lambda f: f.assign(date=f["date"].astype(str).where(f.index != 3, "yesterday")), DataConfig(), "unparseable"),
+    ],
+)
+def test_bad_input_errors(change, cfg, message):
+    with pytest.raises(ValueError, match=message):
+        series = series_from_frame(change(hourly_frame(400)), cfg, "bad")
+        make_splits(series, cfg)
+
+
+def test_baselines_on_exact_patterns():
+    t = np.arange(200, dtype=np.float32)
+    periodic = np.sin(2 * np.pi * t / 12)[None, :, None]
+    x, y = periodic[:, :48], periodic[:, 48:60]
+    np.testing.assert_allclose(seasonal_naive(x, 12, 12), y, atol=1e-5)
+    np.testing.assert_allclose(naive(x, 3)[0, :, 0], x[0, -1, 0])
+    trend = (0.1 * t)[None, :, None]
+    windows = np.stack([trend[0, i:i + 30] for i in range(100)])
+    linear = DLinear().fit(windows[:, :20], windows[:, 20:])
+    np.testing.assert_allclose(linear.predict(windows[:5, :20]), windows[:5, 20:], atol=1e-2)

@@ -1,0 +1,70 @@
+"""End to end: train -> evaluate -> forecast -> export on tiny presets, and accuracy vs naive."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from apps.timeseries import evaluate, export, forecast, train
+
+
+@pytest.mark.tf_only
+def test_tiny_train_evaluate_forecast_export(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train.main(["--config", "tiny", "--run-dir", str(run)]) == 0
+    for name in ("config.json", "model.keras", "history.json", "metrics.json", "preprocessing.json", "forecast.png"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"model", "naive", "seasonal_naive", "dlinear"}
+    assert metrics["missing"]["interpolated_values"] == 59
+    assert 0.0 <= metrics["quantile_coverage"]["interval_coverage"] <= 1.0
+    assert len(metrics["backtest"]["origins"]) == 2
+    assert "Run dir:" in capsys.readouterr().out
+
+    assert evaluate.main(["--run-dir", str(run)]) == 0
+    assert json.loads((run / "evaluation.json").read_text())["test"]["model"]["mse"] == pytest.approx(metrics["test"]["model"]["mse"], rel=1e-5)
+
+    out = tmp_path / "future.csv"
+    assert forecast.main(["--run-dir", str(run), "--horizon", "20", "--out", str(out)]) == 0  # 20 > model horizon 8
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["date", "co2", "co2_q0.1", "co2_q0.5", "co2_q0.9"] and len(table) == 20
+    assert pd.to_datetime(table["date"]).is_monotonic_increasing and table["co2"].between(300, 450).all()
+
+    assert export.main(["--run-dir", str(run), "--out", str(tmp_path / "export"), "--formats", "saved_model"]) == 0
+    parity = json.loads((tmp_path / "export" / "parity.json").read_text())
+    assert parity["formats"]["saved_model"]["max_abs_diff"] <= 1e-4
+
+
+def test_model_beats_naive_on_seasonal_series(tmp_path):
+    rng = np.random.default_rng(0)
+    t = np.arange(1500)
+    frame = pd.DataFrame({
+        "timestamp": pd.date_range("2021-01-01", periods=len(t), freq="h"),
+        "load": 10 + 3 * np.sin(2 * np.pi * t / 24) + 0.002 * t + 0.3 * rng.standard_normal(len(t)),
+    })
+    path = tmp_path / "load.csv"
+    frame.to_csv(path, index=False)
+    run = tmp_path / "run"
+    argv = ["--config", "tiny", "--run-dir", str(run), "--set", "data.source=csv", "--set", f"data.path={path}",
+            "--set", "data.input_length=48", "--set", "data.horizon=24", "--set", "model.seg_len=12",
+            "--set", "model.d_model=16", "--set", "model.quantiles=()", "--set", "train.epochs=4",
+            "--set", "data.max_train_windows=512", "--set", "train.batch_size=32", "--set", "train.learning_rate=0.01"]
+    assert train.main(argv) == 0
+    test = json.loads((run / "metrics.json").read_text())["test"]
+    assert test["model"]["mse"] < 0.5 * test["naive"]["mse"]
+    assert test["model"]["mase"] < test["naive"]["mase"]
+
+
+def test_bad_config_and_data_exit_cleanly(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train.main(["--config", "tiny", "--run-dir", str(run), "--set", "model.nope=1"]) == 2
+    assert train.main(["--config", "tiny", "--run-dir", str(run), "--set", "data.source=csv",
+                       "--set", f"data.path={tmp_path / 'missing.csv'}"]) == 2
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"date": ["2020-01-02", "2020-01-01", "2020-01-03"], "v": [1, 2, 3]}).to_csv(bad, index=False)
+    assert train.main(["--config", "tiny", "--run-dir", str(run), "--set", "data.source=csv", "--set", f"data.path={bad}"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key" in err and "not found" in err and "strictly increasing" in err
+    assert not run.exists() and not (tmp_path / "run.partial").exists()
+    assert evaluate.main(["--run-dir", str(tmp_path / "nowhere")]) == 2
