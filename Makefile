@@ -50,7 +50,11 @@ evaluate-speech: $(STAMP)
 export-speech: $(STAMP)
 	$(PY) -m apps.speech.export --run-dir $(RUN)/speech
 
-bench: $(STAMP)
+$(VENV)/.bench-installed: $(STAMP) requirements-bench.txt
+	$(VENV)/bin/pip install -q -r requirements-bench.txt
+	touch $@
+
+bench: $(VENV)/.bench-installed
 	$(PY) -m bench.rnn_throughput --device cpu --out bench/out/rnn_throughput_cpu.json
 
 experiments: $(STAMP)
