@@ -416,6 +416,37 @@ def plot_gates(result: InspectResult, path: str | Path, example: int = 0, title:
 # ---------------------------------------------------------------- CLI
 
 
+def import_custom_layer_modules(model_path: Path) -> list[str]:
+    """Imports the project modules that define the custom layers a `.keras` file names.
+
+    A run dir of any app may hold layers registered in that app (e.g. `apps.speech.features`);
+    Keras records each class's module in the archive's config, so importing those modules
+    first lets one generic loader open every run dir. Only modules of this project are imported.
+    """
+    import importlib
+    import zipfile
+
+    with zipfile.ZipFile(model_path) as archive:
+        config = json.loads(archive.read("config.json"))
+    modules: set[str] = set()
+
+    def walk(obj):
+        if isinstance(obj, dict):
+            module = obj.get("module")
+            if isinstance(module, str) and module.split(".")[0] in ("apps", "common", "bench"):
+                modules.add(module)
+            for value in obj.values():
+                walk(value)
+        elif isinstance(obj, list):
+            for value in obj:
+                walk(value)
+
+    walk(config)
+    for module in sorted(modules):
+        importlib.import_module(module)
+    return sorted(modules)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Plot LSTM/GRU gate activations of a trained run, re-run step by step in NumPy.")
     parser.add_argument("--run-dir", required=True, help="a finished run dir (config.json + model.keras)")
@@ -430,7 +461,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         run_dir = open_run_dir(args.run_dir)
-        model = load_model(run_dir)
+        import_custom_layer_modules(run_dir / "model.keras")
+        try:
+            model = load_model(run_dir)
+        except TypeError as err:
+            raise InspectError(f"cannot load {run_dir / 'model.keras'}: {str(err).splitlines()[0]}") from err
         if args.list:
             for path, layer in find_recurrent_layers(model).items():
                 print(f"{path}  ({_kind(layer)}, {layer.cell.units} units{', backward' if layer.go_backwards else ''})")

@@ -75,10 +75,10 @@ def _evaluate(args) -> int:
 
     cfg, labels, model = load_run(args.run_dir)
     if args.data:
-        if args.split == "train" and False:
-            pass
         split = load_eval_data(args.data, cfg.data, labels, args.split)
-        name = Path(args.data).name.split(".")[0]
+        name = Path(args.data).name
+        for suffix in (".tar.xz", ".tar.gz", ".tgz", ".tar", ".zip"):
+            name = name[: -len(suffix)] if name.endswith(suffix) else name
     else:
         if args.split == "all":
             raise ValueError("--split all needs --data (a folder or archive to score entirely)")

@@ -130,6 +130,23 @@ def compile_model(model: keras.Model, optimizer) -> keras.Model:
     return model
 
 
+def export_copy(model: keras.Model, unroll: bool = False) -> keras.Model:
+    """The same model with a matmul DFT (ONNX/TFLite lack a portable RFFT), optionally with unrolled
+    recurrences: a loop-free graph that TFLite converts with builtin ops only. Weights are copied."""
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"].endswith("RecurrentStack") and unroll:
+            layer["config"]["unroll"] = True
+        if layer["class_name"].endswith("LogMelSpectrogram"):
+            layer["config"]["dft"] = "matmul"
+    copy = keras.Model.from_config(config)
+    copy.set_weights(model.get_weights())
+    for layer in copy.layers:
+        if isinstance(layer, keras.layers.Normalization):
+            layer.finalize_state()  # recomputes mean/variance tensors from the copied statistics
+    return copy
+
+
 def build_streaming_model(model: keras.Model, chunk_frames: int, batch_size: int = 1, dft: str = "matmul") -> keras.Model:
     """Fixed-shape step model of a trained `streaming` classifier, with all state external.
 

@@ -14,6 +14,7 @@ The scaler is fitted on the training rows only.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -140,15 +141,14 @@ def infer_seasonal_period(frequency: str, timestamps: pd.DatetimeIndex) -> int:
     """Seasonal lag in steps: daily cycle for sub-daily data, weekly for daily, yearly beyond."""
     if frequency == "irregular" or len(timestamps) < 2:
         return 1
-    offset = pd.tseries.frequencies.to_offset(frequency)
-    name = offset.name.upper()
+    step = pd.Timedelta(timestamps[1] - timestamps[0])
+    if step < pd.Timedelta(days=1):
+        return max(1, int(round(pd.Timedelta(days=1) / step)))  # hourly -> 24, 15 min -> 96
+    name = pd.tseries.frequencies.to_offset(frequency).name.upper()
     for prefix, period in (("W", 52), ("MS", 12), ("ME", 12), ("M", 12), ("QS", 4), ("QE", 4), ("Q", 4),
                            ("YS", 1), ("YE", 1), ("Y", 1), ("A", 1), ("B", 5), ("D", 7)):
         if name.startswith(prefix):
             return period
-    step = pd.Timedelta(timestamps[1] - timestamps[0])
-    if step < pd.Timedelta(days=1):
-        return max(1, int(round(pd.Timedelta(days=1) / step)))
     return 1
 
 
@@ -160,7 +160,9 @@ def _frequency(index: pd.DatetimeIndex, wanted: str) -> tuple[str, pd.DatetimeIn
         except ValueError as err:
             raise ValueError(f"data.frequency={wanted!r} is not a pandas offset alias (e.g. H, D, W-SAT, MS)") from err
         return offset.freqstr, pd.date_range(index[0], index[-1], freq=offset)
-    inferred = pd.infer_freq(index) if len(index) >= 3 else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas 3 warns that infer_freq will return an offset object
+        inferred = pd.infer_freq(index) if len(index) >= 3 else None
     if inferred:
         return str(inferred), index
     # Rows missing from an otherwise regular grid: fill the grid when the median step explains every row.

@@ -146,3 +146,11 @@ def test_input_adapters(tmp_path):
     text_model_input = keras.Input((1,), dtype="string")
     text = load_input("hello there", keras.Model(text_model_input, text_model_input))
     assert text.shape == (1, 1) and text[0, 0] == "hello there"
+
+
+def test_custom_layer_modules_are_found_in_the_archive(tmp_path):
+    from common.inspect import import_custom_layer_modules
+
+    model = _model(keras.layers.RNN(NoForgetLSTMCell(2)))
+    model.save(tmp_path / "m.keras")
+    assert import_custom_layer_modules(tmp_path / "m.keras") == ["common.cells"]

@@ -77,10 +77,10 @@ def test_gradient_norms_one_value_per_step(cell):
     model = build_model(cell, 4, length, 2, 1, "mse")
     norms = hidden_gradient_norms(model, x, y, "mse")
     assert norms.shape == (length,) and np.all(np.isfinite(norms)) and np.all(norms > 0)
-    # At t = T the only path is the linear head: dLoss/dh_T = 2 (y_hat - y) W_head per example.
+    # At t = T the only path is the linear head and the fixed 0.25 rescaling: dLoss/dh_T = 2 (y_hat - y) 0.25 W_head.
     prediction = keras.ops.convert_to_numpy(model(x))
     head = keras.ops.convert_to_numpy(model.get_layer("head").kernel)[:, 0]
-    expected = np.mean(np.abs(2 * (prediction[:, 0] - y[:, 0]))) * np.linalg.norm(head)
+    expected = np.mean(np.abs(2 * (prediction[:, 0] - y[:, 0]))) * 0.25 * np.linalg.norm(head)
     np.testing.assert_allclose(norms[-1], expected, rtol=1e-4)
 
 

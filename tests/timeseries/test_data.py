@@ -6,7 +6,7 @@ import pytest
 
 from apps.timeseries.baselines import DLinear, naive, seasonal_naive
 from apps.timeseries.config import DataConfig
-from apps.timeseries.data import load_series, make_splits, series_from_frame, split_borders
+from apps.timeseries.data import infer_seasonal_period, load_series, make_splits, series_from_frame, split_borders
 
 
 def hourly_frame(rows=400, columns=("a", "OT"), seed=0):
@@ -91,3 +91,8 @@ def test_baselines_on_exact_patterns():
     windows = np.stack([trend[0, i:i + 30] for i in range(100)])
     linear = DLinear().fit(windows[:, :20], windows[:, 20:])
     np.testing.assert_allclose(linear.predict(windows[:5, :20]), windows[:5, 20:], atol=1e-2)
+
+
+@pytest.mark.parametrize("frequency, period", [("15min", 96), ("h", 24), ("D", 7), ("W-SAT", 52), ("MS", 12), ("QS", 4)])
+def test_seasonal_period_from_frequency(frequency, period):
+    assert infer_seasonal_period(frequency, pd.date_range("2020-01-01", periods=4, freq=frequency)) == period

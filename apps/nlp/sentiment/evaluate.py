@@ -34,9 +34,7 @@ def predict_ids(model, ids: np.ndarray, batch_size: int = 256, multiple: int = 1
     probabilities = None
     for start in range(0, len(ids), batch_size):
         index = order[start:start + batch_size]
-        batch_ids, _ = next(features.length_bucketed_batches(ids[index], np.zeros(len(index)), len(index),
-                                                             shuffle=False, multiple=multiple))
-        out = class_probabilities(model(batch_ids, training=False))
+        out = class_probabilities(model(features.trim_padding(ids[index], multiple), training=False))
         if probabilities is None:
             probabilities = np.zeros((len(ids), out.shape[1]), dtype=np.float32)
         probabilities[index] = out

@@ -101,6 +101,12 @@ def sequence_lengths(ids: np.ndarray) -> np.ndarray:
     return (ids != PAD_ID).sum(axis=1)
 
 
+def trim_padding(ids: np.ndarray, multiple: int = 16) -> np.ndarray:
+    """Drops padding columns beyond the longest row, rounded up to a multiple of `multiple`."""
+    width = int(max(1, sequence_lengths(ids).max())) if len(ids) else 1
+    return ids[:, :min(ids.shape[1], -(-width // multiple) * multiple)]
+
+
 def length_bucketed_batches(ids: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0,
                             multiple: int = 16, pool_batches: int = 50) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Batches of similar-length texts with the padding trimmed to a multiple of `multiple`.
@@ -121,9 +127,7 @@ def length_bucketed_batches(ids: np.ndarray, labels: np.ndarray, batch_size: int
     if shuffle:
         np.random.default_rng(seed + 1).shuffle(batches)
     for index in batches:
-        width = int(max(1, lengths[index].max()))
-        width = min(ids.shape[1], -(-width // multiple) * multiple)
-        yield ids[index, :width], labels[index]
+        yield trim_padding(ids[index], multiple), labels[index]
 
 
 def make_dataset(ids: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0,

@@ -93,10 +93,10 @@ PRESETS = {
     "multi30k-cpu": Config(
         data=DataConfig(source="multi30k", source_lang="de", target_lang="en", num_examples=0,
                         max_source_tokens=50, max_target_tokens=50),
-        tokenizer=TokenizerConfig(source_vocab_size=5000, target_vocab_size=4000),
-        model=ModelConfig(embedding_dim=128, encoder_units=(192,), decoder_units=(256,), dropout_rate=0.3),
+        tokenizer=TokenizerConfig(source_vocab_size=4000, target_vocab_size=3000),
+        model=ModelConfig(embedding_dim=96, encoder_units=(128,), decoder_units=(256,), dropout_rate=0.2),
         decode=DecodeConfig(beam_size=4),
-        train=TrainConfig(epochs=4, batch_size=128, learning_rate=3e-3, warmup_epochs=0.2, early_stopping_patience=2),
+        train=TrainConfig(epochs=2, batch_size=128, learning_rate=4e-3, warmup_epochs=0.1),
     ),
     "gpu": Config(
         data=DataConfig(source="multi30k", source_lang="de", target_lang="en", num_examples=0,

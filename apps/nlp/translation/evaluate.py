@@ -11,6 +11,7 @@ few sample translations. Scores are case-insensitive when the tokenizer lower-ca
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import time
 from pathlib import Path
@@ -40,8 +41,15 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[str], lowercas
 
 def evaluate_pairs(translator: Translator, pairs: Sequence[tuple[str, str]], beam_size: int | None = None,
                    max_examples: int = 0) -> tuple[dict, list[tuple[str, str, str]]]:
-    """Translates `pairs`' sources and scores them against the references."""
-    pairs = list(pairs)[: max_examples or None]
+    """Translates `pairs`' sources and scores them against the references.
+
+    `max_examples > 0` scores a fixed random sample (seed 0, original order kept): files
+    such as Anki's are sorted by length, so their first lines would be the shortest.
+    """
+    pairs = list(pairs)
+    if 0 < max_examples < len(pairs):
+        keep = sorted(random.Random(0).sample(range(len(pairs)), max_examples))
+        pairs = [pairs[i] for i in keep]
     beam_size = translator.cfg.decode.beam_size if beam_size is None else beam_size
     start = time.perf_counter()
     translations = translator.translate([s for s, _ in pairs], beam_size=beam_size)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from typing import Sequence
 
 from apps.nlp.translation.config import PRESETS
@@ -27,6 +28,10 @@ from common.config import ConfigError, build_parser, describe, resolve_config, s
 from common.evaluation import plot_history
 from common.training import (RunDir, RunDirError, add_train_flags, configure_precision, fit, make_optimizer,
                              print_summary, set_seed)
+
+
+# Batches arrive pre-shuffled (length buckets reshuffled each epoch); Keras' tf.data notice does not apply.
+warnings.filterwarnings("ignore", message=".*shuffle=True. was passed")
 
 
 def train(cfg, run_dir: str, resume: bool = False, overwrite: bool = False) -> dict:

@@ -37,15 +37,12 @@ def test_train_evaluate_translate_export(tmp_path, capsys):
     assert json.loads((run_dir / "evaluation_test.json").read_text())["num_sentences"] == 4
 
     capsys.readouterr()
-    assert translate_entry.main(["Where is the station?", "The red car is small.", "--run-dir", str(run_dir)]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 2
-    # Unknown characters: translated anyway, with a warning naming them.
-    assert translate_entry.main(["Where is the 駅?", "--run-dir", str(run_dir)]) == 0
-    assert "駅" in capsys.readouterr().err
-    # Over-long input: truncated with a warning, or rejected under --strict.
     long_sentence = " ".join(["we buy three red cars"] * 20)
-    assert translate_entry.main([long_sentence, "--run-dir", str(run_dir)]) == 0
-    assert "translated only the first 24" in capsys.readouterr().err
+    assert translate_entry.main(["Where is the station?", "Where is the 駅?", long_sentence, "--run-dir", str(run_dir)]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 3
+    assert "駅" in captured.err  # unknown characters: translated anyway, with a warning naming them
+    assert "translated only the first 24" in captured.err  # over-long input: truncated with a warning
     assert translate_entry.main([long_sentence, "--run-dir", str(run_dir), "--strict"]) == 2
     assert "max_source_tokens" in capsys.readouterr().err
 
