@@ -34,7 +34,8 @@ def predict_ids(model, ids: np.ndarray, batch_size: int = 256, multiple: int = 1
     probabilities = None
     for start in range(0, len(ids), batch_size):
         index = order[start:start + batch_size]
-        out = class_probabilities(model(features.trim_padding(ids[index], multiple), training=False))
+        # predict_on_batch runs the traced/compiled graph; an eager call steps the RNN op by op.
+        out = class_probabilities(model.predict_on_batch(features.trim_padding(ids[index], multiple)))
         if probabilities is None:
             probabilities = np.zeros((len(ids), out.shape[1]), dtype=np.float32)
         probabilities[index] = out

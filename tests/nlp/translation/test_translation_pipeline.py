@@ -12,6 +12,8 @@ from apps.nlp.translation.decode import Translator
 from apps.nlp.translation.model import Seq2Seq
 from apps.nlp.translation.tokenizer import BPETokenizer
 
+pytestmark = pytest.mark.filterwarnings("ignore:.*shuffle=True. was passed")
+
 TEXTS = ["where is the station?", "the red car is small.", "we buy three red cars."] * 4
 
 
@@ -69,10 +71,12 @@ def test_empty_source_gives_empty_translation_without_running_the_model():
 
 def test_overlong_source_is_truncated_or_rejected():
     long_sentence = " ".join(["where is the station?"] * 30)
-    result = _untrained_translator().translate([long_sentence], beam_size=1)[0]
+    translator = _untrained_translator()
+    result = translator.translate([long_sentence], beam_size=1)[0]
     assert result.truncated
+    translator.on_overlong = "error"
     with pytest.raises(ValueError, match="max_source_tokens"):
-        _untrained_translator(on_overlong="error").translate([long_sentence])
+        translator.translate([long_sentence])
 
 
 def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
