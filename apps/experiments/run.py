@@ -22,7 +22,6 @@ temporal order - validation accuracy is at least `sweep.solve_fraction`.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import sys
@@ -143,7 +142,8 @@ def markdown_table(rows: list[dict], cfg: Config) -> str:
         + (f" or {cfg.sweep.max_seconds_per_run:g} s" if cfg.sweep.max_seconds_per_run else "") + ".",
         "Gradient ratio = |dLoss/dh_1| / |dLoss/dh_T| at initialisation -> after training.",
         "",
-        "| task | T | cell | clipnorm | status | steps to solve | steps run | final metric | input-blind baseline | loss (baseline) | seconds | gradient ratio |",
+        "| task | T | cell | clipnorm | status | steps to solve | steps run | final metric "
+        "| input-blind baseline | loss (baseline) | seconds | gradient ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:

@@ -226,6 +226,12 @@ def load_speech_commands_folder(path: str | Path, cfg: DataConfig, labels: Seque
             speaker = file.name.split("_nohash_")[0]
             buckets[split_of(rel, speaker)][kind].append((str(file), label, speaker))
 
+    if "train" in splits:
+        found = {item[1] for parts in buckets.values() for item in parts["keyword"]}
+        missing = [label for label in labels if label not in (SILENCE, UNKNOWN) and index[label] not in found]
+        if missing:
+            available = [d.name for d in word_dirs if not d.name.startswith("_")]
+            raise ValueError(f"no clips for label(s) {missing} in {root}; set data.words to words it has: {available}")
     noises = load_noises(root, cfg.sample_rate)
     rng = np.random.default_rng(cfg.seed)
     keyword_count = sum(1 for label in labels if label not in (SILENCE, UNKNOWN))

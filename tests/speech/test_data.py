@@ -86,6 +86,9 @@ def test_bad_sources_give_clear_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no word folders"):
         load_data(dataclasses.replace(CFG, path=str(tmp_path / "empty")))
+    root = _make_folder(tmp_path / "sc")
+    with pytest.raises(ValueError, match=r"no clips for label\(s\) \['maybe'\]"):
+        load_speech_commands_folder(root, dataclasses.replace(CFG, words=("yes", "maybe")))
     with pytest.raises(ValueError, match="unique"):
         label_names(dataclasses.replace(CFG, words=("yes", "yes")))
 

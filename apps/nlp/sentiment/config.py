@@ -75,7 +75,7 @@ _IMDB = Config(
     data=DataConfig(source="imdb", vocab_size=30000, max_length=200, validation_fraction=0.08, bucket_multiple=32),
     model=ModelConfig(embedding_dim=96, units=(64,), attention_units=64, word_dropout_rate=0.1,
                       embedding_dropout_rate=0.3, classifier_dropout_rate=0.4, cell="gru"),
-    train=TrainConfig(epochs=2, batch_size=128, learning_rate=3e-3, weight_decay=1e-3, early_stopping_patience=2),
+    train=TrainConfig(epochs=3, batch_size=128, learning_rate=3e-3, weight_decay=1e-3, early_stopping_patience=2),
 )
 
 _GPU = Config(

@@ -112,3 +112,18 @@ def test_layer_contracts():
     np.testing.assert_allclose(np.asarray(pooled), [[5.0], [0.0]])
     with pytest.raises(ValueError, match="rate must be in"):
         features.WordDropout(1.5)
+
+
+def test_three_class_classifier_trains_and_round_trips(tmp_path):
+    from apps.nlp.sentiment.model import class_probabilities, compile_classifier
+
+    cfg = PRESETS["tiny"].model
+    model = compile_classifier(build_classifier(cfg, 20, 3), "adam", 3)
+    ids = np.array([[2, 3, 4, 0], [5, 6, 0, 0], [7, 0, 0, 0]], dtype="int32")
+    model.fit(ids, np.array([0, 1, 2], dtype="int32"), epochs=1, verbose=0)
+    probabilities = class_probabilities(model.predict_on_batch(ids))
+    assert probabilities.shape == (3, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras", compile=False)
+    np.testing.assert_allclose(np.asarray(reloaded.predict_on_batch(ids)), model.predict_on_batch(ids), atol=1e-6)
