@@ -74,7 +74,7 @@ def train_one(spec: TaskSpec, length: int, cell: str, clipnorm: float, cfg: Conf
     train_cfg = dataclasses.replace(cfg.train, clipnorm=float(clipnorm), epochs=1)
     model.compile(optimizer=make_optimizer(train_cfg, steps_per_epoch=cfg.sweep.max_steps), loss=spec.loss)
 
-    def evaluate(step: int, train_loss: float) -> dict:
+    def evaluate(step: int, train_loss: float | None) -> dict:
         metrics = score(spec.name, model.predict(x_val, batch_size=500, verbose=0), y_val)
         row = {"step": step, "train_loss": train_loss, **metrics}
         for key, value in row.items():
@@ -83,7 +83,7 @@ def train_one(spec: TaskSpec, length: int, cell: str, clipnorm: float, cfg: Conf
 
     rng = np.random.default_rng(cfg.train.seed + 1)  # Training batches never overlap the validation stream.
     curve: dict[str, list] = {}
-    metrics = evaluate(0, float("nan"))
+    metrics = evaluate(0, None)
     status, steps_to_solve, recent, step = "budget", None, [], 0
     start = time.perf_counter()
     for step in range(1, cfg.sweep.max_steps + 1):
@@ -125,13 +125,28 @@ def train_one(spec: TaskSpec, length: int, cell: str, clipnorm: float, cfg: Conf
         "gradient_norms_init": gradients_init.tolist(),
         "gradient_norms_trained": gradients_trained.tolist(),
     }
-    return row, model
+    return _json_safe(row), model
+
+
+def _json_safe(obj):
+    """NaN/inf (a diverged run) become null, so results.json stays standard JSON."""
+    if isinstance(obj, dict):
+        return {key: _json_safe(value) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(value) for value in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def gradient_ratio(norms: list[float]) -> float:
     """|dLoss/dh_1| / |dLoss/dh_T|: ~1 means the first step still gets gradient, << 1 means it vanished."""
     first, last = norms[0], norms[-1]
-    return float(first / last) if last and math.isfinite(first) and math.isfinite(last) else float("nan")
+    return float(first / last) if first is not None and last else float("nan")
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "nan" if value is None else format(value, spec)
 
 
 def markdown_table(rows: list[dict], cfg: Config) -> str:
@@ -153,8 +168,8 @@ def markdown_table(rows: list[dict], cfg: Config) -> str:
         lines.append(
             f"| {row['task']} | {row['length']} | {row['cell']} | {row['clipnorm']:g} | {row['status']} "
             f"| {row['steps_to_solve'] if row['steps_to_solve'] is not None else '-'} | {row['steps_run']} "
-            f"| {row['metric']} = {final[row['metric']]:.3f} | {baseline[row['metric']]:.3f} "
-            f"| {loss_name} = {final[loss_name]:.4f} ({baseline[loss_name]:.4f}) | {row['seconds']:.0f} "
+            f"| {row['metric']} = {_fmt(final[row['metric']], '.3f')} | {baseline[row['metric']]:.3f} "
+            f"| {loss_name} = {_fmt(final[loss_name], '.4f')} ({baseline[loss_name]:.4f}) | {row['seconds']:.0f} "
             f"| {gradient_ratio(row['gradient_norms_init']):.1e} -> {gradient_ratio(row['gradient_norms_trained']):.1e} |"
         )
     lines.append("")
@@ -186,7 +201,8 @@ def plot_learning_curves(rows: list[dict], solve_fraction: float, path: Path) ->
             ax = axes[i][j]
             for row in (r for r in rows if r["task"] == task and r["length"] == length):
                 label = f"{row['cell']} clip={row['clipnorm']:g}"
-                ax.plot(row["curve"]["step"], row["curve"][row["metric"]], styles[row["clipnorm"]],
+                values = np.asarray(row["curve"][row["metric"]], dtype=float)  # null (diverged) -> NaN gap
+                ax.plot(row["curve"]["step"], values, styles[row["clipnorm"]],
                         color=colors[row["cell"]], label=label)
                 metric, baseline = row["metric"], row["baseline"][row["metric"]]
             ax.axhline(solve_fraction, color="gray", lw=0.8, ls=":", label="solved")
@@ -258,8 +274,9 @@ def main(argv: list[str] | None = None) -> int:
                             row, model = train_one(spec, length, cell, clipnorm, cfg, validation)
                             rows.append(row)
                             save_model_dir(run.path / "models" / row["run"], model, cfg, row, validation[0][:4])
+                            final = _fmt(row["final"][row["metric"]], ".3f")
                             print(f"{row['run']}: {row['status']} after {row['steps_run']} steps, "
-                                  f"{row['metric']}={row['final'][row['metric']]:.3f} ({row['seconds']:.0f} s)", flush=True)
+                                  f"{row['metric']}={final} ({row['seconds']:.0f} s)", flush=True)
                             run.write_json("results.json", {"config": dataclasses.asdict(cfg), "runs": rows})
                             keras.backend.clear_session()
             (run.path / "results.md").write_text(markdown_table(rows, cfg))

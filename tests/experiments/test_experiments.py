@@ -88,6 +88,7 @@ def test_tiny_sweep_end_to_end(tmp_path, capsys):
     run_dir = tmp_path / "exp"
     assert run.main(["--config", "tiny", "--run-dir", str(run_dir)]) == 0
     results = json.loads((run_dir / "results.json").read_text())
+    json.dumps(results, allow_nan=False)  # standard JSON: no NaN even for the step-0 train loss
     rows = results["runs"]
     assert len(rows) == 4  # 2 tasks x 1 length x 2 cells x 1 clipnorm
     for row in rows:

@@ -83,13 +83,13 @@ PRESETS = {
     "default": Config(),
     # Real-data presets sized for a ~12 minute run on 2 shared CPU cores (see docs/results/translation.md).
     "anki-cpu": Config(
-        data=DataConfig(source="anki", source_lang="es", target_lang="en", num_examples=30000, valid_fraction=0.02,
+        data=DataConfig(source="anki", source_lang="es", target_lang="en", num_examples=50000, valid_fraction=0.02,
                         test_fraction=0.05, max_source_tokens=30, max_target_tokens=30),
         tokenizer=TokenizerConfig(source_vocab_size=3000, target_vocab_size=2500),
         model=ModelConfig(embedding_dim=96, encoder_units=(128,), decoder_units=(256,), dropout_rate=0.2),
         decode=DecodeConfig(beam_size=4, max_eval_examples=1000),
         # On CPU a small batch costs about the same per epoch but gives 4x the updates.
-        train=TrainConfig(epochs=1, batch_size=32, learning_rate=2e-3, warmup_epochs=0.05),
+        train=TrainConfig(epochs=2, batch_size=32, learning_rate=2e-3, warmup_epochs=0.05),
     ),
     "multi30k-cpu": Config(
         data=DataConfig(source="multi30k", source_lang="de", target_lang="en", num_examples=0,
