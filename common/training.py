@@ -304,7 +304,8 @@ def open_run_dir(run_dir: str | Path) -> Path:
 
 def load_model(run_dir: str | Path) -> keras.Model:
     """The trained model of a finished run dir (custom layers are registered by importing common.layers)."""
-    import common.layers  # noqa: F401  (registers the serializable layers)
+    import common.cells  # noqa: F401  (registers the serializable cells and layers)
+    import common.layers  # noqa: F401
 
     path = open_run_dir(run_dir)
     return keras.models.load_model(str(path / "model.keras"), compile=False)

@@ -112,14 +112,14 @@ def _export(args) -> int:
 
     if keras.backend.backend() != "tensorflow":
         raise ValueError("export runs on the TensorFlow backend: unset KERAS_BACKEND or set it to tensorflow")
-    cfg, labels, model = load_run(args.run_dir)
-    out = Path(args.out) if args.out else Path(args.run_dir) / "export"
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
-    clips = sample_clips(cfg, max(1, args.num_clips))
     unknown = set(formats) - {"keras", "saved_model", "tflite"}
     if unknown:
         # ONNX is left out: tf2onnx turns the Normalization statistics into graph inputs.
         raise ValueError(f"unknown export format(s) {sorted(unknown)}; choose from keras, saved_model, tflite")
+    cfg, labels, model = load_run(args.run_dir)
+    out = Path(args.out) if args.out else Path(args.run_dir) / "export"
+    clips = sample_clips(cfg, max(1, args.num_clips))
     report = export_all(model, out, [clips], formats=tuple(f for f in formats if f in ("keras", "saved_model")))
     if "tflite" in formats:
         report["formats"]["tflite"] = export_flat_tflite(model, out / "model.tflite", clips)
