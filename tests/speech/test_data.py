@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from apps.speech.config import SILENCE, UNKNOWN, DataConfig
+from apps.speech.config import SILENCE, UNKNOWN, AugmentConfig, DataConfig
 from apps.speech.data import (AugmentedClips, Split, augment_batch, fit_length, label_names, load_audio, load_data,
                               load_eval_data, load_fsdd, load_speech_commands_folder)
-from apps.speech.config import AugmentConfig
 
 CFG = DataConfig(source="folder", words=("yes", "no"), clip_seconds=0.25)
 

@@ -21,7 +21,6 @@ import gzip
 import hashlib
 import random
 import unicodedata
-import zipfile
 from pathlib import Path
 from typing import Iterator, Sequence
 

@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from apps.nlp.translation.data import load_splits, pad_batch
-from apps.nlp.translation.decode import Translator, _max_steps
+from apps.nlp.translation.decode import Translator
 from apps.nlp.translation.tokenizer import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, WORD_START, BPETokenizer
 from common.config import ConfigError
 from common.export import ExportError, export_all

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from apps.nlp.translation.config import DataConfig
-from apps.nlp.translation.data import (PairBatches, load_splits, read_parallel, read_tab_pairs, remove_overlap,
+from apps.nlp.translation.data import (PairBatches, load_splits, read_parallel, read_tab_pairs,
                                        source_key, split_pairs, teacher_forcing_batch)
 from apps.nlp.translation.synthetic import generate_pairs
 from apps.nlp.translation.tokenizer import BOS, EOS, PAD

@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from apps.nlp import translate as translate_entry
