@@ -77,7 +77,7 @@ PRESETS = {
     ),
     "default": DEFAULT,
     # ETTh1/ETTh2 benchmark protocol (input 96, multivariate), sized for a shared CPU: SegRNN with
-    # d_model 256 (paper: 512) and 6 epochs; ETTh1-96 takes about 4 minutes on 2 busy cores.
+    # d_model 256 (paper: 512) and 6 epochs; ETTh1-96 trains in about 5 minutes on 2 busy cores.
     "ett": Config(
         data=DataConfig(source="tslib", path="timeseries/ETTh1.csv", input_length=96, horizon=96, features="M"),
         model=ModelConfig(kind="segrnn", d_model=256, seg_len=24, dropout_rate=0.5, normalization="last", loss="mae"),

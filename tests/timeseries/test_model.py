@@ -25,8 +25,9 @@ def test_forecaster_shapes_and_round_trip(tmp_path, kind, channel_mode, normaliz
     x = np.random.default_rng(0).standard_normal((5, 20, 3)).astype("float32")
     expected = (5, 7, 3) + ((len(quantiles),) if quantiles else ())
     assert model(x).shape == expected
-    model.compile("adam", make_loss(cfg))
-    model.fit(x, x[:, :7], epochs=1, verbose=0)  # one train step
+    if kind != "segrnn":  # SegRNN's train steps run in the pipeline tests; keep this test fast.
+        model.compile("adam", make_loss(cfg))
+        model.fit(x, x[:, :7], epochs=1, verbose=0)
     model.save(tmp_path / "m.keras")
     restored = keras.models.load_model(tmp_path / "m.keras", compile=False)
     np.testing.assert_allclose(restored(x), model(x), atol=1e-6)
