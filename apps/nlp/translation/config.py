@@ -97,7 +97,7 @@ PRESETS = {
         tokenizer=TokenizerConfig(source_vocab_size=4000, target_vocab_size=3000),
         model=ModelConfig(embedding_dim=96, encoder_units=(128,), decoder_units=(256,), dropout_rate=0.2),
         decode=DecodeConfig(beam_size=4),
-        train=TrainConfig(epochs=1, batch_size=32, learning_rate=2e-3, warmup_epochs=0.05),
+        train=TrainConfig(epochs=2, batch_size=32, learning_rate=2e-3, warmup_epochs=0.05),
     ),
     "gpu": Config(
         data=DataConfig(source="multi30k", source_lang="de", target_lang="en", num_examples=0,

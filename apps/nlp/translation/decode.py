@@ -37,6 +37,13 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def _forbid_special(logits: np.ndarray) -> np.ndarray:
+    """`<pad>` and `<s>` are never valid outputs; an undertrained model may still score them highest."""
+    logits = np.array(logits, dtype="float64")
+    logits[:, [PAD, BOS]] = -np.inf
+    return logits
+
+
 def length_penalty(length: np.ndarray | int, alpha: float) -> np.ndarray:
     return ((5.0 + np.asarray(length, dtype="float64")) / 6.0) ** alpha
 
@@ -55,7 +62,7 @@ def greedy_decode(encoder, step, source_ids: np.ndarray, max_steps: int) -> list
     done = np.zeros(batch, dtype=bool)
     for _ in range(max_steps):
         logits, *states = _numpy(step([tokens, encoder_outputs, mask] + states, training=False))
-        next_tokens = logits.argmax(axis=-1).astype("int32")
+        next_tokens = _forbid_special(logits).argmax(axis=-1).astype("int32")
         next_tokens[done] = PAD
         outputs = np.concatenate([outputs, next_tokens[:, None]], axis=1)
         done |= next_tokens == EOS
@@ -93,7 +100,7 @@ def beam_decode(encoder, step, source_ids: np.ndarray, max_steps: int, beam_size
     for t in range(max_steps):
         logits, *states = _numpy(step([tokens, encoder_outputs, mask] + states, training=False))
         vocab = logits.shape[-1]
-        total = scores[:, :, None] + _log_softmax(logits).reshape(batch, k, vocab)  # [batch, k, vocab]
+        total = scores[:, :, None] + _log_softmax(_forbid_special(logits)).reshape(batch, k, vocab)  # [batch, k, vocab]
         flat = total.reshape(batch, k * vocab)
         # 2k candidates guarantee k that do not end the sentence. Stable sort keeps argmax's tie order.
         top = np.argsort(-flat, axis=1, kind="stable")[:, : 2 * k]

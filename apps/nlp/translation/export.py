@@ -68,6 +68,7 @@ def build_string_translator(translator: Translator):
             self.num_merges = len(patterns)
             pieces = ["" if i < len(SPECIAL_TOKENS) else t for i, t in enumerate(target_tok.vocab)]
             self.target_pieces = tf.constant(pieces, dtype=tf.string)
+            self.forbidden = tf.constant([i in (PAD, BOS) for i in range(target_tok.vocab_size)])
 
         def tokenize(self, text):
             """strings [batch] -> int32 [batch, tokens] padded with 0, at most max_source tokens."""
@@ -104,6 +105,8 @@ def build_string_translator(translator: Translator):
 
             def body(t, tokens, done, states, outputs):
                 logits, *new_states = self.step([tokens, encoder_outputs, mask] + list(states), training=False)
+                # <pad> and <s> are never valid outputs (as in the Python decoders).
+                logits = tf.where(self.forbidden, tf.constant(-float("inf"), logits.dtype), logits)
                 next_tokens = tf.cast(tf.argmax(logits, axis=-1), tf.int32)
                 next_tokens = tf.where(done, PAD, next_tokens)
                 outputs = outputs.write(t, next_tokens)
