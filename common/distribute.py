@@ -177,6 +177,16 @@ def _patch_scalar_log_reduction() -> None:
     tf_trainer.reduce_per_replica = reduce_per_replica
 
 
+def require_single_device(cfg, app: str) -> None:
+    """For apps whose input pipeline is not yet replica-aware: refuse rather than silently run on one device."""
+    mode = getattr(cfg, "distribution", "none")
+    if mode != "none":
+        raise ValueError(
+            f"{app} does not support train.distribution={mode!r} yet (speech and timeseries do); "
+            f"use train.distribution=none"
+        )
+
+
 def chief_only(dist: Distribution, action: Callable[[], Any]) -> Any:
     """Runs `action` on the chief only (artifact writes); other workers skip it."""
     return action() if dist.is_chief else None

@@ -63,6 +63,7 @@ def _train(cfg: Config, args) -> int:
     from apps.speech.data import AugmentedClips, load_data
     from apps.speech.model import adapt_normalization, build_model, compile_model
     from common.evaluation import plot_history
+    from common.distribute import setup_distribution
     from common.training import RunDir, configure_precision, fit, make_optimizer, print_summary, set_seed, steps_for
 
     started = time.perf_counter()
@@ -78,22 +79,25 @@ def _train(cfg: Config, args) -> int:
     if len(data.train) == 0:
         raise ValueError(f"no training clips found in {data.root} for labels {labels}")
 
-    model = build_model(cfg.model, cfg.features, cfg.augment, len(labels), cfg.data.sample_rate,
-                        cfg.data.clip_seconds, seed=cfg.train.seed)
-    sample = data.train.audio[np.random.default_rng(cfg.train.seed).permutation(len(data.train))[:1000]]
-    adapt_normalization(model, sample)
-    train_ds = AugmentedClips(data.train, data.noises, cfg.augment, cfg.train.batch_size, cfg.data.sample_rate,
+    dist = setup_distribution(cfg.train)
+    print(dist.describe())
+    with dist.scope():
+        model = build_model(cfg.model, cfg.features, cfg.augment, len(labels), cfg.data.sample_rate,
+                            cfg.data.clip_seconds, seed=cfg.train.seed)
+        sample = data.train.audio[np.random.default_rng(cfg.train.seed).permutation(len(data.train))[:1000]]
+        adapt_normalization(model, sample)
+        optimizer = make_optimizer(cfg.train, steps_for(len(data.train), dist.global_batch_size), dist)
+        compile_model(model, optimizer)
+    train_ds = AugmentedClips(data.train, data.noises, cfg.augment, dist.global_batch_size, cfg.data.sample_rate,
                               seed=cfg.train.seed)
     val = (data.validation.audio, data.validation.labels) if len(data.validation) else None
-    optimizer = make_optimizer(cfg.train, steps_for(len(data.train), cfg.train.batch_size))
-    compile_model(model, optimizer)
     monitor = "val_accuracy" if val is not None else "accuracy"
 
-    with RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite) as run:
+    with RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite, is_chief=dist.is_chief) as run:
         save_config(cfg, run.path / "config.json")
         run.write_json("labels.json", labels)
         run.write_json("dataset.json", summary)
-        model, history = fit(model, train_ds, val, cfg.train, run, monitor=monitor, mode="max")
+        model, history = fit(model, train_ds, val, cfg.train, run, monitor=monitor, mode="max", dist=dist)
         plot_history(history, run.path / "training_curves.png", title=f"speech {cfg.model.architecture}")
         split_name = "test" if len(data.test) else "validation"
         split = data.test if len(data.test) else data.validation

@@ -53,21 +53,26 @@ def run(cfg: Config, args) -> int:
     from apps.timeseries.evaluate import evaluate_run, format_table
     from apps.timeseries.model import build_model, make_loss
     from common.evaluation import plot_history
+    from common.distribute import setup_distribution
     from common.training import configure_precision
 
     set_seed(cfg.train.seed)
     configure_precision(cfg.train.precision)
     for line in describe(cfg):
         print("  " + line)
-    model = build_model(cfg.model, cfg.data.input_length, cfg.data.horizon, len(series.columns))
-    steps = steps_for(len(splits.train), cfg.train.batch_size)
-    model.compile(optimizer=make_optimizer(cfg.train, steps), loss=make_loss(cfg.model),
-                  steps_per_execution=cfg.train.steps_per_execution)
-    with RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite) as run_dir:
+    dist = setup_distribution(cfg.train)
+    print(dist.describe())
+    with dist.scope():
+        model = build_model(cfg.model, cfg.data.input_length, cfg.data.horizon, len(series.columns))
+        steps = steps_for(len(splits.train), dist.global_batch_size)
+        model.compile(optimizer=make_optimizer(cfg.train, steps, dist), loss=make_loss(cfg.model),
+                      steps_per_execution=cfg.train.steps_per_execution)
+    with RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite, is_chief=dist.is_chief) as run_dir:
         save_config(cfg, run_dir.path / "config.json")
         run_dir.write_json("preprocessing.json", preprocessing_state(series, splits))
         start = time.perf_counter()
-        model, history = fit(model, (splits.train.x, splits.train.y), (splits.val.x, splits.val.y), cfg.train, run_dir)
+        model, history = fit(model, (splits.train.x, splits.train.y), (splits.val.x, splits.val.y), cfg.train, run_dir,
+                             dist=dist)
         train_seconds = time.perf_counter() - start
         metrics = evaluate_run(model, series, splits, cfg, plot_path=run_dir.path / "forecast.png")
         metrics["train_seconds"] = train_seconds

@@ -27,6 +27,7 @@ from apps.nlp.sentiment.evaluate import evaluate_split, print_report
 from apps.nlp.sentiment.model import build_classifier, compile_classifier
 from common.config import ConfigError, build_parser, describe, resolve_config, save_config
 from common.evaluation import plot_history
+from common.distribute import require_single_device
 from common.training import (RunDir, RunDirError, add_train_flags, configure_precision, fit, make_optimizer,
                              print_summary, set_seed, steps_for)
 
@@ -47,6 +48,7 @@ def _train(cfg, args) -> int:
     # The tf.data pipeline shuffles itself; Keras warns that fit's own shuffle flag is unused.
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
     started = time.perf_counter()
+    require_single_device(cfg.train, "sentiment")
     set_seed(cfg.train.seed)
     configure_precision(cfg.train.precision)
     print("\n".join(describe(cfg)))

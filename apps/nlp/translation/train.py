@@ -26,6 +26,7 @@ from apps.nlp.translation.model import Seq2Seq, compile_training_model
 from apps.nlp.translation.tokenizer import BPETokenizer
 from common.config import ConfigError, build_parser, describe, resolve_config, save_config
 from common.evaluation import plot_history
+from common.distribute import require_single_device
 from common.training import (RunDir, RunDirError, add_train_flags, configure_precision, fit, make_optimizer,
                              print_summary, set_seed)
 
@@ -35,6 +36,7 @@ warnings.filterwarnings("ignore", message=".*shuffle=True. was passed")
 
 
 def train(cfg, run_dir: str, resume: bool = False, overwrite: bool = False) -> dict:
+    require_single_device(cfg.train, "translation")
     set_seed(cfg.train.seed)
     configure_precision(cfg.train.precision)
     start = time.perf_counter()
