@@ -8,8 +8,9 @@ CONFIG ?= default
 SET ?=
 SETARGS := $(foreach s,$(SET),--set $(s))
 
-.PHONY: setup test test-slow test-jax lint train-speech train-sentiment train-translate train-forecast \
-        evaluate-speech export-speech bench experiments lock clean
+.PHONY: setup test test-slow train-speech train-sentiment train-translate train-forecast \
+        evaluate-speech export-speech evaluate-sentiment export-sentiment evaluate-translate export-translate \
+        evaluate-forecast export-forecast bench experiments lock clean
 
 setup: $(STAMP)
 
@@ -49,6 +50,24 @@ evaluate-speech: $(STAMP)
 
 export-speech: $(STAMP)
 	$(PY) -m apps.speech.export --run-dir $(RUN)/speech
+
+evaluate-sentiment: $(STAMP)
+	$(PY) -m apps.nlp.sentiment.evaluate --run-dir $(RUN)/sentiment
+
+export-sentiment: $(STAMP)
+	$(PY) -m apps.nlp.sentiment.export --run-dir $(RUN)/sentiment
+
+evaluate-translate: $(STAMP)
+	$(PY) -m apps.nlp.translation.evaluate --run-dir $(RUN)/translate
+
+export-translate: $(STAMP)
+	$(PY) -m apps.nlp.translation.export --run-dir $(RUN)/translate
+
+evaluate-forecast: $(STAMP)
+	$(PY) -m apps.timeseries.evaluate --run-dir $(RUN)/forecast
+
+export-forecast: $(STAMP)
+	$(PY) -m apps.timeseries.export --run-dir $(RUN)/forecast
 
 $(VENV)/.bench-installed: $(STAMP) requirements-bench.txt
 	$(VENV)/bin/pip install -q -r requirements-bench.txt

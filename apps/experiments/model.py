@@ -38,6 +38,6 @@ def build_model(cell: str, units: int, length: int, input_dim: int, output_dim: 
         outputs = keras.layers.Dense(output_dim, name="head")(hidden)
         # The adding target 0.5 + (X1 + X2) / 4 has a standard deviation of only 0.2; predicting
         # X1 + X2 and mapping it back lets the head start at unit scale. Without this, LSTMs sat on
-        # the predict-0.5 plateau for 2000+ steps at T=50 in our runs (docs/results/experiments.md).
+        # the predict-0.5 plateau for 2000+ steps at T=50 in our runs (docs/results.md, Experiments).
         outputs = keras.layers.Rescaling(scale=0.25, offset=0.5, name="to_target_range")(outputs)
     return keras.Model(inputs, outputs, name=f"{cell}_model")

@@ -81,7 +81,7 @@ PRESETS = {
         train=TrainConfig(epochs=1, batch_size=16, learning_rate=1e-2, warmup_epochs=0.0),
     ),
     "default": Config(),
-    # Real-data presets sized for a ~12 minute run on 2 shared CPU cores (see docs/results/translation.md).
+    # Real-data presets sized for a ~12 minute run on 2 shared CPU cores (see docs/results.md, Translation).
     "anki-cpu": Config(
         data=DataConfig(source="anki", source_lang="es", target_lang="en", num_examples=50000, valid_fraction=0.02,
                         test_fraction=0.05, max_source_tokens=30, max_target_tokens=30),
