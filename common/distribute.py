@@ -177,6 +177,59 @@ def _patch_scalar_log_reduction() -> None:
     tf_trainer.reduce_per_replica = reduce_per_replica
 
 
+class _ReplicaMultipleBatches(keras.utils.PyDataset):
+    """Trims every batch of a PyDataset to a multiple of the replica count (JAX shards must divide evenly)."""
+
+    def __init__(self, inner: keras.utils.PyDataset, multiple: int):
+        super().__init__()
+        self.inner = inner
+        self.multiple = multiple
+        self.batches = len(inner)
+        if self.batches and _batch_size(inner[self.batches - 1]) < multiple:
+            self.batches -= 1  # a last batch smaller than the replica count cannot be sharded at all
+
+    def __len__(self) -> int:
+        return self.batches
+
+    def __getitem__(self, index):
+        from keras import tree
+
+        batch = self.inner[index]
+        keep = _batch_size(batch) // self.multiple * self.multiple
+        return tree.map_structure(lambda a: a[:keep], batch)
+
+    def on_epoch_end(self):
+        self.inner.on_epoch_end()
+
+
+def _batch_size(batch) -> int:
+    from keras import tree
+
+    return len(tree.flatten(batch)[0])
+
+
+def shardable(data: Any, dist: Distribution) -> Any:
+    """Makes `fit` inputs divisible across JAX data-parallel devices.
+
+    Arrays (a tuple) are trimmed to a multiple of the replica count, so at most replicas-1
+    examples are left out; PyDatasets get each batch trimmed the same way. TF strategies
+    split uneven batches themselves, so they get the data unchanged.
+    """
+    if dist.mode != "data_parallel" or dist.replicas == 1 or data is None:
+        return data
+    if isinstance(data, tuple):
+        keep = _batch_size(data) // dist.replicas * dist.replicas
+        if keep < _batch_size(data):
+            print(f"data_parallel: using {keep} of {_batch_size(data)} examples (a multiple of {dist.replicas} devices)")
+        return tuple(a[:keep] for a in data)
+    if isinstance(data, keras.utils.PyDataset):
+        return _ReplicaMultipleBatches(data, dist.replicas)
+    raise ValueError(
+        "distribution='data_parallel' needs arrays or a keras.utils.PyDataset whose batches divide evenly "
+        f"across {dist.replicas} devices; got {type(data).__name__}"
+    )
+
+
 def require_single_device(cfg, app: str) -> None:
     """For apps whose input pipeline is not yet replica-aware: refuse rather than silently run on one device."""
     mode = getattr(cfg, "distribution", "none")

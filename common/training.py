@@ -243,9 +243,10 @@ def fit(
     """
     callbacks = make_callbacks(cfg, run, monitor, mode, has_validation=val_data is not None) + list(extra_callbacks)
     if dist is not None:
-        from common.distribute import prepare_model
+        from common.distribute import prepare_model, shardable
 
         prepare_model(model, dist)
+        train_data, val_data = shardable(train_data, dist), shardable(val_data, dist)
     if isinstance(train_data, tuple):
         x, y = train_data[0], train_data[1]
         fit_kwargs.setdefault("batch_size", dist.global_batch_size if dist is not None else cfg.batch_size)
@@ -256,6 +257,9 @@ def fit(
         x, y, validation_data=val_data, epochs=cfg.epochs, callbacks=callbacks,
         verbose=progress_verbosity(), **fit_kwargs,
     )
+    if dist is not None and dist.mode == "data_parallel":
+        # Evaluation after training sees arbitrary batch sizes; it runs on one device.
+        keras.distribution.set_distribution(None)
     best = run.path / "best.weights.h5"
     if best.exists():
         model.load_weights(str(best))

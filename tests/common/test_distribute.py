@@ -88,3 +88,28 @@ def test_wrong_backend_is_a_clear_error():
     other = "data_parallel" if keras.backend.backend() == "tensorflow" else "mirrored"
     with pytest.raises(ValueError, match="needs the .* backend"):
         setup_distribution(TrainConfig(distribution=other))
+
+
+def test_shardable_trims_to_a_multiple_of_the_devices():
+    import keras
+    import numpy as np
+
+    from common.distribute import Distribution, shardable
+
+    dist = Distribution("data_parallel", 4, True, 3, 1.0)
+    x, y = np.arange(23), np.arange(23) * 2
+    tx, ty = shardable((x, y), dist)
+    assert len(tx) == len(ty) == 20 and (ty == tx * 2).all()
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            n = (10, 7, 2)[i]
+            return np.zeros((n, 2)), np.zeros(n)
+
+    wrapped = shardable(Batches(), dist)
+    assert len(wrapped) == 2  # the 2-example batch cannot be split over 4 devices
+    assert [len(wrapped[i][0]) for i in range(2)] == [8, 4]
+    assert shardable((x, y), Distribution("mirrored", 2, True, 3, 1.0)) == (x, y)
