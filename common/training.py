@@ -109,6 +109,22 @@ class RunDirError(ValueError):
     """The run directory cannot be used as asked (exists, missing, incomplete)."""
 
 
+def _user_errors() -> tuple:
+    from common.config import ConfigError
+
+    return (ConfigError, RunDirError, ValueError, FileNotFoundError)
+
+
+# Exceptions that mean a user mistake: entry points print them as one line and exit 2.
+USER_ERRORS = _user_errors()
+
+
+def report_user_error(err: BaseException) -> int:
+    """Prints `error: ...` to stderr and returns the exit code for a user mistake."""
+    print(f"error: {err}", file=sys.stderr)
+    return 2
+
+
 class RunDir:
     """Stages a run in `<path>.partial/` and publishes it as `<path>/` on success.
 

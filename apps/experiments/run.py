@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from apps.experiments.gradients import hidden_gradient_norms
 from apps.experiments.model import CELL_TYPES, build_model
 from apps.experiments.tasks import TASKS, TaskSpec, baseline_predictions, get_task, score
 from common.config import ConfigError, build_parser, describe, resolve_config, save_config
-from common.training import RunDir, RunDirError, make_optimizer, print_summary, set_seed, write_json
+from common.training import make_optimizer, print_summary, report_user_error, RunDir, set_seed, USER_ERRORS, write_json
 
 
 def validate(cfg: Config) -> None:
@@ -286,9 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         print((Path(args.run_dir) / "results.md").read_text())
         print_summary("Experiments", Path(args.run_dir), {"runs": len(rows), "solved": solved},
                       ["results.md", "results.json", "learning_curves.png", "gradient_flow.png", "models"])
-    except (ConfigError, RunDirError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     return 0
 
 

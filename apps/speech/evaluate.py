@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from apps.speech.config import SILENCE, UNKNOWN, Config
-from common.config import ConfigError, load_config
+from common.config import load_config
+from common.training import USER_ERRORS, report_user_error
 
 
 def _keep_keywords(split, labels):
@@ -49,7 +49,6 @@ def load_run(run_dir: str | Path):
 
 
 def main(argv=None) -> int:
-    from common.training import RunDirError
 
     parser = argparse.ArgumentParser(description="Evaluate a trained speech command model.")
     parser.add_argument("--run-dir", required=True, help="run dir written by apps.speech.train")
@@ -62,9 +61,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return _evaluate(args)
-    except (ConfigError, RunDirError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
 
 
 def _evaluate(args) -> int:

@@ -13,12 +13,11 @@ equal the full (non-streaming) Keras model's within 1e-4. Runs on the TensorFlow
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from common.config import ConfigError
+from common.training import USER_ERRORS, report_user_error
 
 DEFAULT_FORMATS = ("keras", "saved_model", "tflite")
 
@@ -87,7 +86,6 @@ def export_flat_tflite(model, path: Path, clips: np.ndarray, atol: float = 1e-4)
 
 def main(argv=None) -> int:
     from common.export import ExportError
-    from common.training import RunDirError
 
     parser = argparse.ArgumentParser(description="Export a trained speech model (SavedModel, TFLite, streaming TFLite).")
     parser.add_argument("--run-dir", required=True, help="run dir written by apps.speech.train")
@@ -98,9 +96,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return _export(args)
-    except (ConfigError, RunDirError, ValueError, FileNotFoundError, ExportError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (*USER_ERRORS, ExportError) as err:
+        return report_user_error(err)
 
 
 def _export(args) -> int:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 import numpy as np
 
-from common.config import ConfigError
+from common.training import USER_ERRORS, report_user_error
 
 
 def predict_files(run_dir, files, top_k: int = 3) -> list[dict]:
@@ -39,7 +38,6 @@ def predict_files(run_dir, files, top_k: int = 3) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    from common.training import RunDirError
 
     parser = argparse.ArgumentParser(description="Predict speech commands for WAV files.")
     parser.add_argument("--run-dir", required=True, help="run dir written by apps.speech.train")
@@ -49,9 +47,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         results = predict_files(args.run_dir, args.files, args.top_k)
-    except (ConfigError, RunDirError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     for result in results:
         if args.json:
             print(json.dumps(result))

@@ -14,13 +14,13 @@ and `confusion_matrix.png`.
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 import numpy as np
 
 from apps.speech.config import PRESETS, Config
-from common.config import ConfigError, build_parser, describe, resolve_config, save_config
+from common.config import build_parser, describe, resolve_config, save_config
+from common.training import USER_ERRORS, report_user_error
 
 
 def predict_probabilities(model, audio: np.ndarray, batch_size: int = 128) -> np.ndarray:
@@ -45,7 +45,7 @@ def evaluate_split(model, split, labels, run_path, prefix: str = "test") -> dict
 
 
 def main(argv=None) -> int:
-    from common.training import RunDirError, add_train_flags
+    from common.training import add_train_flags
 
     parser = build_parser("Train a speech command (keyword spotting) model.", PRESETS)
     add_train_flags(parser)
@@ -53,9 +53,8 @@ def main(argv=None) -> int:
     try:
         cfg = resolve_config(PRESETS, args.config, args.set)
         return _train(cfg, args)
-    except (ConfigError, RunDirError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
 
 
 def _train(cfg: Config, args) -> int:

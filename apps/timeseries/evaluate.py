@@ -15,7 +15,6 @@ The same numbers are computed for naive, seasonal naive and DLinear beside the m
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -28,8 +27,8 @@ from apps.timeseries.baselines import DLinear, baseline_forecasts  # noqa: E402
 from apps.timeseries.config import Config  # noqa: E402
 from apps.timeseries.data import Series, Splits, load_series, make_splits  # noqa: E402
 from apps.timeseries.model import point_index  # noqa: E402
-from common.config import ConfigError, apply_overrides, load_config  # noqa: E402
-from common.training import RunDirError, load_model, open_run_dir, write_json  # noqa: E402
+from common.config import apply_overrides, load_config  # noqa: E402
+from common.training import load_model, open_run_dir, report_user_error, USER_ERRORS, write_json  # noqa: E402
 
 
 def predict(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -193,9 +192,8 @@ def main(argv=None) -> int:
         splits = make_splits(series, cfg.data)
         model = load_model(path)
         metrics = evaluate_run(model, series, splits, cfg, plot_path=path / "forecast_eval.png")
-    except (ValueError, FileNotFoundError, ConfigError, RunDirError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     write_json(path / "evaluation.json", metrics)
     print(format_table(metrics))
     if "quantile_coverage" in metrics:

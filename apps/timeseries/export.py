@@ -20,8 +20,7 @@ import numpy as np
 
 from apps.timeseries.data import Scaler, load_series, make_splits
 from apps.timeseries.evaluate import load_run
-from common.config import ConfigError
-from common.training import RunDirError, load_model
+from common.training import load_model, report_user_error, USER_ERRORS
 
 
 def raw_scale_model(model, scaler: Scaler):
@@ -51,9 +50,8 @@ def main(argv=None) -> int:
         series = load_series(cfg.data)
         splits = make_splits(series, cfg.data)
         model = load_model(path)
-    except (ValueError, FileNotFoundError, ConfigError, RunDirError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     from common.export import ExportError, export_all
 
     raw = raw_scale_model(model, scaler)

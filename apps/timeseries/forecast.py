@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,7 @@ import pandas as pd
 
 from apps.timeseries.data import Scaler, load_series
 from apps.timeseries.evaluate import load_run, point_forecast, predict
-from common.config import ConfigError
-from common.training import RunDirError, load_model, write_json
+from common.training import load_model, report_user_error, USER_ERRORS, write_json
 
 
 def forecast_future(model, scaled: np.ndarray, input_length: int, model_horizon: int, horizon: int, quantiles) -> np.ndarray:
@@ -66,9 +64,8 @@ def main(argv=None) -> int:
         quantiles = cfg.model.quantiles
         scaled = forecast_future(model, scaler.transform(series.values), cfg.data.input_length, cfg.data.horizon,
                                  horizon, quantiles)
-    except (ValueError, FileNotFoundError, ConfigError, RunDirError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     table = pd.DataFrame({"date": future_index(series.timestamps[-1], series.frequency, horizon)})
     point = scaler.inverse(point_forecast(scaled, quantiles).astype(np.float64))
     for c, name in enumerate(series.columns):

@@ -11,13 +11,13 @@ and forecast.png.
 
 from __future__ import annotations
 
-import sys
 import time
 
 from apps.timeseries.config import PRESETS, Config
-from common.config import ConfigError, build_parser, describe, resolve_config, save_config
-from common.training import (RunDir, RunDirError, add_train_flags, fit, make_optimizer, print_summary, set_seed,
+from common.config import build_parser, describe, resolve_config, save_config
+from common.training import (RunDir, add_train_flags, fit, make_optimizer, print_summary, set_seed,
                              steps_for)
+from common.training import USER_ERRORS, report_user_error
 
 
 def preprocessing_state(series, splits) -> dict:
@@ -35,9 +35,8 @@ def main(argv=None) -> int:
     try:
         cfg: Config = resolve_config(PRESETS, args.config, args.set)
         return run(cfg, args)
-    except (ValueError, FileNotFoundError, ConfigError, RunDirError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
 
 
 def run(cfg: Config, args) -> int:

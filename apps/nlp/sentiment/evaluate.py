@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -21,9 +20,9 @@ from apps.nlp.sentiment import features
 from apps.nlp.sentiment.config import Config
 from apps.nlp.sentiment.data import encode_labels, load_dataset
 from apps.nlp.sentiment.model import class_probabilities
-from common.config import ConfigError, apply_overrides, load_config
+from common.config import apply_overrides, load_config
 from common.evaluation import binary_roc_auc, classification_report, plot_confusion_matrix
-from common.training import RunDirError, load_model, open_run_dir, write_json
+from common.training import load_model, open_run_dir, report_user_error, RunDirError, USER_ERRORS, write_json
 
 
 def predict_ids(model, ids: np.ndarray, batch_size: int = 256, multiple: int = 16) -> np.ndarray:
@@ -111,9 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         classifier = load_model(path)
         ids = features.vectorize(data.texts, features.vectorizer_from_vocabulary(vocabulary, cfg.data.max_length))
         report = evaluate_split(classifier, ids, y_true, data.texts, label_names, path, split, cfg.data.bucket_multiple)
-    except (ValueError, FileNotFoundError, ConfigError, RunDirError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     write_json(path / f"eval_{split}.json", report)
     print_report(split, report, show_mistakes=10)
     print(f"Wrote {path / f'eval_{split}.json'} and {path / f'confusion_{split}.png'}")

@@ -29,9 +29,8 @@ import numpy as np
 
 from apps.nlp.sentiment import features
 from apps.nlp.sentiment.evaluate import load_run
-from common.config import ConfigError
 from common.export import ExportError, export_all
-from common.training import RunDirError, load_model, write_json
+from common.training import load_model, report_user_error, USER_ERRORS, write_json
 
 SAMPLE_TEXTS = [
     "great film",
@@ -83,9 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             raise ValueError(f"unknown format(s) {sorted(unknown)}; choose from saved_model, onnx, tflite")
         report = export_run(args.run_dir, args.out, formats)
-    except (ValueError, FileNotFoundError, ConfigError, RunDirError, ExportError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (*USER_ERRORS, ExportError) as err:
+        return report_user_error(err)
     for group in ("text", "token_ids"):
         for fmt, info in report.get(group, {}).get("formats", {}).items():
             diff = info.get("max_abs_diff")

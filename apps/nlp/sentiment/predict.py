@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -21,8 +20,7 @@ import numpy as np
 
 from apps.nlp.sentiment import features
 from apps.nlp.sentiment.evaluate import load_run, predict_ids
-from common.config import ConfigError
-from common.training import RunDirError, load_model
+from common.training import load_model, report_user_error, USER_ERRORS
 
 
 class Predictor:
@@ -81,9 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         texts = [t.encode("utf-8", errors="surrogateescape") if isinstance(t, str) and _has_surrogates(t) else t
                  for t in texts]
         results = Predictor(args.run_dir).predict(texts)
-    except (ValueError, FileNotFoundError, ConfigError, RunDirError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     for result in results:
         if args.json:
             print(json.dumps(result, ensure_ascii=False))

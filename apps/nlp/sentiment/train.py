@@ -13,7 +13,6 @@ baseline on the same tokens), training_curves.png and confusion_<split>.png.
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 from typing import Sequence
@@ -25,11 +24,12 @@ from apps.nlp.sentiment.config import PRESETS
 from apps.nlp.sentiment.data import encode_labels, load_dataset
 from apps.nlp.sentiment.evaluate import evaluate_split, print_report
 from apps.nlp.sentiment.model import build_classifier, compile_classifier
-from common.config import ConfigError, build_parser, describe, resolve_config, save_config
+from common.config import build_parser, describe, resolve_config, save_config
 from common.evaluation import plot_history
 from common.distribute import require_single_device
-from common.training import (RunDir, RunDirError, add_train_flags, configure_precision, fit, make_optimizer,
+from common.training import (RunDir, add_train_flags, configure_precision, fit, make_optimizer,
                              print_summary, set_seed, steps_for)
+from common.training import USER_ERRORS, report_user_error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,9 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = resolve_config(PRESETS, args.config, args.set)
         return _train(cfg, args)
-    except (ValueError, FileNotFoundError, ConfigError, RunDirError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
 
 
 def _train(cfg, args) -> int:

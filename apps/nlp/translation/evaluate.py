@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -21,8 +20,7 @@ from sacrebleu.metrics import BLEU, CHRF
 
 from apps.nlp.translation.data import Splits, load_splits
 from apps.nlp.translation.decode import Translator
-from common.config import ConfigError
-from common.training import RunDirError, write_json
+from common.training import report_user_error, USER_ERRORS, write_json
 
 
 def corpus_scores(hypotheses: Sequence[str], references: Sequence[str], lowercase: bool) -> dict:
@@ -90,9 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pairs = pick_split(load_splits(cfg.data), args.split)
         limit = cfg.decode.max_eval_examples if args.max_examples is None else args.max_examples
         metrics, rows = evaluate_pairs(translator, pairs, args.beam_size, limit)
-    except (ConfigError, RunDirError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     run_dir = Path(args.run_dir)
     metrics["split"] = args.split
     write_json(run_dir / f"evaluation_{args.split}.json", metrics)

@@ -23,7 +23,6 @@ import argparse
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -32,9 +31,8 @@ import numpy as np
 from apps.nlp.translation.data import load_splits, pad_batch
 from apps.nlp.translation.decode import Translator
 from apps.nlp.translation.tokenizer import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, WORD_START, BPETokenizer
-from common.config import ConfigError
 from common.export import ExportError, export_all
-from common.training import RunDirError
+from common.training import USER_ERRORS, report_user_error
 
 _OPEN, _CLOSE = "\x01", "\x02"  # delimit BPE symbols so regex merges never overlap
 
@@ -183,9 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         report = export_run(args.run_dir, args.out_dir, args.parity_examples)
-    except (ConfigError, RunDirError, ValueError, FileNotFoundError, ExportError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (*USER_ERRORS, ExportError) as err:
+        return report_user_error(err)
     t = report["translator"]
     print(f"translator SavedModel: {t['path']} ({t['exact_matches']}/{t['sentences']} greedy translations identical to Python)")
     for name in ("encoder", "decoder_step"):

@@ -13,7 +13,6 @@ translations_test.tsv.
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 from typing import Sequence
@@ -24,11 +23,12 @@ from apps.nlp.translation.decode import Translator
 from apps.nlp.translation.evaluate import evaluate_pairs, print_samples, write_translations
 from apps.nlp.translation.model import Seq2Seq, compile_training_model
 from apps.nlp.translation.tokenizer import BPETokenizer
-from common.config import ConfigError, build_parser, describe, resolve_config, save_config
+from common.config import build_parser, describe, resolve_config, save_config
 from common.evaluation import plot_history
 from common.distribute import require_single_device
-from common.training import (RunDir, RunDirError, add_train_flags, configure_precision, fit, make_optimizer,
+from common.training import (RunDir, add_train_flags, configure_precision, fit, make_optimizer,
                              print_summary, set_seed)
+from common.training import USER_ERRORS, report_user_error
 
 
 # Batches arrive pre-shuffled (length buckets reshuffled each epoch); Keras' tf.data notice does not apply.
@@ -93,9 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = resolve_config(PRESETS, args.config, args.set)
         print("\n".join(describe(cfg)))
         train(cfg, args.run_dir, resume=args.resume, overwrite=args.overwrite)
-    except (ConfigError, RunDirError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     return 0
 
 

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from apps.nlp.translation.decode import Translator
-from common.config import ConfigError
-from common.training import RunDirError
+from common.training import USER_ERRORS, report_user_error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,9 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--beam-size must be >= 1, got {args.beam_size}")
         translator = Translator.from_run_dir(args.run_dir, on_overlong="error" if args.strict else "truncate")
         translations = translator.translate(sentences, beam_size=args.beam_size)
-    except (ConfigError, RunDirError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     limit = translator.cfg.data.max_source_tokens
     for number, translation in enumerate(translations, 1):
         if translation.unknown_characters:
