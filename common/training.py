@@ -26,6 +26,8 @@ from typing import Any, Iterable, Literal, Sequence
 import keras
 import numpy as np
 
+from common.config import ConfigError
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -109,14 +111,8 @@ class RunDirError(ValueError):
     """The run directory cannot be used as asked (exists, missing, incomplete)."""
 
 
-def _user_errors() -> tuple:
-    from common.config import ConfigError
-
-    return (ConfigError, RunDirError, ValueError, FileNotFoundError)
-
-
 # Exceptions that mean a user mistake: entry points print them as one line and exit 2.
-USER_ERRORS = _user_errors()
+USER_ERRORS = (ConfigError, RunDirError, ValueError, FileNotFoundError)
 
 
 def report_user_error(err: BaseException) -> int:
