@@ -1,23 +1,26 @@
 """Text → token ids: the vocabulary, batching by length, word dropout and the string-input model.
 
 Why the tokenizer lives outside the trained graph: `keras.layers.TextVectorization` is
-TensorFlow-backed (string tensors), and JAX has no string dtype, so a model that must
-train under both backends cannot hold it. Instead:
+TensorFlow-backed (string tensors) and JAX has no string dtype, so a model that must
+train under both backends, including on a GPU machine without TensorFlow, cannot hold it.
+Instead:
 
-- training: `TextVectorization`, adapted on the training texts, vectorizes every split
-  up front (it runs eagerly under any backend); the classifier (`model.py`) takes
+- training: `Vectorizer`, pure Python, re-implements TextVectorization's
+  "lower_and_strip_punctuation" standardization (ASCII lower-casing, the same punctuation
+  regex), its whitespace split and its truncation to the first `max_length` tokens; the
+  vocabulary is counted in Python (`adapt_vocabulary`). The classifier (`model.py`) takes
   `[batch, time]` int token ids and is what `fit` trains and saves as `model.keras`;
 - serving: `build_text_model` puts a `TextVectorization` built from the saved
   `vocabulary.txt` in front of that classifier, giving a raw-string → probability model
   (TensorFlow backend) that `export.py` saves as `.keras` and SavedModel.
 
-Both paths use the same layer with the same vocabulary, standardization
-("lower_and_strip_punctuation", ASCII lower-casing) and truncation to the first
-`max_length` tokens, so they agree exactly (tests/nlp/sentiment check it).
+Both give the same ids for the same text (tests/nlp/sentiment check it on the real corpora).
 """
 
 from __future__ import annotations
 
+import collections
+import re
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -42,23 +45,45 @@ def clean_texts(texts: Sequence[str | bytes]) -> list[str]:
     return cleaned
 
 
-def make_vectorizer(max_length: int, vocabulary: Sequence[str] | None = None, vocab_size: int | None = None,
-                    name: str = "text_vectorization") -> keras.layers.TextVectorization:
-    """Lower-cases, strips punctuation, splits on whitespace, keeps the first `max_length` ids."""
+# TextVectorization's punctuation class, verbatim (`,-\.` is the range ",-." there too).
+_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
+_WHITESPACE = re.compile(r"[ \t\n\v\f\r]+")  # tf.strings.split splits on ASCII whitespace only
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def tokenize(text: str) -> list[str]:
+    """TextVectorization's "lower_and_strip_punctuation" + whitespace split, in Python.
+
+    tf.strings.lower lower-cases ASCII only ("É" stays), so `str.lower` would differ.
+    """
+    text = _PUNCTUATION.sub("", text.translate(_ASCII_LOWER))
+    return [token for token in _WHITESPACE.split(text) if token]
+
+
+def make_vectorizer(max_length: int, vocabulary: Sequence[str], name: str = "text_vectorization"):
+    """The TensorFlow `TextVectorization` layer equal to `Vectorizer` (serving models only)."""
     if max_length < 1:
         raise ValueError(f"max_length must be positive, got {max_length}")
-    kwargs = {"vocabulary": list(vocabulary)} if vocabulary is not None else {"max_tokens": vocab_size}
     return keras.layers.TextVectorization(
         standardize=STANDARDIZE, split="whitespace", output_mode="int",
-        output_sequence_length=max_length, name=name, **kwargs,
+        output_sequence_length=max_length, name=name, vocabulary=list(vocabulary),
     )
 
 
-def adapt_vocabulary(texts: Sequence[str], vocab_size: int, max_length: int) -> list[str]:
-    """The `vocab_size` most frequent training tokens, padding ("") and "[UNK]" first."""
-    vectorizer = make_vectorizer(max_length, vocab_size=vocab_size + 2)
-    vectorizer.adapt(np.asarray(clean_texts(texts), dtype=object), batch_size=1024)
-    return list(vectorizer.get_vocabulary())
+def adapt_vocabulary(texts: Sequence[str], vocab_size: int, max_length: int | None = None) -> list[str]:
+    """The `vocab_size` most frequent training tokens, padding ("") and "[UNK]" first.
+
+    Ties are broken alphabetically so the vocabulary is reproducible. Every token of a text
+    is counted, also past `max_length` (as TextVectorization.adapt does).
+    """
+    if vocab_size < 1:
+        raise ValueError(f"vocab_size must be positive, got {vocab_size}")
+    counts = collections.Counter()
+    for text in clean_texts(texts):
+        counts.update(tokenize(text))
+    counts.pop("[UNK]", None)  # cannot occur after stripping "[", "]"; kept explicit
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:vocab_size]
+    return ["", "[UNK]"] + [token for token, _ in ranked]
 
 
 def save_vocabulary(vocabulary: Sequence[str], path: str | Path) -> None:
@@ -74,26 +99,45 @@ def load_vocabulary(path: str | Path) -> list[str]:
     return tokens[:-1] if tokens and tokens[-1] == "" else tokens
 
 
-def vectorizer_from_vocabulary(vocabulary: Sequence[str], max_length: int) -> keras.layers.TextVectorization:
+class Vectorizer:
+    """Texts → `[n, max_length]` int32 ids with a fixed vocabulary; backend-free.
+
+    Args:
+        vocabulary: tokens in id order; a leading ("", "[UNK]") pair is optional and implied.
+        max_length: ids kept per text (the first tokens); shorter texts are padded with 0.
+    """
+
+    def __init__(self, vocabulary: Sequence[str], max_length: int):
+        if max_length < 1:
+            raise ValueError(f"max_length must be positive, got {max_length}")
+        words = list(vocabulary)
+        if words[:2] == ["", "[UNK]"]:
+            words = words[2:]
+        self.vocabulary = ["", "[UNK]"] + words  # id order, as saved in vocabulary.txt
+        self.max_length = int(max_length)
+        self.index = {token: i for i, token in enumerate(self.vocabulary) if i >= 2}
+
+    def ids(self, text: str) -> list[int]:
+        lookup = self.index.get
+        return [lookup(token, OOV_ID) for token in tokenize(text)[:self.max_length]]
+
+    def __call__(self, texts: Sequence[str | bytes]) -> np.ndarray:
+        texts = clean_texts(texts)
+        out = np.zeros((len(texts), self.max_length), dtype=np.int32)
+        for row, text in enumerate(texts):
+            ids = self.ids(text)
+            out[row, :len(ids)] = ids
+        return out
+
+
+def vectorizer_from_vocabulary(vocabulary: Sequence[str], max_length: int) -> Vectorizer:
     """A vectorizer reproducing the ids of `vocabulary` (as saved by `save_vocabulary`)."""
-    vocabulary = list(vocabulary)
-    if vocabulary[:2] == ["", "[UNK]"]:
-        vocabulary = vocabulary[2:]  # TextVectorization adds padding and OOV itself.
-    return make_vectorizer(max_length, vocabulary=vocabulary)
+    return Vectorizer(vocabulary, max_length)
 
 
-def vectorize(texts: Sequence[str | bytes], vectorizer: keras.layers.TextVectorization,
-              batch_size: int = 2048) -> np.ndarray:
+def vectorize(texts: Sequence[str | bytes], vectorizer: Vectorizer) -> np.ndarray:
     """`[n, max_length]` int32 token ids (0 = padding); long texts keep their first tokens."""
-    texts = clean_texts(texts)
-    width = vectorizer.get_config()["output_sequence_length"]
-    if not texts:
-        return np.zeros((0, width), dtype=np.int32)
-    chunks = [
-        np.asarray(ops.convert_to_numpy(vectorizer(np.asarray(texts[i:i + batch_size], dtype=object))), dtype=np.int32)
-        for i in range(0, len(texts), batch_size)
-    ]
-    return np.concatenate(chunks)
+    return vectorizer(texts)
 
 
 def sequence_lengths(ids: np.ndarray) -> np.ndarray:
@@ -130,13 +174,46 @@ def length_bucketed_batches(ids: np.ndarray, labels: np.ndarray, batch_size: int
         yield trim_padding(ids[index], multiple), labels[index]
 
 
+class BucketedBatches(keras.utils.PyDataset):
+    """Length-bucketed batches as a PyDataset (the JAX path; needs no TensorFlow).
+
+    Reshuffled at every epoch end; `len()` is the number of batches, each example once.
+    """
+
+    def __init__(self, ids: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0,
+                 multiple: int = 16):
+        super().__init__()
+        self.ids, self.labels = ids, labels
+        self.batch_size, self.shuffle, self.seed, self.multiple = batch_size, shuffle, seed, multiple
+        self.epoch = 0
+        self._batches = self._make()
+
+    def _make(self) -> list:
+        self.epoch += 1
+        return list(length_bucketed_batches(self.ids, self.labels, self.batch_size, self.shuffle,
+                                            self.seed + 1000 * self.epoch, self.multiple))
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def __getitem__(self, index: int):
+        return self._batches[index]
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self._batches = self._make()
+
+
 def make_dataset(ids: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0,
                  multiple: int = 16):
-    """A re-iterable `tf.data.Dataset` of length-bucketed batches (reshuffled every epoch).
+    """Re-iterable length-bucketed batches for `fit`, reshuffled every epoch.
 
-    tf.data feeds `fit` under both backends; the variable `[batch, time]` shape is declared
-    explicitly, which the PyDataset adapter cannot do.
+    TensorFlow backend: a `tf.data.Dataset` whose variable `[batch, time]` shape is declared
+    explicitly (the PyDataset adapter would freeze the first batch's length there). Other
+    backends: a `BucketedBatches` PyDataset, so JAX training needs no TensorFlow.
     """
+    if keras.backend.backend() != "tensorflow":
+        return BucketedBatches(ids, labels, batch_size, shuffle, seed, multiple)
     import tensorflow as tf
 
     epoch = {"count": 0}
@@ -196,7 +273,7 @@ def build_text_model(classifier: keras.Model, vocabulary: Sequence[str], max_len
     if keras.backend.backend() != "tensorflow":
         raise ValueError("the string-input model needs KERAS_BACKEND=tensorflow (TextVectorization is TF-backed)")
     text = keras.Input(shape=(), dtype="string", name="text")
-    ids = vectorizer_from_vocabulary(vocabulary, max_length)(text)  # [batch, max_length]
+    ids = make_vectorizer(max_length, Vectorizer(vocabulary, max_length).vocabulary[2:])(text)  # [batch, max_length]
     probabilities = classifier(ids)
     return keras.Model(text, probabilities, name="text_classifier")
 
