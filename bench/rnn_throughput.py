@@ -27,6 +27,11 @@ GRIDS = {
     "cpu": {"batch": (64, 256), "steps": (50, 100), "units": (128,), "layers": (1,), "cells": ("lstm", "gru")},
     "full": {"batch": (64, 256, 512), "steps": (50, 100, 200), "units": (128, 256, 512), "layers": (1, 2),
              "cells": ("lstm", "gru")},
+    # GPU: a star around the issue's anchor (B=256, T=100, H=256, 1 layer), moving one axis at a time to
+    # the full grid's extremes; 16 shapes instead of the full grid's 108, a few minutes on one GPU.
+    "gpu": {"star": {"batch": (64, 512), "steps": (50, 200), "units": (128, 512), "layers": (2,)},
+            "anchor": {"batch": 256, "steps": 100, "units": 256, "layers": 1}, "cells": ("lstm", "gru")},
+    "anchor": {"batch": (256,), "steps": (100,), "units": (128, 256), "layers": (1,), "cells": ("lstm", "gru")},
     "smoke": {"batch": (16,), "steps": (10,), "units": (8,), "layers": (1,), "cells": ("lstm",)},
 }
 FEATURES = 32
@@ -39,7 +44,7 @@ def _data(batch, steps, batches):
     return x, y
 
 
-def keras_throughput(cell, batch, steps, units, layers, batches, repeats) -> float:
+def keras_throughput(cell, batch, steps, units, layers, batches, repeats, steps_per_execution=1) -> float:
     import keras
 
     from common.layers import RecurrentStack
@@ -47,7 +52,7 @@ def keras_throughput(cell, batch, steps, units, layers, batches, repeats) -> flo
     inputs = keras.Input((steps, FEATURES))
     hidden = RecurrentStack(cell, (units,) * layers, return_sequences=False)(inputs)
     model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
-    model.compile(keras.optimizers.Adam(1e-3), "mse")
+    model.compile(keras.optimizers.Adam(1e-3), "mse", steps_per_execution=steps_per_execution)
     x, y = _data(batch, steps, batches)
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)  # compile + warm up
     best = float("inf")
@@ -91,12 +96,39 @@ def torch_throughput(cell, batch, steps, units, layers, batches, repeats, device
     return len(x) / best
 
 
+def _combos(grid: dict) -> list[tuple]:
+    """(cell, layers, units, steps, batch) tuples: the full product, or the anchor plus one-axis moves."""
+    if "star" not in grid:
+        return list(itertools.product(grid["cells"], grid["layers"], grid["units"], grid["steps"], grid["batch"]))
+    order = ("layers", "units", "steps", "batch")
+    shapes = [dict(grid["anchor"])]
+    for axis in order:
+        shapes += [{**grid["anchor"], axis: value} for value in grid["star"][axis]]
+    return [(cell, *(s[a] for a in order)) for cell in grid["cells"] for s in shapes]
+
+
+def _gpu_name() -> str | None:
+    try:
+        import jax
+
+        return ", ".join(sorted({d.device_kind for d in jax.devices() if d.platform == "gpu"})) or None
+    except Exception:  # no JAX or no GPU: the torch side names the device instead
+        try:
+            import torch
+
+            return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        except Exception:
+            return None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     parser.add_argument("--grid", choices=tuple(GRIDS), default=None, help="default: cpu grid on cpu, full on gpu")
     parser.add_argument("--batches", type=int, default=4, help="batches per timed epoch")
     parser.add_argument("--repeats", type=int, default=2, help="timed epochs; the fastest counts")
+    parser.add_argument("--steps-per-execution", type=int, nargs="+", default=[1],
+                        help="Keras steps_per_execution values to time (each a column); the best is compared")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch side")
     parser.add_argument("--out", default="bench/out/rnn_throughput.json")
     args = parser.parse_args(argv)
@@ -114,10 +146,14 @@ def main(argv=None) -> int:
         have_torch = False
     grid = GRIDS[args.grid or ("cpu" if args.device == "cpu" else "full")]
     rows = []
-    combos = list(itertools.product(grid["cells"], grid["layers"], grid["units"], grid["steps"], grid["batch"]))
+    combos = _combos(grid)
     for n, (cell, layers, units, steps, batch) in enumerate(combos, 1):
-        row = {"cell": cell, "layers": layers, "units": units, "steps": steps, "batch": batch,
-               "keras_seq_per_s": keras_throughput(cell, batch, steps, units, layers, args.batches, args.repeats)}
+        row = {"cell": cell, "layers": layers, "units": units, "steps": steps, "batch": batch}
+        for spe in args.steps_per_execution:
+            row[f"keras_spe{spe}_seq_per_s"] = keras_throughput(cell, batch, steps, units, layers, args.batches,
+                                                               args.repeats, spe)
+        best_spe = max(args.steps_per_execution, key=lambda spe: row[f"keras_spe{spe}_seq_per_s"])
+        row["keras_seq_per_s"], row["keras_best_spe"] = row[f"keras_spe{best_spe}_seq_per_s"], best_spe
         if have_torch:
             row["torch_seq_per_s"] = torch_throughput(cell, batch, steps, units, layers, args.batches, args.repeats,
                                                       args.device)
@@ -128,15 +164,19 @@ def main(argv=None) -> int:
               f"keras {row['keras_seq_per_s']:.0f} seq/s{ratio}", flush=True)
     result = {
         "device": args.device, "keras_backend": keras.backend.backend(), "keras": keras.__version__,
-        "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(), "rows": rows,
+        "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "gpu": _gpu_name() if args.device == "gpu" else None, "batches_per_epoch": args.batches, "rows": rows,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    table = ["| cell | layers | units | steps | batch | keras seq/s | torch seq/s | keras/torch |", "|---|---|---|---|---|---|---|---|"]
+    spes = args.steps_per_execution
+    table = ["| cell | layers | units | steps | batch | " + " | ".join(f"keras seq/s (spe {s})" for s in spes)
+             + " | torch seq/s | best keras/torch |", "|---|---|---|---|---|" + "---|" * (len(spes) + 2)]
     for r in rows:
         table.append(f"| {r['cell']} | {r['layers']} | {r['units']} | {r['steps']} | {r['batch']} | "
-                     f"{r['keras_seq_per_s']:.0f} | {r.get('torch_seq_per_s', float('nan')):.0f} | {r.get('ratio', float('nan')):.2f} |")
+                     + " | ".join(f"{r[f'keras_spe{s}_seq_per_s']:.0f}" for s in spes)
+                     + f" | {r.get('torch_seq_per_s', float('nan')):.0f} | {r.get('ratio', float('nan')):.2f} |")
     out.with_suffix(".md").write_text("\n".join(table) + "\n")
     print("\n".join(table))
     print(f"wrote {out} and {out.with_suffix('.md')}")

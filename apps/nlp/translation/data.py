@@ -240,15 +240,29 @@ class PairBatches(keras.utils.PyDataset):
 
     Sentences of similar length share a batch, which cuts padding (and CPU time)
     several-fold compared with padding everything to the longest sentence.
+
+    Args:
+        sources, targets: token ids per pair.
+        batch_size: examples per batch (the global batch when training on several devices).
+        shuffle: reshuffle the buckets and the batch order every epoch.
+        seed: seed of that shuffle.
+        multiple_of: every batch's size is made a multiple of this (the replica count), so
+            each replica gets an equal slice. The one short batch is topped up with filler
+            rows that copy real inputs but have all-padding targets, which the masked loss
+            and accuracy ignore, so each pair is still seen exactly once per epoch.
     """
 
-    def __init__(self, sources, targets, batch_size: int, shuffle: bool = True, seed: int = 0, **kwargs):
+    def __init__(self, sources, targets, batch_size: int, shuffle: bool = True, seed: int = 0, multiple_of: int = 1,
+                 **kwargs):
         super().__init__(**kwargs)
         if not sources:
             raise ValueError("no sentence pairs to batch (all empty or longer than the token limits?)")
+        if multiple_of < 1:
+            raise ValueError(f"multiple_of must be a positive device count, got {multiple_of}")
         self.sources, self.targets = list(sources), list(targets)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
+        self.multiple_of = int(multiple_of)
         self.rng = np.random.default_rng(seed)
         self.batches = self._make_batches()
 
@@ -266,8 +280,13 @@ class PairBatches(keras.utils.PyDataset):
         return len(self.batches)
 
     def __getitem__(self, index: int):
-        rows = self.batches[index]
-        return teacher_forcing_batch([self.sources[i] for i in rows], [self.targets[i] for i in rows])
+        rows = list(self.batches[index])
+        filler = -len(rows) % self.multiple_of
+        rows += [rows[k % len(rows)] for k in range(filler)]
+        inputs, target_out = teacher_forcing_batch([self.sources[i] for i in rows], [self.targets[i] for i in rows])
+        if filler:
+            target_out[len(rows) - filler:] = PAD  # no target tokens: zero weight in the loss and the accuracy
+        return inputs, target_out
 
     def on_epoch_end(self):
         if self.shuffle:

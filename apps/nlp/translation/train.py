@@ -9,6 +9,10 @@ dir receives config.json, source/target_tokenizer.json, model.keras (the trainin
 inference models are rebuilt from its named layers), history.json/csv, history.png,
 data.json (split sizes), metrics.json (test BLEU/chrF + signatures) and
 translations_test.tsv.
+
+`--set train.distribution=mirrored` (TensorFlow) or `=data_parallel` (KERAS_BACKEND=jax)
+trains on every local device with `train.batch_size` examples per replica; BLEU decoding
+after training runs on one device (see common/distribute.py).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from apps.nlp.translation.model import Seq2Seq, compile_training_model
 from apps.nlp.translation.tokenizer import BPETokenizer
 from common.config import build_parser, describe, resolve_config, save_config
 from common.evaluation import plot_history
-from common.distribute import require_single_device
+from common.distribute import setup_distribution
 from common.training import (RunDir, add_train_flags, configure_precision, fit, make_optimizer,
                              print_summary, set_seed)
 from common.training import USER_ERRORS, report_user_error
@@ -36,7 +40,6 @@ warnings.filterwarnings("ignore", message=".*shuffle=True. was passed")
 
 
 def train(cfg, run_dir: str, resume: bool = False, overwrite: bool = False) -> dict:
-    require_single_device(cfg.train, "translation")
     set_seed(cfg.train.seed)
     configure_precision(cfg.train.precision)
     start = time.perf_counter()
@@ -50,21 +53,29 @@ def train(cfg, run_dir: str, resume: bool = False, overwrite: bool = False) -> d
     valid_src, valid_tgt = encode_pairs(splits.valid, source_tokenizer, target_tokenizer, *limits)
     print(f"tokenizers: source {source_tokenizer.vocab_size} / target {target_tokenizer.vocab_size} tokens; "
           f"{len(train_src)} training pairs within {limits} tokens")
-    train_batches = PairBatches(train_src, train_tgt, cfg.train.batch_size, shuffle=True, seed=cfg.train.seed)
-    valid_batches = PairBatches(valid_src, valid_tgt, cfg.train.batch_size, shuffle=False)
+    dist = setup_distribution(cfg.train)
+    print(dist.describe())
+    # Each batch is a global batch split across the replicas. Short batches are topped up to a
+    # multiple of the replica count: JAX shards must be equal, and Keras' TF trainer cannot
+    # build from a first batch that splits unevenly (it averages the replicas' slices).
+    train_batches = PairBatches(train_src, train_tgt, dist.global_batch_size, shuffle=True, seed=cfg.train.seed,
+                                multiple_of=dist.replicas)
+    valid_batches = PairBatches(valid_src, valid_tgt, dist.global_batch_size, shuffle=False, multiple_of=dist.replicas)
 
-    seq2seq = Seq2Seq(cfg.model, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
-    model = seq2seq.training_model()
-    compile_training_model(model, make_optimizer(cfg.train, len(train_batches)), cfg.model.label_smoothing)
+    with dist.scope():
+        seq2seq = Seq2Seq(cfg.model, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
+        model = seq2seq.training_model()
+        compile_training_model(model, make_optimizer(cfg.train, len(train_batches), dist), cfg.model.label_smoothing)
 
-    with RunDir(run_dir, resume=resume, overwrite=overwrite) as run:
+    with RunDir(run_dir, resume=resume, overwrite=overwrite, is_chief=dist.is_chief) as run:
         save_config(cfg, run.path / "config.json")
         source_tokenizer.save(run.path / "source_tokenizer.json")
         target_tokenizer.save(run.path / "target_tokenizer.json")
         run.write_json("data.json", {"source": cfg.data.source, "direction": f"{cfg.data.source_lang}->{cfg.data.target_lang}",
                                      "pairs": splits.sizes(), "training_pairs_within_limits": len(train_src),
                                      "valid_pairs_within_limits": len(valid_src)})
-        model, history = fit(model, as_backend_dataset(train_batches), as_backend_dataset(valid_batches), cfg.train, run)
+        model, history = fit(model, as_backend_dataset(train_batches), as_backend_dataset(valid_batches), cfg.train, run,
+                             dist=dist)
         plot_history(history, run.path / "history.png")
         train_seconds = time.perf_counter() - start
 

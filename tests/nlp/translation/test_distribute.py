@@ -1,0 +1,92 @@
+"""Translation on several devices: TF mirrored over 2 logical CPUs, JAX data_parallel over 4 host devices.
+
+The end-to-end cases run `apps.nlp.translation.train` in a subprocess, because the device
+layout is fixed when the backend starts.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from apps.nlp.translation.data import PairBatches
+from apps.nlp.translation.tokenizer import PAD
+
+ROOT = Path(__file__).resolve().parents[3]
+
+# Splits the one host CPU into logical devices before TensorFlow starts, then trains.
+TRAIN_SCRIPT = textwrap.dedent("""
+    import sys
+    logical_cpus = int(sys.argv[1])
+    if logical_cpus > 1:
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
+    from apps.nlp.translation import train
+    raise SystemExit(train.main(sys.argv[2:]))
+""")
+
+
+def _train(run_dir, distribution, batch_size, env, logical_cpus=1):
+    sets = [f"train.distribution={distribution}", f"train.batch_size={batch_size}", "data.target_lang=de",
+            "decode.max_eval_examples=4"]
+    args = ["--config", "tiny", "--run-dir", str(run_dir)] + [a for s in sets for a in ("--set", s)]
+    proc = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, str(logical_cpus), *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=240,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), **env})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    for name in ("config.json", "model.keras", "history.json", "metrics.json"):
+        assert (run_dir / name).is_file(), name
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0.0 <= metrics["bleu"] <= 100.0 and metrics["epochs_run"] == 1
+    assert np.isfinite(json.loads((run_dir / "history.json").read_text())["loss"]).all()
+    return proc.stdout
+
+
+@pytest.mark.tf_only
+def test_mirrored_two_logical_cpus_trains_end_to_end(tmp_path):
+    pytest.importorskip("tensorflow")
+    out = _train(tmp_path / "run", "mirrored", 8, {"KERAS_BACKEND": "tensorflow"}, logical_cpus=2)
+    assert "distribution=mirrored replicas=2 per-replica batch=8 global batch=16" in out
+
+
+# The subprocess picks its own backend, so the TF pass runs it; the JAX pass skips it with the other tf_only tests.
+@pytest.mark.tf_only
+def test_jax_data_parallel_four_devices_odd_batch_trains_end_to_end(tmp_path):
+    pytest.importorskip("jax")
+    out = _train(tmp_path / "run", "data_parallel", 7, {"KERAS_BACKEND": "jax",
+                                                        "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    assert "distribution=data_parallel replicas=4 per-replica batch=7 global batch=28" in out
+
+
+def test_batches_divide_across_devices_and_keep_every_pair_once():
+    from apps.nlp.translation.model import MaskedSmoothedCrossEntropy, masked_token_accuracy
+    from common.distribute import Distribution, shardable
+
+    sources = [[5] * n for n in range(1, 31)]  # 30 pairs in batches of 28: one short batch of 2
+    targets = [[6] * n for n in range(1, 31)]
+    batches = PairBatches(sources, targets, batch_size=28, seed=0, multiple_of=4)
+    for _ in range(3):  # the short batch moves around as the batches are reshuffled
+        sizes, lengths = [], []
+        for inputs, target_out in batches.iterate():
+            sizes.append(len(target_out))
+            real = (target_out != PAD).any(axis=1)
+            lengths += (inputs["source_ids"][real] != PAD).sum(1).tolist()
+        assert sorted(sizes) == [4, 28] and sorted(lengths) == list(range(1, 31))
+        batches.on_epoch_end()
+    wrapped = shardable(batches, Distribution("data_parallel", 4, True, 7, 1.0))
+    assert [len(wrapped[i][1]) for i in range(len(wrapped))] == [len(batches[i][1]) for i in range(len(batches))]
+
+    # Filler rows change neither the loss nor the accuracy.
+    short = next(i for i in range(len(batches)) if len(batches.batches[i]) == 2)
+    _, padded = batches[short]
+    assert padded.shape[0] == 4 and (padded[:2] != PAD).any() and (padded[2:] == PAD).all()
+    logits = np.random.default_rng(0).normal(size=padded.shape + (8,)).astype("float32")
+    loss = MaskedSmoothedCrossEntropy(0.1)
+    assert float(loss(padded, logits)) == pytest.approx(float(loss(padded[:2], logits[:2])), rel=1e-6)
+    assert float(masked_token_accuracy(padded, logits)) == pytest.approx(float(masked_token_accuracy(padded[:2], logits[:2])))
