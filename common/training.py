@@ -46,6 +46,7 @@ class TrainConfig:
     steps_per_execution: int = 1  # >1 runs several steps per compiled call, fewer host round trips on GPU
     distribution: Literal["none", "mirrored", "multi_worker", "data_parallel"] = "none"  # see common/distribute.py
     lr_scaling: Literal["none", "linear", "sqrt"] = "linear"  # LR x replicas keeps per-example step size as the global batch grows
+    time_budget_minutes: float = 0.0  # stop after the epoch whose successor would overrun this; 0 = no limit (LR schedule unchanged)
 
 
 def set_seed(seed: int) -> None:
@@ -210,6 +211,36 @@ class JSONHistory(keras.callbacks.Callback):
         write_json(self.path, self.history)
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training after the epoch whose successor would end past `minutes` since training began.
+
+    The next epoch is predicted to take as long as the last one (the first epoch, which
+    includes compilation, is the slowest, so this errs on the safe side). The learning-rate
+    schedule is not shortened: a budget that cuts many epochs leaves the LR undecayed, so
+    size `epochs` to the budget where you can. The best validation weights are restored as usual.
+    """
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        self.seconds = float(minutes) * 60.0
+        self.stopped_epoch: int | None = None
+        self._train_start = self._epoch_start = 0.0
+
+    def on_train_begin(self, logs=None):
+        self._train_start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        if now - self._train_start + (now - self._epoch_start) > self.seconds:
+            self.stopped_epoch = epoch + 1
+            self.model.stop_training = True
+            print(f"time budget: stopping after epoch {epoch + 1} ({(now - self._train_start) / 60:.1f} of "
+                  f"{self.seconds / 60:.1f} minutes used; another epoch would overrun)", flush=True)
+
+
 def make_callbacks(
     cfg: TrainConfig, run: RunDir, monitor: str = "val_loss", mode: str = "min", has_validation: bool = True
 ) -> list[keras.callbacks.Callback]:
@@ -231,6 +262,10 @@ def make_callbacks(
             )
     if cfg.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run.path / "tensorboard")))
+    if cfg.time_budget_minutes < 0:
+        raise ConfigError(f"train.time_budget_minutes must be >= 0 (0 = no limit), got {cfg.time_budget_minutes}")
+    if cfg.time_budget_minutes > 0:
+        callbacks.append(TimeBudget(cfg.time_budget_minutes))
     return callbacks
 
 

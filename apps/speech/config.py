@@ -108,8 +108,8 @@ PRESETS = {
         model=ModelConfig(architecture="attention_rnn", cell="lstm", units=(128, 128), dense_units=128,
                           attention_units=128),
         augment=AugmentConfig(speed_range=(0.9, 1.1)),
-        train=TrainConfig(epochs=40, batch_size=128, learning_rate=2e-3, warmup_epochs=1.0,
-                          early_stopping_patience=8),
+        train=TrainConfig(epochs=20, batch_size=128, learning_rate=2e-3, warmup_epochs=1.0,
+                          early_stopping_patience=8, time_budget_minutes=6.0),
     ),
     # The real-data check: Free Spoken Digit Dataset, official split (recordings 0-4 test).
     "fsdd": Config(

@@ -110,3 +110,28 @@ def test_classification_report_and_plots(tmp_path):
     assert binary_roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
     with pytest.raises(ValueError, match="both classes"):
         binary_roc_auc([1, 1], [0.2, 0.3])
+
+
+def test_time_budget_stops_before_the_epoch_that_would_overrun(tmp_path, capsys):
+    import time
+
+    from common.training import TimeBudget
+
+    class SlowEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(0.4)
+
+    set_seed(0)
+    cfg = TrainConfig(epochs=20, batch_size=64, time_budget_minutes=1.0 / 60)  # one second
+    x, y = _task(128)
+    model = _model()
+    model.compile(make_optimizer(cfg, steps_per_epoch=2), "sparse_categorical_crossentropy")
+    with RunDir(tmp_path / "run") as run:
+        _, history = fit(model, (x, y), None, cfg, run, extra_callbacks=[SlowEpoch()])
+    # Each epoch takes >= 0.4 s, so at most 2 fit in the 1 s budget (the first also compiles).
+    assert 1 <= len(history["loss"]) <= 2
+    assert "time budget: stopping after epoch" in capsys.readouterr().out
+    with pytest.raises(Exception, match="time_budget_minutes"):
+        with RunDir(tmp_path / "bad") as run:
+            fit(model, (x, y), None, TrainConfig(epochs=1, time_budget_minutes=-1), run)
+    assert TimeBudget(2.0).seconds == 120.0

@@ -250,10 +250,12 @@ class PairBatches(keras.utils.PyDataset):
             each replica gets an equal slice. The one short batch is topped up with filler
             rows that copy real inputs but have all-padding targets, which the masked loss
             and accuracy ignore, so each pair is still seen exactly once per epoch.
+        pad_multiple: sequence lengths are padded up to a multiple of this, bounding the
+            number of distinct batch shapes (each one is a JAX/XLA compilation).
     """
 
     def __init__(self, sources, targets, batch_size: int, shuffle: bool = True, seed: int = 0, multiple_of: int = 1,
-                 **kwargs):
+                 pad_multiple: int = 8, **kwargs):
         super().__init__(**kwargs)
         if not sources:
             raise ValueError("no sentence pairs to batch (all empty or longer than the token limits?)")
@@ -263,6 +265,7 @@ class PairBatches(keras.utils.PyDataset):
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.multiple_of = int(multiple_of)
+        self.pad_multiple = int(pad_multiple)
         self.rng = np.random.default_rng(seed)
         self.batches = self._make_batches()
 
@@ -283,7 +286,8 @@ class PairBatches(keras.utils.PyDataset):
         rows = list(self.batches[index])
         filler = -len(rows) % self.multiple_of
         rows += [rows[k % len(rows)] for k in range(filler)]
-        inputs, target_out = teacher_forcing_batch([self.sources[i] for i in rows], [self.targets[i] for i in rows])
+        inputs, target_out = teacher_forcing_batch([self.sources[i] for i in rows], [self.targets[i] for i in rows],
+                                                   self.pad_multiple)
         if filler:
             target_out[len(rows) - filler:] = PAD  # no target tokens: zero weight in the loss and the accuracy
         return inputs, target_out

@@ -59,8 +59,9 @@ def train(cfg, run_dir: str, resume: bool = False, overwrite: bool = False) -> d
     # multiple of the replica count: JAX shards must be equal, and Keras' TF trainer cannot
     # build from a first batch that splits unevenly (it averages the replicas' slices).
     train_batches = PairBatches(train_src, train_tgt, dist.global_batch_size, shuffle=True, seed=cfg.train.seed,
-                                multiple_of=dist.replicas)
-    valid_batches = PairBatches(valid_src, valid_tgt, dist.global_batch_size, shuffle=False, multiple_of=dist.replicas)
+                                multiple_of=dist.replicas, pad_multiple=cfg.data.pad_multiple)
+    valid_batches = PairBatches(valid_src, valid_tgt, dist.global_batch_size, shuffle=False, multiple_of=dist.replicas,
+                                pad_multiple=cfg.data.pad_multiple)
 
     with dist.scope():
         seq2seq = Seq2Seq(cfg.model, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
