@@ -101,6 +101,26 @@ def _parse_literal(text: str) -> Any:
         return text
 
 
+def _keeps_text(tp: Any, parsed: Any, text: str) -> bool:
+    """Whether a field typed `tp` takes the `--set` text verbatim rather than its parsed literal.
+
+    A `str` field takes any text; a `Literal` takes one of its own strings (so "none" stays
+    "none" for `Literal["none", ...]`). A field that admits None (`str | None`) still reads
+    none/null as None.
+    """
+    origin = typing.get_origin(tp)
+    if tp is str:
+        return True
+    if origin is typing.Literal:
+        return text in typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if parsed is None and type(None) in options:
+            return False
+        return any(_keeps_text(option, parsed, text) for option in options if option is not type(None))
+    return False
+
+
 def to_dict(cfg: Any) -> dict:
     """Nested plain-dict view of a config dataclass (tuples become lists in JSON)."""
     return dataclasses.asdict(cfg)
@@ -137,8 +157,8 @@ def override(cfg: Any, key: str, raw_value: Any, _prefix: str = "") -> Any:
         )
     value = _parse_literal(raw_value) if isinstance(raw_value, str) else raw_value
     hint = typing.get_type_hints(type(cfg))[head]
-    if hint is str and not isinstance(value, str):
-        value = raw_value  # `--set data.source=123` keeps the text the user typed.
+    if isinstance(raw_value, str) and not isinstance(value, str) and _keeps_text(hint, value, raw_value):
+        value = raw_value  # `--set data.source=123` and `--set train.lr_scaling=none` keep the text typed.
     return dataclasses.replace(cfg, **{head: _coerce(value, hint, full_key)})
 
 

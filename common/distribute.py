@@ -120,11 +120,13 @@ def setup_distribution(cfg) -> Distribution:
 def prepare_model(model: keras.Model, dist: Distribution) -> keras.Model:
     """Applies the engine workarounds a strategy needs; `common.training.fit` calls it.
 
-    Keras 3.15's TF trainer builds metrics by *reducing* the first distributed batch, which
-    MultiWorkerMirroredStrategy cannot do for input tensors (keras-team/keras#20585). Shapes
-    are all the build needs, so the first local replica's batch serves the same purpose.
+    Keras 3.15's TF trainer builds metrics by *reducing* the first distributed batch
+    (keras-team/keras#20585 family). That fails under MultiWorkerMirroredStrategy for any
+    input tensor, and under MirroredStrategy whenever the first batch splits unevenly across
+    the replicas (7 examples on 2 devices: "AddN ... [4,3] != [3,3]"). Shapes are all the build
+    needs, so the first local replica's batch serves the same purpose.
     """
-    if dist.mode != "multi_worker" or getattr(model, "_lstm_suite_patched", False):
+    if dist.mode not in ("mirrored", "multi_worker") or getattr(model, "_lstm_suite_patched", False):
         return model
     import tensorflow as tf
     from keras import tree
@@ -146,7 +148,8 @@ def prepare_model(model: keras.Model, dist: Distribution) -> keras.Model:
 
     model._maybe_symbolic_build = symbolic_build_from_local_batch
     model._lstm_suite_patched = True
-    _patch_scalar_log_reduction()
+    if dist.mode == "multi_worker":
+        _patch_scalar_log_reduction()
     return model
 
 
@@ -178,28 +181,54 @@ def _patch_scalar_log_reduction() -> None:
 
 
 class _ReplicaMultipleBatches(keras.utils.PyDataset):
-    """Trims every batch of a PyDataset to a multiple of the replica count (JAX shards must divide evenly)."""
+    """Serves a PyDataset's batches trimmed to a multiple of the replica count (JAX shards must be equal).
+
+    Trimming leaves out fewer than `multiple` examples of a batch. A batch with fewer examples
+    than `multiple` would be cut to nothing, so it is not served at all. Which batches those are:
+    - if the dataset has `batch_sizes()` (sizes in index order, for the current epoch), any batch
+      may be the short one, as in shuffled length-bucketed datasets; the list is renewed every epoch;
+    - otherwise Keras' convention that only the last batch is short: its size is checked once.
+    A too-small batch elsewhere in a dataset without `batch_sizes()` raises a ValueError saying
+    so, rather than training on an empty batch. Datasets that top their batches up to a multiple
+    of the replica count themselves (translation's `PairBatches`) pass through unchanged.
+    """
 
     def __init__(self, inner: keras.utils.PyDataset, multiple: int):
         super().__init__()
         self.inner = inner
         self.multiple = multiple
-        self.batches = len(inner)
-        if self.batches and _batch_size(inner[self.batches - 1]) < multiple:
-            self.batches -= 1  # a last batch smaller than the replica count cannot be sharded at all
+        self.served = self._served_batches()
+
+    def _served_batches(self) -> list[int]:
+        sizes = getattr(self.inner, "batch_sizes", None)
+        if callable(sizes):
+            return [i for i, size in enumerate(sizes()) if size >= self.multiple]
+        count = len(self.inner)
+        if count and _batch_size(self.inner[count - 1]) < self.multiple:
+            count -= 1
+        return list(range(count))
 
     def __len__(self) -> int:
-        return self.batches
+        return len(self.served)
 
     def __getitem__(self, index):
         from keras import tree
 
-        batch = self.inner[index]
+        inner_index = self.served[index]
+        batch = self.inner[inner_index]
         keep = _batch_size(batch) // self.multiple * self.multiple
+        if keep == 0:
+            raise ValueError(
+                f"batch {inner_index} of {type(self.inner).__name__} has {_batch_size(batch)} examples, fewer than the "
+                f"{self.multiple} devices, and is not the last batch; give the dataset a batch_sizes() method "
+                f"(so such batches are skipped) or top its batches up to a multiple of the device count"
+            )
         return tree.map_structure(lambda a: a[:keep], batch)
 
     def on_epoch_end(self):
         self.inner.on_epoch_end()
+        if callable(getattr(self.inner, "batch_sizes", None)):
+            self.served = self._served_batches()
 
 
 def _batch_size(batch) -> int:
@@ -212,8 +241,10 @@ def shardable(data: Any, dist: Distribution) -> Any:
     """Makes `fit` inputs divisible across JAX data-parallel devices.
 
     Arrays (a tuple) are trimmed to a multiple of the replica count, so at most replicas-1
-    examples are left out; PyDatasets get each batch trimmed the same way. TF strategies
-    split uneven batches themselves, so they get the data unchanged.
+    examples are left out; PyDatasets get each batch trimmed the same way, and a batch smaller
+    than the replica count is skipped (see `_ReplicaMultipleBatches`). TF strategies split
+    uneven batches themselves (`prepare_model` covers an uneven first batch), so they get the
+    data unchanged.
     """
     if dist.mode != "data_parallel" or dist.replicas == 1 or data is None:
         return data
@@ -228,16 +259,6 @@ def shardable(data: Any, dist: Distribution) -> Any:
         "distribution='data_parallel' needs arrays or a keras.utils.PyDataset whose batches divide evenly "
         f"across {dist.replicas} devices; got {type(data).__name__}"
     )
-
-
-def require_single_device(cfg, app: str) -> None:
-    """For apps whose input pipeline is not yet replica-aware: refuse rather than silently run on one device."""
-    mode = getattr(cfg, "distribution", "none")
-    if mode != "none":
-        raise ValueError(
-            f"{app} does not support train.distribution={mode!r} yet (speech and timeseries do); "
-            f"use train.distribution=none"
-        )
 
 
 def chief_only(dist: Distribution, action: Callable[[], Any]) -> Any:

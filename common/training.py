@@ -214,27 +214,42 @@ class JSONHistory(keras.callbacks.Callback):
 class TimeBudget(keras.callbacks.Callback):
     """Stops training after the epoch whose successor would end past `minutes` since training began.
 
-    The next epoch is predicted to take as long as the last one (the first epoch, which
-    includes compilation, is the slowest, so this errs on the safe side). The learning-rate
-    schedule is not shortened: a budget that cuts many epochs leaves the LR undecayed, so
-    size `epochs` to the budget where you can. The best validation weights are restored as usual.
+    The next epoch is predicted from the last one's *steady* step time (the median training
+    step, times the steps per epoch) plus its validation time, so the first epoch's
+    compilation, which can dwarf the steady epochs on a GPU, does not end training early.
+    The learning-rate schedule is not shortened: a budget that cuts many epochs leaves the
+    LR undecayed, so size `epochs` to the budget where you can. The best validation weights
+    are restored as usual.
     """
 
     def __init__(self, minutes: float):
         super().__init__()
         self.seconds = float(minutes) * 60.0
         self.stopped_epoch: int | None = None
-        self._train_start = self._epoch_start = 0.0
+        self._train_start = self._last = 0.0
+        self._steps: list[float] = []
 
     def on_train_begin(self, logs=None):
         self._train_start = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = time.perf_counter()
+        self._steps = []
+        self._last = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        self._steps.append(now - self._last)
+        self._last = now
+
+    def predicted_epoch_seconds(self, epoch_end: float) -> float:
+        """Median step x steps + the time after the last step (validation, callbacks)."""
+        if not self._steps:
+            return 0.0
+        return float(np.median(self._steps)) * len(self._steps) + (epoch_end - self._last)
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
-        if now - self._train_start + (now - self._epoch_start) > self.seconds:
+        if now - self._train_start + self.predicted_epoch_seconds(now) > self.seconds:
             self.stopped_epoch = epoch + 1
             self.model.stop_training = True
             print(f"time budget: stopping after epoch {epoch + 1} ({(now - self._train_start) / 60:.1f} of "

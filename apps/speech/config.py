@@ -102,14 +102,15 @@ _TINY = Config(
 PRESETS = {
     "tiny": _TINY,
     "default": Config(),
+    # Measured on an H100 (docs/results.md): this CRNN reached 0.981 validation accuracy by
+    # epoch 19; the attention_rnn variant stopped at 0.871 test after 20 epochs.
     "gpu": Config(
         data=DataConfig(synthetic_speakers=400, synthetic_repeats=4, synthetic_unknown_per_speaker=20,
                         synthetic_silence_clips=1000),
-        model=ModelConfig(architecture="attention_rnn", cell="lstm", units=(128, 128), dense_units=128,
-                          attention_units=128),
+        model=ModelConfig(architecture="crnn", cell="gru", units=(128,), conv_filters=(32, 64)),
         augment=AugmentConfig(speed_range=(0.9, 1.1)),
-        train=TrainConfig(epochs=20, batch_size=128, learning_rate=2e-3, warmup_epochs=1.0,
-                          early_stopping_patience=8, time_budget_minutes=6.0),
+        train=TrainConfig(epochs=25, batch_size=128, learning_rate=3e-3, warmup_epochs=1.0,
+                          early_stopping_patience=8, time_budget_minutes=8.0),
     ),
     # The real-data check: Free Spoken Digit Dataset, official split (recordings 0-4 test).
     "fsdd": Config(

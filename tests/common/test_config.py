@@ -68,3 +68,15 @@ def test_presets_and_round_trip(tmp_path):
 def test_parser_flags():
     args = build_parser("x", PRESETS).parse_args(["--config", "tiny", "--set", "a=1", "--set", "b=2", "--run-dir", "r"])
     assert (args.config, args.set, args.run_dir) == ("tiny", ["a=1", "b=2"], "r")
+
+
+def test_none_text_stays_a_string_where_the_field_takes_strings():
+    # `Literal["none", ...]` fields: the bare word none is the option "none", not Python None.
+    cfg = apply_overrides(Config(), ["train.lr_scaling=none", "train.distribution=none", "model.cell=none"])
+    assert cfg.train.lr_scaling == "none" and cfg.train.distribution == "none" and cfg.model.cell == "none"
+    assert resolve_config(PRESETS, "tiny", ["train.lr_scaling=sqrt"]).train.lr_scaling == "sqrt"
+    # A field that admits None still reads none/null as None, and other text as a string.
+    assert apply_overrides(Config(), ["model.attention=null"]).model.attention is None
+    assert apply_overrides(Config(), ["model.attention=123"]).model.attention == "123"
+    with pytest.raises(ConfigError, match="train.lr_scaling: None is not one of"):
+        apply_overrides(Config(), ["train.lr_scaling=None"])

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # Subprocesses pick their own backend, so one pass (the TF one) covers both engines.
@@ -113,3 +114,81 @@ def test_shardable_trims_to_a_multiple_of_the_devices():
     assert len(wrapped) == 2  # the 2-example batch cannot be split over 4 devices
     assert [len(wrapped[i][0]) for i in range(2)] == [8, 4]
     assert shardable((x, y), Distribution("mirrored", 2, True, 3, 1.0)) == (x, y)
+
+
+def test_skips_batches_smaller_than_the_devices_wherever_they_are():
+    import keras
+    import numpy as np
+
+    from common.distribute import Distribution, shardable
+
+    dist = Distribution("data_parallel", 4, True, 3, 1.0)
+
+    class Shuffled(keras.utils.PyDataset):
+        """The 2-example batch moves each epoch, as in shuffled length-bucketed datasets."""
+
+        def __init__(self):
+            super().__init__()
+            self.sizes = [10, 2, 5]
+
+        def batch_sizes(self):
+            return list(self.sizes)
+
+        def __len__(self):
+            return len(self.sizes)
+
+        def __getitem__(self, i):
+            n = self.sizes[i]
+            return np.full((n, 2), i), np.full(n, i)
+
+        def on_epoch_end(self):
+            self.sizes = self.sizes[1:] + self.sizes[:1]
+
+    wrapped = shardable(Shuffled(), dist)
+    for sizes in ([8, 4], [4, 8], [4, 8]):  # 10, 2, 5 → 2, 5, 10 → 5, 10, 2
+        assert [len(wrapped[i][1]) for i in range(len(wrapped))] == sizes
+        assert all(len(set(wrapped[i][1].tolist())) == 1 for i in range(len(wrapped)))  # whole batches, not mixed
+        wrapped.on_epoch_end()
+
+    class NoSizes(Shuffled):
+        batch_sizes = None
+
+    wrapped = shardable(NoSizes(), dist)
+    assert len(wrapped) == 3 and len(wrapped[0][0]) == 8  # only the last batch is checked up front
+    with pytest.raises(ValueError, match="batch 1 of NoSizes has 2 examples, fewer than the 4 devices"):
+        wrapped[1]
+
+
+MIRRORED_ODD_FIRST_BATCH = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras, numpy as np
+from common.distribute import setup_distribution
+from common.training import RunDir, TrainConfig, fit, make_optimizer
+cfg = TrainConfig(epochs=2, batch_size=4, distribution="mirrored", lr_scaling="none", optimizer="sgd",
+                  schedule="constant", clipnorm=0.0)
+dist = setup_distribution(cfg)
+x = np.random.default_rng(0).normal(size=(15, 3)).astype("float32")
+with dist.scope():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(make_optimizer(cfg, 3, dist), "mse", metrics=["mae"])
+data = tf.data.Dataset.from_tensor_slices((x, x.sum(1, keepdims=True))).batch(7)  # 7, 7, 1: 4+3 on two replicas
+with RunDir(sys.argv[2]) as run:
+    _, history = fit(model, data, None, cfg, run, dist=dist)
+import json
+print("RESULT " + json.dumps(history["loss"]))
+"""
+
+
+def test_mirrored_first_batch_that_splits_unevenly(tmp_path):
+    # Without prepare_model's workaround Keras fails building metrics: "AddN ... [4,3] != [3,3]".
+    proc = subprocess.run([sys.executable, "-c", MIRRORED_ODD_FIRST_BATCH, str(ROOT), str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=240, cwd=ROOT,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    losses = json.loads([l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1][7:])
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    assert (tmp_path / "run" / "model.keras").is_file()

@@ -135,3 +135,23 @@ def test_time_budget_stops_before_the_epoch_that_would_overrun(tmp_path, capsys)
         with RunDir(tmp_path / "bad") as run:
             fit(model, (x, y), None, TrainConfig(epochs=1, time_budget_minutes=-1), run)
     assert TimeBudget(2.0).seconds == 120.0
+
+
+def test_time_budget_ignores_the_first_epochs_compilation(tmp_path):
+    import time
+
+    class SlowFirstStep(keras.callbacks.Callback):  # stands in for a long XLA compilation
+        def on_train_batch_end(self, batch, logs=None):
+            if not getattr(self, "done", False):
+                self.done = True
+                time.sleep(4.0)
+
+    set_seed(0)
+    cfg = TrainConfig(epochs=4, batch_size=32, time_budget_minutes=10 / 60)
+    x, y = _task(128)
+    model = _model()
+    model.compile(make_optimizer(cfg, steps_per_epoch=4), "sparse_categorical_crossentropy")
+    with RunDir(tmp_path / "run") as run:
+        # The slow step runs before TimeBudget sees the batch end, so it counts as one step's time.
+        _, history = fit(model, (x, y), None, cfg, run, extra_callbacks=[SlowFirstStep()])
+    assert len(history["loss"]) == 4  # an epoch-1-based estimate (> 4 s) would have stopped after epoch 1

@@ -3,8 +3,8 @@
     python -m apps.nlp.sentiment.train --config sst2 --run-dir runs/sst2 --set model.units=(128,)
 
 Presets: `tiny` (tests), `default` (offline synthetic scope task, ~5 min on 2 CPU cores),
-`sst2` and `imdb` (real data sized for ~10 minutes on a shared 2-core CPU), `gpu` (IMDB at full length; the
-configuration meant for the ≥ 91 % target).
+`sst2` and `imdb` (real data sized for ~10 minutes on a shared 2-core CPU), `gpu` (IMDB at 800 tokens with a
+max-pooled BiGRU; 0.896 test accuracy on an H100, short of the 91 % target).
 """
 
 from __future__ import annotations
@@ -80,10 +80,11 @@ _IMDB = Config(
 
 _GPU = Config(
     data=DataConfig(source="imdb", vocab_size=50000, max_length=800, validation_fraction=0.08, bucket_multiple=64),
-    model=ModelConfig(embedding_dim=256, units=(256,), attention_units=128, word_dropout_rate=0.15,
+    model=ModelConfig(embedding_dim=256, cell="gru", units=(256,), pooling="max", word_dropout_rate=0.15,
                       embedding_dropout_rate=0.4, classifier_dropout_rate=0.5),
-    # 6 epochs fit ~8 minutes on one H100 (the first includes compiling each length bucket).
-    train=TrainConfig(epochs=6, batch_size=64, learning_rate=2e-3, weight_decay=1e-2, warmup_epochs=0.5,
+    # IMDB overfits after epoch 2-3 (train accuracy 0.99); 3 epochs took ~4 minutes on an H100,
+    # most of it compiling the first epoch's length buckets (docs/results.md).
+    train=TrainConfig(epochs=3, batch_size=64, learning_rate=2e-3, weight_decay=1e-2, warmup_epochs=0.5,
                       early_stopping_patience=3, time_budget_minutes=7.5),
 )
 

@@ -18,7 +18,6 @@ Each format's parity against the Keras model is written to `parity.json` (max |d
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path

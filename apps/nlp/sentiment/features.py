@@ -151,14 +151,8 @@ def trim_padding(ids: np.ndarray, multiple: int = 16) -> np.ndarray:
     return ids[:, :min(ids.shape[1], -(-width // multiple) * multiple)]
 
 
-def length_bucketed_batches(ids: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0,
-                            multiple: int = 16, pool_batches: int = 50) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Batches of similar-length texts with the padding trimmed to a multiple of `multiple`.
-
-    A recurrent layer costs time per step, so trimming padding makes short texts cheap;
-    rounding to a multiple keeps the number of distinct shapes (JAX recompiles) small.
-    Shuffling sorts only within pools of `pool_batches` batches, keeping batches random.
-    """
+def _bucket_indices(ids: np.ndarray, batch_size: int, shuffle: bool, seed: int, pool_batches: int) -> list[np.ndarray]:
+    """Row indices of each batch: texts of similar length together, batch order shuffled."""
     n = len(ids)
     order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
     lengths = sequence_lengths(ids)
@@ -170,28 +164,67 @@ def length_bucketed_batches(ids: np.ndarray, labels: np.ndarray, batch_size: int
         batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
     if shuffle:
         np.random.default_rng(seed + 1).shuffle(batches)
-    for index in batches:
-        yield trim_padding(ids[index], multiple), labels[index]
+    return batches
+
+
+def _batch(ids: np.ndarray, labels: np.ndarray, index: np.ndarray, multiple: int, replicas: int):
+    """`(ids, labels, sample_weight)` of one batch, topped up to a multiple of `replicas` with zero-weight rows."""
+    filler = -len(index) % replicas
+    weights = np.ones(len(index) + filler, dtype=np.float32)
+    if filler:
+        weights[len(index):] = 0.0
+        index = np.concatenate([index, index[np.arange(filler) % len(index)]])
+    return trim_padding(ids[index], multiple), labels[index], weights
+
+
+def length_bucketed_batches(ids: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0,
+                            multiple: int = 16, pool_batches: int = 50,
+                            replicas: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Batches `(ids, labels, sample_weight)` of similar-length texts, padding trimmed to a multiple of `multiple`.
+
+    A recurrent layer costs time per step, so trimming padding makes short texts cheap;
+    rounding to a multiple keeps the number of distinct shapes (JAX recompiles) small.
+    Shuffling sorts only within pools of `pool_batches` batches, keeping batches random.
+
+    `batch_size` is the global batch when training on `replicas` devices. The one short batch
+    (anywhere after shuffling) is topped up to a multiple of `replicas` with filler rows that
+    repeat real texts with sample weight 0, so every replica gets an equal slice (JAX shards
+    must be equal; Keras' TF trainer builds from the first batch) and every example still
+    counts exactly once per epoch (the loss averages over all rows, so filler rows add no
+    gradient and only scale that one batch's step by real / padded rows). Other rows weigh 1.
+    """
+    if replicas < 1:
+        raise ValueError(f"replicas must be a positive device count, got {replicas}")
+    for index in _bucket_indices(ids, batch_size, shuffle, seed, pool_batches):
+        yield _batch(ids, labels, index, multiple, replicas)
+
+
+def count_batches(num_examples: int, batch_size: int, pool_batches: int = 50) -> int:
+    """How many batches `length_bucketed_batches` yields (pools split separately, so not always ceil(n / b))."""
+    pool = batch_size * pool_batches
+    return sum(-(-min(pool, num_examples - s) // batch_size) for s in range(0, num_examples, pool))
 
 
 class BucketedBatches(keras.utils.PyDataset):
-    """Length-bucketed batches as a PyDataset (the JAX path; needs no TensorFlow).
+    """Length-bucketed `(ids, labels, sample_weight)` batches as a PyDataset (the JAX path; needs no TensorFlow).
 
-    Reshuffled at every epoch end; `len()` is the number of batches, each example once.
+    Reshuffled at every epoch end; `len()` is the number of batches, each example once with
+    weight 1 (filler rows topping a batch up to a multiple of `replicas` have weight 0).
     """
 
     def __init__(self, ids: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0,
-                 multiple: int = 16):
+                 multiple: int = 16, replicas: int = 1):
         super().__init__()
         self.ids, self.labels = ids, labels
         self.batch_size, self.shuffle, self.seed, self.multiple = batch_size, shuffle, seed, multiple
+        self.replicas = replicas
         self.epoch = 0
         self._batches = self._make()
 
     def _make(self) -> list:
         self.epoch += 1
         return list(length_bucketed_batches(self.ids, self.labels, self.batch_size, self.shuffle,
-                                            self.seed + 1000 * self.epoch, self.multiple))
+                                            self.seed + 1000 * self.epoch, self.multiple, replicas=self.replicas))
 
     def __len__(self) -> int:
         return len(self._batches)
@@ -199,34 +232,42 @@ class BucketedBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         return self._batches[index]
 
+    def batch_sizes(self) -> list[int]:
+        """Rows per batch this epoch (read by `common.distribute` to shard without loading batches)."""
+        return [len(labels) for _, labels, _ in self._batches]
+
     def on_epoch_end(self):
         if self.shuffle:
             self._batches = self._make()
 
 
 def make_dataset(ids: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0,
-                 multiple: int = 16):
-    """Re-iterable length-bucketed batches for `fit`, reshuffled every epoch.
+                 multiple: int = 16, replicas: int = 1):
+    """Re-iterable length-bucketed `(ids, labels, sample_weight)` batches for `fit`, reshuffled every epoch.
 
     TensorFlow backend: a `tf.data.Dataset` whose variable `[batch, time]` shape is declared
     explicitly (the PyDataset adapter would freeze the first batch's length there). Other
-    backends: a `BucketedBatches` PyDataset, so JAX training needs no TensorFlow.
+    backends: a `BucketedBatches` PyDataset, so JAX training needs no TensorFlow. Either way
+    `batch_size` is the global batch and batches are multiples of `replicas` (see
+    `length_bucketed_batches`).
     """
     if keras.backend.backend() != "tensorflow":
-        return BucketedBatches(ids, labels, batch_size, shuffle, seed, multiple)
+        return BucketedBatches(ids, labels, batch_size, shuffle, seed, multiple, replicas)
     import tensorflow as tf
 
     epoch = {"count": 0}
 
     def generator():
         epoch["count"] += 1
-        yield from length_bucketed_batches(ids, labels, batch_size, shuffle, seed + 1000 * epoch["count"], multiple)
+        yield from length_bucketed_batches(ids, labels, batch_size, shuffle, seed + 1000 * epoch["count"], multiple,
+                                           replicas=replicas)
 
-    signature = (tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32))
+    signature = (tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32),
+                 tf.TensorSpec([None], tf.float32))
     dataset = tf.data.Dataset.from_generator(generator, output_signature=signature)
     # A known length gives `fit` a progress bar and no "ran out of data" warning.
-    num_batches = sum(-(-min(batch_size * 50, len(ids) - s) // batch_size) for s in range(0, len(ids), batch_size * 50))
-    return dataset.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(2)
+    cardinality = count_batches(len(ids), batch_size)
+    return dataset.apply(tf.data.experimental.assert_cardinality(cardinality)).prefetch(2)
 
 
 @keras.saving.register_keras_serializable(package="sentiment")

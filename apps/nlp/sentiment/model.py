@@ -84,7 +84,8 @@ def compile_classifier(model: keras.Model, optimizer, num_classes: int) -> keras
         loss, metric = "binary_crossentropy", keras.metrics.BinaryAccuracy(name="accuracy")
     else:
         loss, metric = "sparse_categorical_crossentropy", keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-    model.compile(optimizer=optimizer, loss=loss, metrics=[metric], jit_compile="auto")
+    # weighted_metrics: filler rows (weight 0, added to divide batches across devices) do not count.
+    model.compile(optimizer=optimizer, loss=loss, weighted_metrics=[metric], jit_compile="auto")
     return model
 
 

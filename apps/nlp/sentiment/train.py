@@ -9,6 +9,10 @@
 The run dir holds config.json, model.keras (token ids → probabilities), vocabulary.txt,
 labels.json, history.json/csv, metrics.json (every evaluation split plus a bag-of-words
 baseline on the same tokens), training_curves.png and confusion_<split>.png.
+
+`--set train.distribution=mirrored` (TensorFlow) or `=data_parallel` (KERAS_BACKEND=jax)
+trains on every local device with `train.batch_size` examples per replica; the evaluation
+after training runs on one device (see common/distribute.py).
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ from apps.nlp.sentiment.evaluate import evaluate_split, print_report
 from apps.nlp.sentiment.model import build_classifier, compile_classifier
 from common.config import build_parser, describe, resolve_config, save_config
 from common.evaluation import plot_history
-from common.distribute import require_single_device
+from common.distribute import setup_distribution
 from common.training import (RunDir, add_train_flags, configure_precision, fit, make_optimizer,
-                             print_summary, set_seed, steps_for)
+                             print_summary, set_seed)
 from common.training import USER_ERRORS, report_user_error
 
 
@@ -47,7 +51,6 @@ def _train(cfg, args) -> int:
     # The tf.data pipeline shuffles itself; Keras warns that fit's own shuffle flag is unused.
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
     started = time.perf_counter()
-    require_single_device(cfg.train, "sentiment")
     set_seed(cfg.train.seed)
     configure_precision(cfg.train.precision)
     print("\n".join(describe(cfg)))
@@ -68,21 +71,34 @@ def _train(cfg, args) -> int:
     truncated = float((features.sequence_lengths(ids["train"]) >= cfg.data.max_length).mean())
     print(f"vocabulary {len(vocabulary)} tokens; {truncated:.1%} of training texts truncated to {cfg.data.max_length} tokens")
 
-    classifier = build_classifier(cfg.model, len(vocabulary), len(label_names), seed=cfg.train.seed)
-    steps = steps_for(len(ids["train"]), cfg.train.batch_size)
-    compile_classifier(classifier, make_optimizer(cfg.train, steps), len(label_names))
-    print(f"model: {classifier.count_params():,} parameters, backend {keras.backend.backend()}")
-    train_ds = features.make_dataset(ids["train"], labels["train"], cfg.train.batch_size, shuffle=True,
-                                     seed=cfg.train.seed, multiple=cfg.data.bucket_multiple)
-    val_ds = features.make_dataset(ids["validation"], labels["validation"], 256, shuffle=False,
-                                   multiple=cfg.data.bucket_multiple)
+    dist = setup_distribution(cfg.train)
+    print(dist.describe())
+    # Each batch is a global batch split across the replicas. The short batch is topped up to a
+    # multiple of the replica count with zero-weight filler rows: JAX shards must be equal, and
+    # Keras' TF trainer cannot build from a first batch that splits unevenly.
+    train_ds = features.make_dataset(ids["train"], labels["train"], dist.global_batch_size, shuffle=True,
+                                     seed=cfg.train.seed, multiple=cfg.data.bucket_multiple, replicas=dist.replicas)
+    val_batch_size = -(-256 // dist.replicas) * dist.replicas
+    val_ds = features.make_dataset(ids["validation"], labels["validation"], val_batch_size, shuffle=False,
+                                   multiple=cfg.data.bucket_multiple, replicas=dist.replicas)
+    steps = features.count_batches(len(ids["train"]), dist.global_batch_size)
 
-    with RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite) as run:
+    with dist.scope():
+        classifier = build_classifier(cfg.model, len(vocabulary), len(label_names), seed=cfg.train.seed)
+        compile_classifier(classifier, make_optimizer(cfg.train, steps, dist), len(label_names))
+    print(f"model: {classifier.count_params():,} parameters, backend {keras.backend.backend()}")
+
+    with RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite, is_chief=dist.is_chief) as run:
         save_config(cfg, run.path / "config.json")
         features.save_vocabulary(vocabulary, run.path / "vocabulary.txt")
         run.write_json("labels.json", {"label_names": label_names,
                                        "positive_label": label_names[1] if len(label_names) == 2 else None})
-        classifier, history = fit(classifier, train_ds, val_ds, cfg.train, run, monitor="val_accuracy", mode="max")
+        classifier, history = fit(classifier, train_ds, val_ds, cfg.train, run, monitor="val_accuracy", mode="max",
+                                  dist=dist)
+        if dist.strategy is not None:
+            # Under a tf.distribute strategy predict_on_batch runs the whole batch on every replica and
+            # concatenates the copies; the evaluation below uses a one-device copy of the trained model.
+            classifier = keras.models.load_model(str(run.path / "model.keras"), compile=False)
         plot_history(history, run.path / "training_curves.png", title="Sentiment training")
 
         metrics: dict = {"source": dataset.description, "backend": keras.backend.backend(),

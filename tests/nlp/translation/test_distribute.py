@@ -48,6 +48,7 @@ def _train(run_dir, distribution, batch_size, env, logical_cpus=1):
     return proc.stdout
 
 
+@pytest.mark.slow  # end to end in a subprocess; the batching is checked fast below, the engines in tests/common
 @pytest.mark.tf_only
 def test_mirrored_two_logical_cpus_trains_end_to_end(tmp_path):
     pytest.importorskip("tensorflow")
@@ -56,6 +57,7 @@ def test_mirrored_two_logical_cpus_trains_end_to_end(tmp_path):
 
 
 # The subprocess picks its own backend, so the TF pass runs it; the JAX pass skips it with the other tf_only tests.
+@pytest.mark.slow
 @pytest.mark.tf_only
 def test_jax_data_parallel_four_devices_odd_batch_trains_end_to_end(tmp_path):
     pytest.importorskip("jax")
