@@ -6,7 +6,14 @@ path, on whatever backend KERAS_BACKEND selects); PyTorch runs a plain loop (cuD
 Ratios (Keras / PyTorch) are the numbers to quote; absolute times depend on the machine.
 
     python -m bench.rnn_throughput --device cpu --out bench/out/rnn_throughput_cpu.json
-    KERAS_BACKEND=jax python -m bench.rnn_throughput --device gpu --grid full --out bench/out/rnn_throughput_gpu.json
+    KERAS_BACKEND=jax python -m bench.rnn_throughput --device gpu --grid gpu --steps-per-execution 1 8 --jax-loop \
+        --out bench/out/rnn_throughput_gpu.json
+
+`--jax-loop` adds a diagnostic column: the same Keras model and optimizer trained by a jitted
+`lax.scan` over device-resident batches, which shows how much of `fit`'s time is the kernels.
+On CPU (JAX, H=8, T=10, B=16) it ran 107k seq/s against fit's 16k: fit adds about 0.85 ms per
+step there. On the H100, `steps_per_execution=8` did not speed up H=128 (see docs/results.md),
+so that shape's floor looked device-side; run this column there to confirm.
 """
 
 from __future__ import annotations
@@ -44,14 +51,20 @@ def _data(batch, steps, batches):
     return x, y
 
 
-def keras_throughput(cell, batch, steps, units, layers, batches, repeats, steps_per_execution=1) -> float:
+def _keras_model(cell, steps, units, layers):
     import keras
 
     from common.layers import RecurrentStack
 
     inputs = keras.Input((steps, FEATURES))
     hidden = RecurrentStack(cell, (units,) * layers, return_sequences=False)(inputs)
-    model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
+    return keras.Model(inputs, keras.layers.Dense(1)(hidden))
+
+
+def keras_throughput(cell, batch, steps, units, layers, batches, repeats, steps_per_execution=1) -> float:
+    import keras
+
+    model = _keras_model(cell, steps, units, layers)
     model.compile(keras.optimizers.Adam(1e-3), "mse", steps_per_execution=steps_per_execution)
     x, y = _data(batch, steps, batches)
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)  # compile + warm up
@@ -60,6 +73,55 @@ def keras_throughput(cell, batch, steps, units, layers, batches, repeats, steps_
         start = time.perf_counter()
         model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
         best = min(best, time.perf_counter() - start)
+    return len(x) / best
+
+
+def jax_loop_throughput(cell, batch, steps, units, layers, batches, repeats) -> float:
+    """The same Keras model and optimizer, trained by a hand-written jitted JAX step on device-resident batches.
+
+    A diagnostic, not the suite's training path: comparing it with `fit` separates what the
+    recurrent kernels cost from what Keras' loop adds per step (host-to-device copies,
+    callbacks, Python bookkeeping). JAX backend only.
+    """
+    import jax
+    import keras
+
+    if keras.backend.backend() != "jax":
+        raise ValueError("--jax-loop needs KERAS_BACKEND=jax")
+    model = _keras_model(cell, steps, units, layers)
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(model.trainable_variables)
+    x, y = _data(batch, steps, batches)
+    xs = jax.device_put(x.reshape(batches, batch, steps, FEATURES))  # every batch resident on the device
+    ys = jax.device_put(y.reshape(batches, batch, 1))
+
+    def loss_fn(trainable, non_trainable, xb, yb):
+        pred, non_trainable = model.stateless_call(trainable, non_trainable, xb, training=True)
+        return keras.ops.mean((pred - yb) ** 2), non_trainable
+
+    @jax.jit
+    def epoch(state, xs, ys):
+        def step(state, batch_xy):
+            trainable, non_trainable, opt_vars = state
+            (loss, non_trainable), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                trainable, non_trainable, *batch_xy)
+            trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
+            return (trainable, non_trainable, opt_vars), loss
+
+        return jax.lax.scan(step, state, (xs, ys))
+
+    state = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
+             [v.value for v in optimizer.variables])
+    state, losses = epoch(state, xs, ys)  # compile + warm up
+    jax.block_until_ready(losses)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        state, losses = epoch(state, xs, ys)
+        jax.block_until_ready(losses)
+        best = min(best, time.perf_counter() - start)
+    if not np.isfinite(np.asarray(losses)).all():
+        raise RuntimeError("the JAX loop diverged")
     return len(x) / best
 
 
@@ -129,6 +191,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="timed epochs; the fastest counts")
     parser.add_argument("--steps-per-execution", type=int, nargs="+", default=[1],
                         help="Keras steps_per_execution values to time (each a column); the best is compared")
+    parser.add_argument("--jax-loop", action="store_true",
+                        help="also time a jitted JAX loop (lax.scan over device-resident batches) on the same "
+                             "Keras model: separates kernel time from fit's per-step overhead (JAX backend)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch side")
     parser.add_argument("--out", default="bench/out/rnn_throughput.json")
     args = parser.parse_args(argv)
@@ -152,6 +217,9 @@ def main(argv=None) -> int:
         for spe in args.steps_per_execution:
             row[f"keras_spe{spe}_seq_per_s"] = keras_throughput(cell, batch, steps, units, layers, args.batches,
                                                                args.repeats, spe)
+        if args.jax_loop:
+            row["jax_loop_seq_per_s"] = jax_loop_throughput(cell, batch, steps, units, layers, args.batches,
+                                                            args.repeats)
         best_spe = max(args.steps_per_execution, key=lambda spe: row[f"keras_spe{spe}_seq_per_s"])
         row["keras_seq_per_s"], row["keras_best_spe"] = row[f"keras_spe{best_spe}_seq_per_s"], best_spe
         if have_torch:
@@ -160,6 +228,8 @@ def main(argv=None) -> int:
             row["ratio"] = row["keras_seq_per_s"] / row["torch_seq_per_s"]
         rows.append(row)
         ratio = f" ratio {row['ratio']:.2f}" if "ratio" in row else ""
+        if "jax_loop_seq_per_s" in row:
+            ratio += f", jax loop {row['jax_loop_seq_per_s']:.0f} seq/s"
         print(f"[{n}/{len(combos)}] {cell} L={layers} H={units} T={steps} B={batch}: "
               f"keras {row['keras_seq_per_s']:.0f} seq/s{ratio}", flush=True)
     result = {
@@ -171,11 +241,15 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     spes = args.steps_per_execution
-    table = ["| cell | layers | units | steps | batch | " + " | ".join(f"keras seq/s (spe {s})" for s in spes)
-             + " | torch seq/s | best keras/torch |", "|---|---|---|---|---|" + "---|" * (len(spes) + 2)]
+    loop = ["jax loop seq/s"] if args.jax_loop else []
+    table = ["| cell | layers | units | steps | batch | " + " | ".join(
+             [f"keras seq/s (spe {s})" for s in spes] + loop) + " | torch seq/s | best keras/torch |",
+             "|---|---|---|---|---|" + "---|" * (len(spes) + len(loop) + 2)]
     for r in rows:
+        cells = [f"{r[f'keras_spe{s}_seq_per_s']:.0f}" for s in spes]
+        cells += [f"{r['jax_loop_seq_per_s']:.0f}"] if args.jax_loop else []
         table.append(f"| {r['cell']} | {r['layers']} | {r['units']} | {r['steps']} | {r['batch']} | "
-                     + " | ".join(f"{r[f'keras_spe{s}_seq_per_s']:.0f}" for s in spes)
+                     + " | ".join(cells)
                      + f" | {r.get('torch_seq_per_s', float('nan')):.0f} | {r.get('ratio', float('nan')):.2f} |")
     out.with_suffix(".md").write_text("\n".join(table) + "\n")
     print("\n".join(table))
