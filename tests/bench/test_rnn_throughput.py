@@ -19,6 +19,7 @@ def test_benchmark_smoke_writes_json_and_table(tmp_path):
         assert row["ratio"] == pytest.approx(row["keras_seq_per_s"] / row["torch_seq_per_s"])
 
 
+@pytest.mark.slow  # a diagnostic for GPU sessions; subprocess with a JAX compile
 def test_jax_loop_diagnostic_runs_under_jax(tmp_path):
     import os
     import subprocess
