@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import keras
@@ -19,23 +18,12 @@ from apps.nlp.sentiment import features
 
 ROOT = Path(__file__).resolve().parents[3]
 
-# Splits the one host CPU into logical devices before TensorFlow starts, then trains.
-TRAIN_SCRIPT = textwrap.dedent("""
-    import sys
-    logical_cpus = int(sys.argv[1])
-    if logical_cpus > 1:
-        import tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
-    from apps.nlp.sentiment import train
-    raise SystemExit(train.main(sys.argv[2:]))
-""")
-
 
 def _train(run_dir, distribution, batch_size, env, logical_cpus=1):
     sets = [f"train.distribution={distribution}", f"train.batch_size={batch_size}"]
     args = ["--config", "tiny", "--run-dir", str(run_dir)] + [a for s in sets for a in ("--set", s)]
-    proc = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, str(logical_cpus), *args], capture_output=True,
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "train_with_logical_cpus.py"), str(logical_cpus),
+                           "apps.nlp.sentiment.train", *args], capture_output=True,
                           text=True, cwd=ROOT, timeout=240,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), **env})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
