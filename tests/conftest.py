@@ -5,6 +5,8 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Hermetic runs: no JAX compilation cache shared between tests (test_training enables one in tmp).
+os.environ.setdefault("LSTM_SUITE_JAX_CACHE", "0")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 

@@ -156,3 +156,27 @@ def test_time_budget_ignores_the_first_epochs_compilation(tmp_path):
         # 8 + 8 > 15 s; the median step predicts well under a second.
         _, history = fit(model, (x, y), None, cfg, run, extra_callbacks=[SlowFirstStep()])
     assert len(history["loss"]) == 4  # not stopped after epoch 1
+
+
+def test_jax_compilation_cache_is_written_and_can_be_disabled(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    script = ("import numpy as np, keras\n"
+              "from common.training import enable_jax_compilation_cache\n"
+              "print('folder', enable_jax_compilation_cache())\n"
+              "m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])\n"
+              "m.compile('sgd', 'mse')\n"
+              "m.fit(np.ones((8, 4)), np.ones((8, 1)), verbose=0)\n")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(root),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "LSTM_SUITE_JAX_CACHE": str(tmp_path / "jax")}
+    run = lambda e: subprocess.run([sys.executable, "-c", script], env=e, capture_output=True, text=True,  # noqa: E731
+                                   timeout=120, cwd=root)
+    proc = run(env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"folder {tmp_path / 'jax'}" in proc.stdout and any((tmp_path / "jax").iterdir())
+    proc = run({**env, "LSTM_SUITE_JAX_CACHE": "0", "KERAS_BACKEND": "jax"})
+    assert proc.returncode == 0 and "folder None" in proc.stdout
