@@ -48,6 +48,18 @@ class TrainConfig:
     lr_scaling: Literal["none", "linear", "sqrt"] = "linear"  # LR x replicas keeps per-example step size as the global batch grows
     time_budget_minutes: float = 0.0  # stop after the epoch whose successor would overrun this; 0 = no limit (LR schedule unchanged)
 
+    def __post_init__(self):
+        """Rejects values that would train nothing or misbehave, before any run dir exists."""
+        checks = [("epochs", self.epochs >= 1, ">= 1"), ("batch_size", self.batch_size >= 1, ">= 1"),
+                  ("learning_rate", self.learning_rate > 0, "> 0"), ("weight_decay", self.weight_decay >= 0, ">= 0"),
+                  ("warmup_epochs", self.warmup_epochs >= 0, ">= 0"), ("clipnorm", self.clipnorm >= 0, ">= 0 (0 disables)"),
+                  ("early_stopping_patience", self.early_stopping_patience >= 0, ">= 0 (0 disables)"),
+                  ("steps_per_execution", self.steps_per_execution >= 1, ">= 1"),
+                  ("time_budget_minutes", self.time_budget_minutes >= 0, ">= 0 (0 = no limit)")]
+        for name, ok, rule in checks:
+            if not ok:
+                raise ConfigError(f"train.{name} must be {rule}, got {getattr(self, name)!r}")
+
 
 def set_seed(seed: int) -> None:
     """Seeds Python, NumPy and the backend RNG in one call."""
@@ -277,8 +289,6 @@ def make_callbacks(
             )
     if cfg.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run.path / "tensorboard")))
-    if cfg.time_budget_minutes < 0:
-        raise ConfigError(f"train.time_budget_minutes must be >= 0 (0 = no limit), got {cfg.time_budget_minutes}")
     if cfg.time_budget_minutes > 0:
         callbacks.append(TimeBudget(cfg.time_budget_minutes))
     return callbacks

@@ -180,3 +180,20 @@ def test_jax_compilation_cache_is_written_and_can_be_disabled(tmp_path):
     assert f"folder {tmp_path / 'jax'}" in proc.stdout and any((tmp_path / "jax").iterdir())
     proc = run({**env, "LSTM_SUITE_JAX_CACHE": "0", "KERAS_BACKEND": "jax"})
     assert proc.returncode == 0 and "folder None" in proc.stdout
+
+
+@pytest.mark.parametrize("field,value", [("epochs", 0), ("batch_size", 0), ("learning_rate", 0.0),
+                                         ("time_budget_minutes", -1.0), ("steps_per_execution", 0),
+                                         ("clipnorm", -1.0)])
+def test_train_config_rejects_values_that_would_train_nothing(field, value):
+    from common.config import ConfigError
+
+    with pytest.raises(ConfigError, match=f"train.{field} must be"):
+        TrainConfig(**{field: value})
+
+
+def test_bad_train_value_stops_before_any_run_dir(tmp_path):
+    from apps.timeseries import train
+
+    assert train.main(["--config", "tiny", "--set", "train.epochs=0", "--run-dir", str(tmp_path / "run")]) == 2
+    assert not any(tmp_path.iterdir())
