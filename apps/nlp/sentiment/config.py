@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from common.config import ConfigError
 from common.training import TrainConfig
 
 
@@ -31,6 +32,10 @@ class DataConfig:
     vocab_size: int = 20000  # most frequent tokens kept (+ padding and OOV); bigger vocabularies overfit rare words
     max_length: int = 64  # tokens kept per text (the head); longer reviews are truncated, costs linear time
     bucket_multiple: int = 16  # batches are trimmed to a multiple of this length; larger means fewer JAX recompiles
+
+    def __post_init__(self):
+        if self.bucket_multiple < 1:
+            raise ConfigError(f"data.bucket_multiple must be >= 1 (a token count), got {self.bucket_multiple!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from common.config import ConfigError
 from common.training import TrainConfig
 
 
@@ -28,6 +29,10 @@ class DataConfig:
     max_target_tokens: int = 40  # longer training pairs are dropped; also caps decoding length
     split_seed: int = 0  # changes which sources land in valid/test (and the synthetic sentences)
     pad_multiple: int = 8  # batch lengths round up to this; larger = less compilation (JAX/GPU), more padding
+
+    def __post_init__(self):
+        if self.pad_multiple < 1:
+            raise ConfigError(f"data.pad_multiple must be >= 1 (a token count), got {self.pad_multiple!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +64,17 @@ class DecodeConfig:
     batch_size: int = 128  # sentences decoded together (beam search multiplies rows by beam_size)
     max_eval_examples: int = 0  # cap on test sentences scored by train/evaluate (0 = all)
     num_samples: int = 5  # sample translations printed after evaluation
+
+    def __post_init__(self):
+        """Checked here so a bad decoding setting fails before training, not after it."""
+        checks = [("beam_size", self.beam_size >= 1, ">= 1 (1 is greedy)"), ("batch_size", self.batch_size >= 1, ">= 1"),
+                  ("length_penalty", self.length_penalty >= 0, ">= 0"), ("max_length_ratio", self.max_length_ratio > 0, "> 0"),
+                  ("max_extra_tokens", self.max_extra_tokens >= 0, ">= 0"),
+                  ("max_eval_examples", self.max_eval_examples >= 0, ">= 0 (0 = all)"),
+                  ("num_samples", self.num_samples >= 0, ">= 0")]
+        for name, ok, rule in checks:
+            if not ok:
+                raise ConfigError(f"decode.{name} must be {rule}, got {getattr(self, name)!r}")
 
 
 @dataclasses.dataclass(frozen=True)
