@@ -17,6 +17,8 @@ CASES = [
     ("apps.speech.train", "model.units=()", "units"),
     ("apps.speech.train", "data.clip_seconds=0", "clip_seconds"),
     ("apps.speech.train", "train.epochs=0", "epochs"),
+    ("apps.speech.train", "features.num_mel_bins=0", "num_mel_bins"),
+    ("apps.timeseries.train", "data.path=mine.csv", "data.source=csv"),
 ]
 
 

@@ -128,6 +128,10 @@ def _statsmodels_frame(source: str) -> pd.DataFrame:
 def read_frame(cfg: DataConfig) -> tuple[pd.DataFrame, str]:
     """The raw table and a display name for the configured source."""
     if cfg.source in ("co2", "sunspots"):
+        if cfg.path:  # never train on the bundled series while the user believes it is their file
+            raise ValueError(f"data.path={cfg.path!r} is read only by data.source=csv or tslib, and "
+                             f"data.source={cfg.source!r} ignores it; add --set data.source=csv "
+                             f"(or tslib for the ETT/benchmark files)")
         return _statsmodels_frame(cfg.source), cfg.source
     path = resolve_path(cfg.path)
     try:
