@@ -19,6 +19,9 @@ CASES = [
     ("apps.speech.train", "train.epochs=0", "epochs"),
     ("apps.speech.train", "features.num_mel_bins=0", "num_mel_bins"),
     ("apps.timeseries.train", "data.path=mine.csv", "data.source=csv"),
+    ("apps.nlp.sentiment.train", "data.path=mine.csv", "data.source=table"),
+    ("apps.nlp.sentiment.train", "data.text_column=review", "data.source=table"),
+    ("apps.speech.train", "data.path=clips", "data.source=folder"),
 ]
 
 

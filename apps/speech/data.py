@@ -350,6 +350,10 @@ def load_data(cfg: DataConfig, verbose: bool = True) -> SpeechData:
     """The three splits for `cfg.source`; raises ValueError/FileNotFoundError with a fix for bad input."""
     if cfg.sample_rate <= 0 or cfg.clip_seconds <= 0:
         raise ValueError(f"data.sample_rate and data.clip_seconds must be positive, got {cfg.sample_rate}, {cfg.clip_seconds}")
+    if cfg.path and (cfg.source == "synthetic" or cfg.source.startswith("tfds:")):
+        raise ValueError(f"data.path={cfg.path!r} is read only by data.source=folder or fsdd, and "
+                         f"data.source={cfg.source!r} ignores it; add --set data.source=folder "
+                         f"(a Speech Commands layout folder or .tar.xz) or fsdd")
     if cfg.source == "synthetic":
         from apps.speech.synth import ensure_synthetic_dataset
 

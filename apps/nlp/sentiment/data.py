@@ -296,6 +296,16 @@ def _first_existing(folder: Path, names: tuple[str, ...]) -> Path:
 
 def _load_raw(cfg: DataConfig, seed: int) -> tuple[Split, Split | None, dict[str, Split], str]:
     source = cfg.source
+    # Settings the chosen source would ignore are errors: never train on other data than the user named.
+    if cfg.path and (source == "synthetic" or source.startswith("tfds:")):
+        raise ValueError(f"data.path={cfg.path!r} is ignored by data.source={source!r}; for your own file add "
+                         f"--set data.source=table (TSV/CSV) or folder (train/pos, train/neg, test/...)")
+    table_only = {"validation_path": cfg.validation_path, "test_path": cfg.test_path,
+                  "text_column": cfg.text_column, "label_column": cfg.label_column}
+    ignored = [f"data.{k}" for k, v in table_only.items() if v]
+    if ignored and source != "table":
+        raise ValueError(f"{', '.join(ignored)} apply only to data.source=table, not {source!r}; "
+                         f"add --set data.source=table or drop them")
     if source == "synthetic":
         (texts, labels), (test_texts, test_labels) = synthetic.generate_splits(
             cfg.synthetic_examples, seed=seed, structures=cfg.synthetic_structures)
