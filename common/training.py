@@ -329,16 +329,21 @@ def fit(
     mode: str = "min",
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     dist=None,
+    metric_callbacks: Sequence[keras.callbacks.Callback] = (),
     **fit_kwargs,
 ) -> tuple[keras.Model, dict]:
     """Fits a compiled model, restores the best validation weights, saves `model.keras`.
 
     `train_data`/`val_data` are anything `model.fit` takes (tf.data, PyDataset, arrays as a tuple).
+    `monitor` may name a metric that one of `metric_callbacks` writes into the epoch logs.
     Arrays are batched with the global batch size of `dist` (a `common.distribute.Distribution`);
     datasets must already be batched with `dist.global_batch_size`.
     Returns the model and the history dict (also written to history.json).
     """
-    callbacks = make_callbacks(cfg, run, monitor, mode, has_validation=val_data is not None) + list(extra_callbacks)
+    # metric_callbacks run first at each epoch end, so the metrics they add to the logs (e.g. a
+    # validation BLEU) reach the history, the best checkpoint and early stopping.
+    callbacks = (list(metric_callbacks) + make_callbacks(cfg, run, monitor, mode, has_validation=val_data is not None)
+                 + list(extra_callbacks))
     enable_jax_compilation_cache()
     if dist is not None:
         from common.distribute import prepare_model, shardable

@@ -64,6 +64,7 @@ class DecodeConfig:
     batch_size: int = 128  # sentences decoded together (beam search multiplies rows by beam_size)
     max_eval_examples: int = 0  # cap on test sentences scored by train/evaluate (0 = all)
     num_samples: int = 5  # sample translations printed after evaluation
+    select_by_bleu: int = 0  # >0: greedy-translate this many validation pairs after each epoch; the kept checkpoint and early stopping follow their BLEU (val_bleu) instead of val_loss
 
     def __post_init__(self):
         """Checked here so a bad decoding setting fails before training, not after it."""
@@ -71,7 +72,8 @@ class DecodeConfig:
                   ("length_penalty", self.length_penalty >= 0, ">= 0"), ("max_length_ratio", self.max_length_ratio > 0, "> 0"),
                   ("max_extra_tokens", self.max_extra_tokens >= 0, ">= 0"),
                   ("max_eval_examples", self.max_eval_examples >= 0, ">= 0 (0 = all)"),
-                  ("num_samples", self.num_samples >= 0, ">= 0")]
+                  ("num_samples", self.num_samples >= 0, ">= 0"),
+                  ("select_by_bleu", self.select_by_bleu >= 0, ">= 0 (0 selects by validation loss)")]
         for name, ok, rule in checks:
             if not ok:
                 raise ConfigError(f"decode.{name} must be {rule}, got {getattr(self, name)!r}")

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import keras
 from sacrebleu.metrics import BLEU, CHRF
 
 from apps.nlp.translation.data import Splits, load_splits
@@ -57,6 +58,41 @@ def evaluate_pairs(translator: Translator, pairs: Sequence[tuple[str, str]], bea
     metrics.update(num_sentences=len(pairs), beam_size=beam_size, length_penalty=translator.cfg.decode.length_penalty,
                    decode_seconds=round(seconds, 2))
     return metrics, [(s, r, h) for (s, r), h in zip(pairs, hypotheses)]
+
+
+class ValidationBLEU(keras.callbacks.Callback):
+    """Greedy BLEU on a fixed sample of validation pairs after every epoch, logged as `val_bleu`.
+
+    With label smoothing the validation loss bottoms out epochs before BLEU does (Multi30k on
+    the H100: loss best at epoch 12 of 17 while token accuracy still rose), so selecting the
+    checkpoint by BLEU keeps the model that translates best. The translator is built once from
+    the training model's layers, so it always sees the current weights.
+
+    Args:
+        make_translator: model -> `Translator` sharing that model's layers.
+        pairs: (source, reference) validation pairs; a fixed random sample of `count` is used.
+        count: how many pairs to translate each epoch (greedy decoding, so cheap).
+    """
+
+    def __init__(self, make_translator, pairs: Sequence[tuple[str, str]], count: int):
+        super().__init__()
+        if count < 1:
+            raise ValueError(f"count must be positive, got {count}")
+        pairs = list(pairs)
+        if not pairs:
+            raise ValueError("no validation pairs to score; decode.select_by_bleu needs a validation split")
+        if count < len(pairs):
+            pairs = [pairs[i] for i in sorted(random.Random(0).sample(range(len(pairs)), count))]
+        self.pairs, self.make_translator, self.translator = pairs, make_translator, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.translator is None:
+            self.translator = self.make_translator(self.model)
+        hypotheses = [t.text for t in self.translator.translate([s for s, _ in self.pairs], beam_size=1)]
+        scores = corpus_scores(hypotheses, [r for _, r in self.pairs], self.translator.source_tokenizer.lowercase)
+        if logs is not None:
+            logs["val_bleu"] = scores["bleu"]
+        print(f"epoch {epoch + 1}: greedy validation BLEU {scores['bleu']:.2f} on {len(self.pairs)} pairs", flush=True)
 
 
 def print_samples(rows: Sequence[tuple[str, str, str]], count: int) -> None:

@@ -24,7 +24,7 @@ from typing import Sequence
 from apps.nlp.translation.config import PRESETS
 from apps.nlp.translation.data import PairBatches, as_backend_dataset, encode_pairs, load_splits
 from apps.nlp.translation.decode import Translator
-from apps.nlp.translation.evaluate import evaluate_pairs, print_samples, write_translations
+from apps.nlp.translation.evaluate import ValidationBLEU, evaluate_pairs, print_samples, write_translations
 from apps.nlp.translation.model import Seq2Seq, compile_training_model
 from apps.nlp.translation.tokenizer import BPETokenizer
 from common.config import build_parser, describe, resolve_config, save_config
@@ -53,6 +53,9 @@ def train(cfg, run_dir: str, resume: bool = False, overwrite: bool = False) -> d
     valid_src, valid_tgt = encode_pairs(splits.valid, source_tokenizer, target_tokenizer, *limits)
     print(f"tokenizers: source {source_tokenizer.vocab_size} / target {target_tokenizer.vocab_size} tokens; "
           f"{len(train_src)} training pairs within {limits} tokens")
+    if cfg.decode.select_by_bleu > 0 and cfg.train.distribution != "none":
+        raise ValueError("decode.select_by_bleu decodes on one device during training; use it with "
+                         "train.distribution=none, or select by validation loss (decode.select_by_bleu=0)")
     dist = setup_distribution(cfg.train)
     print(dist.describe())
     # Each batch is a global batch split across the replicas. Short batches are topped up to a
@@ -75,8 +78,14 @@ def train(cfg, run_dir: str, resume: bool = False, overwrite: bool = False) -> d
         run.write_json("data.json", {"source": cfg.data.source, "direction": f"{cfg.data.source_lang}->{cfg.data.target_lang}",
                                      "pairs": splits.sizes(), "training_pairs_within_limits": len(train_src),
                                      "valid_pairs_within_limits": len(valid_src)})
+        selection = {}
+        if cfg.decode.select_by_bleu > 0:
+            make_translator = lambda m: Translator(cfg, source_tokenizer, target_tokenizer,  # noqa: E731
+                                                   Seq2Seq.from_trained(m, cfg.model))
+            selection = dict(monitor="val_bleu", mode="max",
+                             metric_callbacks=[ValidationBLEU(make_translator, splits.valid, cfg.decode.select_by_bleu)])
         model, history = fit(model, as_backend_dataset(train_batches), as_backend_dataset(valid_batches), cfg.train, run,
-                             dist=dist)
+                             dist=dist, **selection)
         plot_history(history, run.path / "history.png")
         train_seconds = time.perf_counter() - start
 
