@@ -88,6 +88,18 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     return value
 
 
+def check_fields(cfg: Any, section: str, checks: list[tuple[str, bool, str]]) -> None:
+    """Raises a ConfigError naming the first `(field, holds, rule)` whose condition is False.
+
+    For a dataclass's `__post_init__`: `check_fields(self, "train", [("epochs", self.epochs >= 1, ">= 1")])`
+    gives "train.epochs must be >= 1, got 0". Keep each rule to its own field: `--set` replaces
+    one field at a time, so a cross-field rule would reject a valid final config midway.
+    """
+    for name, holds, rule in checks:
+        if not holds:
+            raise ConfigError(f"{section}.{name} must be {rule}, got {getattr(cfg, name)!r}")
+
+
 def _parse_literal(text: str) -> Any:
     """Parses the right-hand side of `--set`: Python literals, true/false/none, else a plain string."""
     lowered = text.strip().lower()

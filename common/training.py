@@ -26,7 +26,7 @@ from typing import Any, Iterable, Literal, Sequence
 import keras
 import numpy as np
 
-from common.config import ConfigError
+from common.config import ConfigError, check_fields
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,9 +56,7 @@ class TrainConfig:
                   ("early_stopping_patience", self.early_stopping_patience >= 0, ">= 0 (0 disables)"),
                   ("steps_per_execution", self.steps_per_execution >= 1, ">= 1"),
                   ("time_budget_minutes", self.time_budget_minutes >= 0, ">= 0 (0 = no limit)")]
-        for name, ok, rule in checks:
-            if not ok:
-                raise ConfigError(f"train.{name} must be {rule}, got {getattr(self, name)!r}")
+        check_fields(self, "train", checks)
 
 
 def set_seed(seed: int) -> None:
@@ -237,7 +235,6 @@ class TimeBudget(keras.callbacks.Callback):
     def __init__(self, minutes: float):
         super().__init__()
         self.seconds = float(minutes) * 60.0
-        self.stopped_epoch: int | None = None
         self._train_start = self._last = 0.0
         self._steps: list[float] = []
 
@@ -262,7 +259,6 @@ class TimeBudget(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
         if now - self._train_start + self.predicted_epoch_seconds(now) > self.seconds:
-            self.stopped_epoch = epoch + 1
             self.model.stop_training = True
             print(f"time budget: stopping after epoch {epoch + 1} ({(now - self._train_start) / 60:.1f} of "
                   f"{self.seconds / 60:.1f} minutes used; another epoch would overrun)", flush=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from common.config import ConfigError
+from common.config import check_fields
 from common.training import TrainConfig
 
 CORE_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
@@ -55,14 +55,11 @@ class FeatureConfig:
     upper_edge_hertz: float = 7600.0  # highest mel band edge (below Nyquist)
 
     def __post_init__(self):
-        # Single-field checks only: --set applies one field at a time, so a cross-field rule here
-        # would reject a valid final config midway (LogMelSpectrogram checks those at build time).
+        # Cross-field rules (fft_length >= frame_length, ...) are checked by LogMelSpectrogram at build time.
         checks = [("frame_length", self.frame_length >= 1, ">= 1"), ("frame_step", self.frame_step >= 1, ">= 1"),
                   ("fft_length", self.fft_length >= 1, ">= 1"), ("num_mel_bins", self.num_mel_bins >= 1, ">= 1"),
                   ("num_mfcc", self.num_mfcc >= 1, ">= 1"), ("lower_edge_hertz", self.lower_edge_hertz >= 0, ">= 0")]
-        for name, ok, rule in checks:
-            if not ok:
-                raise ConfigError(f"features.{name} must be {rule}, got {getattr(self, name)!r}")
+        check_fields(self, "features", checks)
 
 
 @dataclasses.dataclass(frozen=True)

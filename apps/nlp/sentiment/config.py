@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from common.config import ConfigError
+from common.config import check_fields
 from common.training import TrainConfig
 
 
@@ -34,8 +34,7 @@ class DataConfig:
     bucket_multiple: int = 16  # batches are trimmed to a multiple of this length; larger means fewer JAX recompiles
 
     def __post_init__(self):
-        if self.bucket_multiple < 1:
-            raise ConfigError(f"data.bucket_multiple must be >= 1 (a token count), got {self.bucket_multiple!r}")
+        check_fields(self, "data", [("bucket_multiple", self.bucket_multiple >= 1, ">= 1 (a token count)")])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from common.config import ConfigError
+from common.config import check_fields
 from common.training import TrainConfig
 
 
@@ -31,8 +31,7 @@ class DataConfig:
     pad_multiple: int = 8  # batch lengths round up to this; larger = less compilation (JAX/GPU), more padding
 
     def __post_init__(self):
-        if self.pad_multiple < 1:
-            raise ConfigError(f"data.pad_multiple must be >= 1 (a token count), got {self.pad_multiple!r}")
+        check_fields(self, "data", [("pad_multiple", self.pad_multiple >= 1, ">= 1 (a token count)")])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,9 +73,7 @@ class DecodeConfig:
                   ("max_eval_examples", self.max_eval_examples >= 0, ">= 0 (0 = all)"),
                   ("num_samples", self.num_samples >= 0, ">= 0"),
                   ("select_by_bleu", self.select_by_bleu >= 0, ">= 0 (0 selects by validation loss)")]
-        for name, ok, rule in checks:
-            if not ok:
-                raise ConfigError(f"decode.{name} must be {rule}, got {getattr(self, name)!r}")
+        check_fields(self, "decode", checks)
 
 
 @dataclasses.dataclass(frozen=True)
