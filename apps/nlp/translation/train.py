@@ -40,6 +40,10 @@ warnings.filterwarnings("ignore", message=".*shuffle=True. was passed")
 
 
 def train(cfg, run_dir: str, resume: bool = False, overwrite: bool = False) -> dict:
+    # Checked before loading data and training tokenizers, which can take minutes.
+    if cfg.decode.select_by_bleu > 0 and cfg.train.distribution != "none":
+        raise ValueError("decode.select_by_bleu decodes on one device during training; use it with "
+                         "train.distribution=none, or select by validation loss (decode.select_by_bleu=0)")
     set_seed(cfg.train.seed)
     configure_precision(cfg.train.precision)
     start = time.perf_counter()
@@ -53,9 +57,6 @@ def train(cfg, run_dir: str, resume: bool = False, overwrite: bool = False) -> d
     valid_src, valid_tgt = encode_pairs(splits.valid, source_tokenizer, target_tokenizer, *limits)
     print(f"tokenizers: source {source_tokenizer.vocab_size} / target {target_tokenizer.vocab_size} tokens; "
           f"{len(train_src)} training pairs within {limits} tokens")
-    if cfg.decode.select_by_bleu > 0 and cfg.train.distribution != "none":
-        raise ValueError("decode.select_by_bleu decodes on one device during training; use it with "
-                         "train.distribution=none, or select by validation loss (decode.select_by_bleu=0)")
     dist = setup_distribution(cfg.train)
     print(dist.describe())
     # Each batch is a global batch split across the replicas. Short batches are topped up to a
