@@ -21,6 +21,7 @@ CASES = [
     ("apps.timeseries.train", "data.path=mine.csv", "data.source=csv"),
     ("apps.nlp.sentiment.train", "data.path=mine.csv", "data.source=table"),
     ("apps.nlp.sentiment.train", "data.text_column=review", "data.source=table"),
+    ("apps.nlp.sentiment.train", "data.pretrain_corpus=imdb", "embedding_init=word2vec"),
     ("apps.speech.train", "data.path=clips", "data.source=folder"),
 ]
 

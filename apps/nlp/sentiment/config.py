@@ -25,6 +25,7 @@ class DataConfig:
     text_column: str = ""  # table source: header name or 0-based index of the text; "" detects it
     label_column: str = ""  # table source: header name or 0-based index of the label; "" detects it
     validation_fraction: float = 0.1  # share of train held out for checkpoint selection when no validation file exists
+    validation_split: Literal["random", "sentences"] = "random"  # sentences: hold out whole texts and drop every train text inside one (SST-2 lists each sentence's phrases)
     test_fraction: float = 0.2  # share held out as test for sources without a test split (uci, rt_polarity)
     max_train_examples: int = 0  # subsample train for quick runs; 0 keeps everything
     synthetic_examples: int = 20000  # synthetic source: train+validation size (test adds 25 %); more examples, slower epochs
@@ -32,6 +33,7 @@ class DataConfig:
     vocab_size: int = 20000  # most frequent tokens kept (+ padding and OOV); bigger vocabularies overfit rare words
     max_length: int = 64  # tokens kept per text (the head); longer reviews are truncated, costs linear time
     bucket_multiple: int = 16  # batches are trimmed to a multiple of this length; larger means fewer JAX recompiles
+    pretrain_corpus: str = "train"  # model.embedding_init=word2vec learns vectors on: train | imdb (all 50k reviews, unlabelled) | a text file, one document per line
 
     def __post_init__(self):
         check_fields(self, "data", [("bucket_multiple", self.bucket_multiple >= 1, ">= 1 (a token count)")])
@@ -40,6 +42,7 @@ class DataConfig:
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     embedding_dim: int = 64  # wider embeddings capture more lexical nuance but dominate the parameter count
+    embedding_init: Literal["random", "word2vec"] = "random"  # word2vec: skip-gram vectors learnt here on data.pretrain_corpus, then fine-tuned
     word_dropout_rate: float = 0.05  # training-time replacement of tokens by OOV; regularises long reviews
     embedding_dropout_rate: float = 0.2  # dropout on embedding vectors
     cell: Literal["lstm", "gru"] = "lstm"  # gru is ~25 % cheaper, lstm slightly stronger on long texts

@@ -281,6 +281,49 @@ def _carve(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
     return pick(rest), pick(held)
 
 
+def _carve_sentences(split: Split, fraction: float, seed: int) -> tuple[Split, Split, int]:
+    """(rest, held_out, dropped): hold out whole texts that share nothing with training.
+
+    SST-2's training file lists every phrase of each sentence as its own example, so a random
+    carve puts phrases of the same sentences on both sides (validation then reads 0.93 while dev
+    reads 0.83 and cannot pick a checkpoint). Here validation takes random texts that no other
+    text contains (whole sentences), and training drops every text inside a held-out one (its
+    phrases, as whitespace-token spans), until `fraction` of the examples have left training.
+    On data without nested texts this is a random carve that also drops exact duplicates.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"a held-out fraction must be in (0, 1), got {fraction}")
+    norm = [" " + " ".join(text.split()) + " " for text in split.texts]
+    by_text: dict[str, list[int]] = {}
+    for i, text in enumerate(norm):
+        by_text.setdefault(text, []).append(i)
+    corpus = "\n".join(by_text)  # entries cannot match across the newline
+
+    def contained_elsewhere(text: str) -> bool:  # occurs in the corpus other than as itself
+        first = corpus.find(text)
+        return corpus.find(text, first + 1) >= 0
+
+    target = max(1, int(round(len(split) * fraction)))
+    held: list[int] = []
+    removed: set[int] = set()
+    for i in np.random.default_rng(seed).permutation(len(split)):
+        if len(removed) >= target:
+            break
+        if i in removed or not norm[i].strip() or contained_elsewhere(norm[i]):
+            continue
+        held.append(int(i))
+        tokens = norm[i].split()
+        for start in range(len(tokens)):
+            for stop in range(start + 1, len(tokens) + 1):
+                removed.update(by_text.get(" " + " ".join(tokens[start:stop]) + " ", ()))
+    if not held:
+        raise ValueError("validation_split=sentences found no text that other texts do not contain; "
+                         "use --set data.validation_split=random")
+    rest = [i for i in range(len(split)) if i not in removed]
+    pick = lambda idx: Split([split.texts[i] for i in idx], [split.labels[i] for i in idx])  # noqa: E731
+    return pick(rest), pick(held), len(removed) - len(held)
+
+
 def _shared_or_given(cfg: DataConfig) -> Path:
     if cfg.path:
         return Path(cfg.path).expanduser()
@@ -357,7 +400,11 @@ def load_dataset(cfg: DataConfig, seed: int = 0, label_names: list[str] | None =
         raise ValueError(f"{description}: the training split is empty")
     if not evaluation:
         train, evaluation["test"] = _carve(train, cfg.test_fraction, seed + 1)
-    if validation is None:
+    if validation is None and cfg.validation_split == "sentences":
+        train, validation, dropped = _carve_sentences(train, cfg.validation_fraction, seed + 2)
+        description += (f"; validation = {len(validation):,} whole training sentences, {dropped:,} training "
+                        f"phrases inside them dropped")
+    elif validation is None:
         train, validation = _carve(train, cfg.validation_fraction, seed + 2)
     if cfg.max_train_examples > 0 and len(train) > cfg.max_train_examples:
         keep = np.random.default_rng(seed + 3).permutation(len(train))[: cfg.max_train_examples]

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import keras
 
-from apps.nlp.sentiment import features
+from apps.nlp.sentiment import embeddings, features
 from apps.nlp.sentiment.config import PRESETS
 from apps.nlp.sentiment.data import encode_labels, load_dataset
 from apps.nlp.sentiment.evaluate import evaluate_split, print_report
@@ -54,6 +54,7 @@ def _train(cfg, args) -> int:
     set_seed(cfg.train.seed)
     configure_precision(cfg.train.precision)
     print("\n".join(describe(cfg)))
+    embeddings.check_settings(cfg.data.source, cfg.data.pretrain_corpus, cfg.model.embedding_init)
     dataset = load_dataset(cfg.data, seed=cfg.train.seed)
     label_names = dataset.label_names
     print(f"data: {dataset.description}; train {len(dataset.train)}, validation {len(dataset.validation)}, "
@@ -71,6 +72,15 @@ def _train(cfg, args) -> int:
     truncated = float((features.sequence_lengths(ids["train"]) >= cfg.data.max_length).mean())
     print(f"vocabulary {len(vocabulary)} tokens; {truncated:.1%} of training texts truncated to {cfg.data.max_length} tokens")
 
+    initial_embedding = None
+    if cfg.model.embedding_init == "word2vec":
+        corpus, about = embeddings.corpus_texts(cfg.data.pretrain_corpus, cfg.data.source, dataset.train.texts)
+        print(f"word2vec corpus: {about}")
+        vectors = embeddings.train_word_vectors(corpus, cfg.model.embedding_dim, seed=cfg.train.seed)
+        initial_embedding, coverage = embeddings.embedding_matrix(vocabulary, vectors, cfg.model.embedding_dim,
+                                                                 seed=cfg.train.seed)
+        print(f"word2vec: {coverage:.1%} of the vocabulary starts from a learnt vector")
+
     dist = setup_distribution(cfg.train)
     print(dist.describe())
     # Each batch is a global batch split across the replicas. The short batch is topped up to a
@@ -85,6 +95,8 @@ def _train(cfg, args) -> int:
 
     with dist.scope():
         classifier = build_classifier(cfg.model, len(vocabulary), len(label_names), seed=cfg.train.seed)
+        if initial_embedding is not None:
+            classifier.get_layer("embedding").set_weights([initial_embedding])
         compile_classifier(classifier, make_optimizer(cfg.train, steps, dist), len(label_names))
     print(f"model: {classifier.count_params():,} parameters, backend {keras.backend.backend()}")
 

@@ -107,3 +107,43 @@ def test_unseen_labels_and_missing_files_are_clear_errors(tmp_path):
     single.write_text("".join(f"text {i}\t1\n" for i in range(20)))
     with pytest.raises(ValueError, match="single class"):
         data.load_dataset(DataConfig(source="table", path=str(single)))
+
+
+def _spans(text):
+    tokens = text.split()
+    return {" ".join(tokens[a:b]) for a in range(len(tokens)) for b in range(a + 1, len(tokens) + 1)}
+
+
+def test_sentence_validation_split_shares_no_phrase_with_train():
+    # SST-2 style: every sentence is listed together with its phrases.
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(300)]
+    texts, labels = [], []
+    for s in range(200):
+        sentence = " ".join(rng.choice(words, size=int(rng.integers(6, 12))))
+        tokens = sentence.split()
+        for a, b in {(0, len(tokens)), (0, 3), (2, 5), (len(tokens) - 4, len(tokens)), (1, 2)}:
+            texts.append(" ".join(tokens[a:b]))
+            labels.append(str(s % 2))
+    split = data.Split(texts, labels)
+    train, validation, dropped = data._carve_sentences(split, 0.1, seed=0)
+    assert len(validation) >= 1 and dropped > 0
+    assert len(train) + len(validation) + dropped == len(split)
+    assert 0.1 * len(split) <= len(split) - len(train) < 0.1 * len(split) + 16  # stops after one more sentence
+    train_set = set(train.texts)
+    for sentence in validation.texts:
+        assert not _spans(sentence) & train_set, sentence  # no phrase of it was trained on
+        assert sum(sentence in t for t in texts) == 1  # a whole sentence, in no other text
+    # The random carve, by contrast, leaves phrases of validation texts in train.
+    rand_train, rand_validation = data._carve(split, 0.1, seed=0)
+    assert any(_spans(v) & set(rand_train.texts) for v in rand_validation.texts)
+    assert data._carve_sentences(split, 0.1, seed=0)[1].texts == validation.texts  # deterministic
+
+
+def test_sst2_sentence_validation_on_the_real_file(shared_data):
+    dataset = data.load_dataset(DataConfig(source="sst2", validation_split="sentences", validation_fraction=0.1))
+    assert 400 < len(dataset.validation) < 900 and "whole training sentences" in dataset.description
+    train_set = set(dataset.train.texts)
+    assert not any(_spans(v) & train_set for v in dataset.validation.texts)
+    mean_length = np.mean([len(t.split()) for t in dataset.validation.texts])
+    assert 15 < mean_length < 25  # sentence-length, like dev (19.5 tokens), unlike the 9-token phrases
