@@ -79,22 +79,31 @@ def plot_confusion_matrix(cm: np.ndarray | list, labels: Sequence[str], path: st
     return Path(path)
 
 
-def plot_history(history: Mapping[str, Sequence[float]], path: str | Path, title: str = "Training curves") -> Path | None:
-    """One panel per metric with train and validation curves side by side."""
+def plot_history(history: Mapping[str, Sequence[float]] | Sequence[Mapping[str, Sequence[float]]], path: str | Path,
+                 title: str = "Training curves") -> Path | None:
+    """One panel per metric with train and validation curves side by side.
+
+    A sequence of histories (e.g. ensemble members) draws each one's curves in its own colour.
+    """
+    histories = [history] if isinstance(history, Mapping) else list(history)
     skip = {"epoch", "epoch_seconds", "learning_rate"}
-    metrics = [k for k in history if not k.startswith("val_") and k not in skip]
+    metrics = [k for k in (histories[0] if histories else {}) if not k.startswith("val_") and k not in skip]
     if not metrics:
         return None
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.5), squeeze=False)
     for ax, key in zip(axes[0], metrics):
-        epochs = range(1, len(history[key]) + 1)
-        ax.plot(epochs, history[key], marker="o", label="train")
-        if f"val_{key}" in history:
-            ax.plot(range(1, len(history[f"val_{key}"]) + 1), history[f"val_{key}"], marker="o", label="validation")
+        for index, item in enumerate(histories):
+            tag = f" {index + 1}" if len(histories) > 1 else ""
+            color = f"C{(2 * index) % 10}"
+            if key in item:
+                ax.plot(range(1, len(item[key]) + 1), item[key], marker="o", color=color, label=f"train{tag}")
+            if f"val_{key}" in item:
+                ax.plot(range(1, len(item[f"val_{key}"]) + 1), item[f"val_{key}"], marker="o", linestyle="--",
+                        color=f"C{(2 * index + 1) % 10}", label=f"validation{tag}")
         ax.set_xlabel("epoch")
         ax.set_title(key)
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize="small")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

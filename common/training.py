@@ -171,10 +171,16 @@ class RunDir:
             )
         if self.staging.exists() and not self.resume:
             shutil.rmtree(self.staging)
-        if self.resume and not self.backup_dir.exists():
+        if self.resume and not self._resumable():
             raise RunDirError(f"nothing to resume: {self.backup_dir} does not exist (start without --resume)")
         self.staging.mkdir(parents=True, exist_ok=True)
         return self
+
+    def _resumable(self) -> bool:
+        """A backup to continue from, here or in a SubRun (or a SubRun that already finished)."""
+        if self.backup_dir.exists():
+            return True
+        return any(self.staging.glob("*/**/backup")) or any(self.staging.glob("*/**/model.keras"))
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if not self.is_chief:
@@ -195,6 +201,27 @@ class RunDir:
 
     def write_json(self, name: str, obj: Any) -> None:
         write_json(self.staging / name, obj)
+
+
+class SubRun:
+    """A folder inside a RunDir that `fit` can use as its run, e.g. one member of an ensemble.
+
+    `fit` checkpoints, logs history and backs up under `<run>/<name>/`; the folder is published
+    (or kept for `--resume`) with the enclosing run dir.
+    """
+
+    def __init__(self, run: RunDir, name: str):
+        self.path = run.path / name
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.path / "backup"
+
+    @property
+    def finished(self) -> bool:
+        """`fit` completed here (it writes model.keras last), so a resumed run can skip it."""
+        return (self.path / "model.keras").is_file() and not self.backup_dir.exists()
 
 
 class JSONHistory(keras.callbacks.Callback):

@@ -4,6 +4,9 @@
       → RecurrentStack (BiLSTM/BiGRU, all steps) → AttentionPooling | masked max | last state
       → [Dense] → Dropout → Dense(1, sigmoid) for two classes, Dense(N, softmax) otherwise
 
+`model.ensemble_size=N` trains N such classifiers from seeds seed..seed+N-1 and saves one model
+averaging their probabilities (`build_ensemble`).
+
 Backend-agnostic (keras.ops only): trains under TensorFlow and JAX. The raw-string model
 for serving wraps it with the vocabulary (`features.build_text_model`).
 """
@@ -45,7 +48,8 @@ class MaskedMaxPooling(keras.layers.Layer):
         return (input_shape[0], input_shape[-1])
 
 
-def build_classifier(cfg: ModelConfig, vocab_size: int, num_classes: int, seed: int = 0) -> keras.Model:
+def build_classifier(cfg: ModelConfig, vocab_size: int, num_classes: int, seed: int = 0,
+                     name: str = "sentiment_classifier") -> keras.Model:
     """Functional classifier taking `[batch, time]` int32 ids (0 = padding)."""
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
@@ -71,7 +75,21 @@ def build_classifier(cfg: ModelConfig, vocab_size: int, num_classes: int, seed: 
         outputs = keras.layers.Dense(1, activation="sigmoid", name="probability", dtype="float32")(x)
     else:
         outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(x)
-    return keras.Model(ids, outputs, name="sentiment_classifier")
+    return keras.Model(ids, outputs, name=name)
+
+
+def build_ensemble(members: list[keras.Model]) -> keras.Model:
+    """One model averaging the members' probabilities (same token ids in, same output shape).
+
+    Members trained from different seeds make different mistakes; the mean of their
+    probabilities is the ensemble's prediction. The result saves, loads and exports like a
+    single classifier (the members are nested models, named `member_<k>`).
+    """
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+    ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    outputs = keras.layers.Average(name="ensemble_mean", dtype="float32")([member(ids) for member in members])
+    return keras.Model(ids, outputs, name="sentiment_ensemble")
 
 
 def compile_classifier(model: keras.Model, optimizer, num_classes: int) -> keras.Model:

@@ -17,6 +17,7 @@ after training runs on one device (see common/distribute.py).
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from typing import Sequence
@@ -27,11 +28,11 @@ from apps.nlp.sentiment import embeddings, features
 from apps.nlp.sentiment.config import PRESETS
 from apps.nlp.sentiment.data import encode_labels, load_dataset
 from apps.nlp.sentiment.evaluate import evaluate_split, print_report
-from apps.nlp.sentiment.model import build_classifier, compile_classifier
+from apps.nlp.sentiment.model import build_classifier, build_ensemble, compile_classifier
 from common.config import build_parser, describe, resolve_config, save_config
 from common.evaluation import plot_history
 from common.distribute import setup_distribution
-from common.training import (RunDir, add_train_flags, configure_precision, fit, make_optimizer,
+from common.training import (RunDir, SubRun, add_train_flags, configure_precision, fit, make_optimizer,
                              print_summary, set_seed)
 from common.training import USER_ERRORS, report_user_error
 
@@ -83,44 +84,81 @@ def _train(cfg, args) -> int:
 
     dist = setup_distribution(cfg.train)
     print(dist.describe())
-    # Each batch is a global batch split across the replicas. The short batch is topped up to a
-    # multiple of the replica count with zero-weight filler rows: JAX shards must be equal, and
-    # Keras' TF trainer cannot build from a first batch that splits unevenly.
-    train_ds = features.make_dataset(ids["train"], labels["train"], dist.global_batch_size, shuffle=True,
-                                     seed=cfg.train.seed, multiple=cfg.data.bucket_multiple, replicas=dist.replicas)
     val_batch_size = -(-256 // dist.replicas) * dist.replicas
     val_ds = features.make_dataset(ids["validation"], labels["validation"], val_batch_size, shuffle=False,
                                    multiple=cfg.data.bucket_multiple, replicas=dist.replicas)
     steps = features.count_batches(len(ids["train"]), dist.global_batch_size)
-
-    with dist.scope():
-        classifier = build_classifier(cfg.model, len(vocabulary), len(label_names), seed=cfg.train.seed)
-        if initial_embedding is not None:
-            classifier.get_layer("embedding").set_weights([initial_embedding])
-        compile_classifier(classifier, make_optimizer(cfg.train, steps, dist), len(label_names))
-    print(f"model: {classifier.count_params():,} parameters, backend {keras.backend.backend()}")
+    size = cfg.model.ensemble_size
 
     with RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite, is_chief=dist.is_chief) as run:
         save_config(cfg, run.path / "config.json")
         features.save_vocabulary(vocabulary, run.path / "vocabulary.txt")
         run.write_json("labels.json", {"label_names": label_names,
                                        "positive_label": label_names[1] if len(label_names) == 2 else None})
-        classifier, history = fit(classifier, train_ds, val_ds, cfg.train, run, monitor="val_accuracy", mode="max",
-                                  dist=dist)
-        if dist.strategy is not None:
-            # Under a tf.distribute strategy predict_on_batch runs the whole batch on every replica and
-            # concatenates the copies; the evaluation below uses a one-device copy of the trained model.
-            classifier = keras.models.load_model(str(run.path / "model.keras"), compile=False)
-        plot_history(history, run.path / "training_curves.png", title="Sentiment training")
+        members, histories = [], []
+        for k in range(size):
+            seed = cfg.train.seed + k
+            member_run = run if size == 1 else SubRun(run, f"members/{k + 1}")
+            if size > 1:
+                print(f"== ensemble member {k + 1}/{size} (seed {seed}) ==")
+                if member_run.finished:  # --resume after an interruption in a later member
+                    print(f"member {k + 1} already trained; loading {member_run.path / 'model.keras'}")
+                    members.append(keras.models.load_model(str(member_run.path / "model.keras"), compile=False))
+                    histories.append(json.loads((member_run.path / "history.json").read_text()))
+                    continue
+                if k > 0 and dist.mode == "data_parallel":
+                    dist = setup_distribution(cfg.train)  # fit drops the JAX distribution when it ends
+            set_seed(seed)
+            # Each batch is a global batch split across the replicas. The short batch is topped up to a
+            # multiple of the replica count with zero-weight filler rows: JAX shards must be equal, and
+            # Keras' TF trainer cannot build from a first batch that splits unevenly.
+            train_ds = features.make_dataset(ids["train"], labels["train"], dist.global_batch_size, shuffle=True,
+                                             seed=seed, multiple=cfg.data.bucket_multiple, replicas=dist.replicas)
+            with dist.scope():
+                classifier = build_classifier(cfg.model, len(vocabulary), len(label_names), seed=seed,
+                                              name="sentiment_classifier" if size == 1 else f"member_{k + 1}")
+                if initial_embedding is not None:
+                    classifier.get_layer("embedding").set_weights([initial_embedding])
+                compile_classifier(classifier, make_optimizer(cfg.train, steps, dist), len(label_names))
+            if k == 0:
+                print(f"model: {classifier.count_params():,} parameters{f' per member, {size} members' if size > 1 else ''}"
+                      f", backend {keras.backend.backend()}")
+            classifier, history = fit(classifier, train_ds, val_ds, cfg.train, member_run, monitor="val_accuracy",
+                                      mode="max", dist=dist)
+            if dist.strategy is not None:
+                # Under a tf.distribute strategy predict_on_batch runs the whole batch on every replica and
+                # concatenates the copies; the evaluation below uses a one-device copy of the trained model.
+                classifier = keras.models.load_model(str(member_run.path / "model.keras"), compile=False)
+            members.append(classifier)
+            histories.append(history)
+        if size == 1:
+            classifier, history = members[0], histories[0]
+            plot_history(history, run.path / "training_curves.png", title="Sentiment training")
+        else:
+            classifier = build_ensemble(members)
+            classifier.save(str(run.path / "model.keras"))
+            for k in range(size):  # the ensemble holds their weights; the copies only served --resume
+                (run.path / "members" / str(k + 1) / "model.keras").unlink(missing_ok=True)
+            run.write_json("history.json", {"members": histories})
+            plot_history(histories, run.path / "training_curves.png", title=f"Sentiment training ({size} members)")
 
         metrics: dict = {"source": dataset.description, "backend": keras.backend.backend(),
-                         "num_train": len(ids["train"]), "epochs_run": len(history.get("loss", [])),
+                         "num_train": len(ids["train"]),
+                         "epochs_run": len(histories[0].get("loss", [])) if size == 1 else [len(h.get("loss", [])) for h in histories],
                          "max_length": cfg.data.max_length, "truncated_fraction": truncated}
         for name in ["validation", *dataset.evaluation]:
             report = evaluate_split(classifier, ids[name], labels[name], texts[name], label_names, run.path, name,
                                     cfg.data.bucket_multiple)
             metrics[name] = report
             print_report(name, report)
+        if size > 1:
+            primary = dataset.primary_split
+            member_accuracy = [evaluate_split(m, ids[primary], labels[primary], texts[primary], label_names,
+                                              multiple=cfg.data.bucket_multiple)["accuracy"] for m in members]
+            metrics["members"] = {"size": size, f"{primary}_accuracy": member_accuracy,
+                                  f"{primary}_mean_accuracy": float(sum(member_accuracy) / size)}
+            print(f"{primary} accuracy of the members alone: " + ", ".join(f"{a:.4f}" for a in member_accuracy)
+                  + f" (mean {sum(member_accuracy) / size:.4f}); the ensemble: {metrics[primary]['accuracy']:.4f}")
         baseline = features.bag_of_words_baseline(
             ids["train"], labels["train"], {name: (ids[name], labels[name]) for name in dataset.evaluation},
             len(vocabulary), seed=cfg.train.seed)
@@ -133,6 +171,8 @@ def _train(cfg, args) -> int:
     summary = {f"{primary}_accuracy": metrics[primary]["accuracy"], f"{primary}_macro_f1": metrics[primary]["macro_f1"],
                f"{primary}_bag_of_words_accuracy": baseline[primary], "epochs_run": metrics["epochs_run"],
                "train_seconds": metrics["train_seconds"]}
+    if size > 1:
+        summary[f"{primary}_accuracy_member_mean"] = metrics["members"][f"{primary}_mean_accuracy"]
     if "roc_auc" in metrics[primary]:
         summary[f"{primary}_roc_auc"] = metrics[primary]["roc_auc"]
     print_summary("Sentiment training done", run.final, summary,

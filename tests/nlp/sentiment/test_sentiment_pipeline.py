@@ -69,3 +69,48 @@ def test_recurrent_model_beats_bag_of_words_on_scope_task(tmp_path):
     bag_of_words = metrics["bag_of_words_accuracy"]["test"]
     assert bag_of_words < 0.62, bag_of_words
     assert rnn >= 0.8 and rnn >= bag_of_words + 0.25, (rnn, bag_of_words)
+
+
+def test_ensemble_averages_its_members_and_resumes_after_a_finished_member(tmp_path, monkeypatch, capsys):
+    import keras
+
+    from apps.nlp.sentiment import features
+    from apps.nlp.sentiment import model as sentiment_model  # noqa: F401  (registers the layers)
+    from common.training import load_model
+
+    run_dir = tmp_path / "run"
+    # Stop the second member mid-way: the run is left staged with member 1 finished.
+    real_fit = train.fit
+    calls = []
+
+    def fit_then_fail(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(train, "fit", fit_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        train.main(["--config", "tiny", "--run-dir", str(run_dir), "--set", "model.ensemble_size=2"])
+    staged = tmp_path / "run.partial"
+    assert (staged / "members" / "1" / "model.keras").is_file() and not run_dir.exists()
+    monkeypatch.setattr(train, "fit", real_fit)
+    capsys.readouterr()
+    assert train.main(["--config", "tiny", "--run-dir", str(run_dir), "--set", "model.ensemble_size=2",
+                       "--resume"]) == 0
+    assert "member 1 already trained" in capsys.readouterr().out
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["members"]["size"] == 2 and len(metrics["members"]["test_accuracy"]) == 2
+    assert len(metrics["epochs_run"]) == 2
+    history = json.loads((run_dir / "history.json").read_text())
+    assert len(history["members"]) == 2 and (run_dir / "training_curves.png").is_file()
+    assert not list(run_dir.glob("members/*/model.keras"))  # weights live once, in the ensemble
+
+    ensemble = load_model(run_dir)
+    members = [layer for layer in ensemble.layers if isinstance(layer, keras.Model)]
+    assert [m.name for m in members] == ["member_1", "member_2"]
+    ids = features.vectorize(["the plot was not good", "a truly brilliant cast"],
+                             features.vectorizer_from_vocabulary(features.load_vocabulary(run_dir / "vocabulary.txt"), 24))
+    outputs = [np.asarray(m.predict_on_batch(ids)) for m in members]
+    assert not np.allclose(outputs[0], outputs[1])  # different seeds, different members
+    np.testing.assert_allclose(np.asarray(ensemble.predict_on_batch(ids)), (outputs[0] + outputs[1]) / 2, atol=1e-6)
