@@ -66,9 +66,9 @@ def train_word_vectors(texts: Sequence[str], dim: int, seed: int = 0, workers: i
     """Skip-gram vectors `{word: float32 [dim]}` for every corpus word seen `MIN_COUNT`+ times."""
     try:
         from gensim.models import Word2Vec
-    except ImportError as err:  # the GPU machine's wheel set may lack it
-        raise ImportError("model.embedding_init=word2vec needs gensim (pip install gensim, as pinned in "
-                          "requirements.txt)") from err
+    except ImportError as err:  # the GPU machine's wheel set lacks it unless prepared with --word2vec
+        raise ValueError("model.embedding_init=word2vec needs gensim: `make setup` installs it here; on the GPU "
+                         "machine prepare the wheels with tools/gpu/prepare.sh --word2vec") from err
     import gensim
 
     texts = features.clean_texts(texts)
