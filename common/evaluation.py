@@ -101,6 +101,7 @@ def plot_history(history: Mapping[str, Sequence[float]] | Sequence[Mapping[str, 
                 ax.plot(range(1, len(item[f"val_{key}"]) + 1), item[f"val_{key}"], marker="o", linestyle="--",
                         color=f"C{(2 * index + 1) % 10}", label=f"validation{tag}")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_title(key)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")

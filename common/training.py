@@ -162,17 +162,25 @@ class RunDir:
     def backup_dir(self) -> Path:
         return self.staging / "backup"
 
-    def __enter__(self) -> "RunDir":
+    def check(self) -> "RunDir":
+        """Raises the RunDirError that entering would raise, touching nothing: call it before long
+        preparation (data, tokenizers, word vectors) so a taken run dir fails in seconds."""
         if not self.is_chief:
             return self
         if self.final.exists() and any(self.final.iterdir()) and not self.overwrite:
             raise RunDirError(
                 f"run dir {self.final} already holds a finished run; choose another --run-dir or pass --overwrite"
             )
-        if self.staging.exists() and not self.resume:
-            shutil.rmtree(self.staging)
         if self.resume and not self._resumable():
             raise RunDirError(f"nothing to resume: {self.backup_dir} does not exist (start without --resume)")
+        return self
+
+    def __enter__(self) -> "RunDir":
+        if not self.is_chief:
+            return self
+        self.check()
+        if self.staging.exists() and not self.resume:
+            shutil.rmtree(self.staging)
         self.staging.mkdir(parents=True, exist_ok=True)
         return self
 

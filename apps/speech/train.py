@@ -66,6 +66,7 @@ def _train(cfg: Config, args) -> int:
     from common.training import RunDir, configure_precision, fit, make_optimizer, print_summary, set_seed, steps_for
 
     started = time.perf_counter()
+    RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite).check()  # before generating/loading data
     print("Config:\n  " + "\n  ".join(describe(cfg)))
     set_seed(cfg.train.seed)
     configure_precision(cfg.train.precision)

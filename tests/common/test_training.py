@@ -197,3 +197,18 @@ def test_bad_train_value_stops_before_any_run_dir(tmp_path):
 
     assert train.main(["--config", "tiny", "--set", "train.epochs=0", "--run-dir", str(tmp_path / "run")]) == 2
     assert not any(tmp_path.iterdir())
+
+
+def test_run_dir_check_fails_early_without_touching_anything(tmp_path):
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done" / "model.keras").write_text("x")
+    with pytest.raises(RunDirError, match="already holds a finished run"):
+        RunDir(tmp_path / "done").check()
+    with pytest.raises(RunDirError, match="nothing to resume"):
+        RunDir(tmp_path / "new", resume=True).check()
+    assert RunDir(tmp_path / "done", overwrite=True).check() and RunDir(tmp_path / "new").check()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done"]  # nothing created
+    # An ensemble member that finished (SubRun) is something to resume from.
+    (tmp_path / "ens.partial" / "members" / "1").mkdir(parents=True)
+    (tmp_path / "ens.partial" / "members" / "1" / "model.keras").write_text("x")
+    assert RunDir(tmp_path / "ens", resume=True).check()

@@ -56,6 +56,7 @@ def _train(cfg, args) -> int:
     configure_precision(cfg.train.precision)
     print("\n".join(describe(cfg)))
     embeddings.check_settings(cfg.data.source, cfg.data.pretrain_corpus, cfg.model.embedding_init)
+    RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite).check()  # before minutes of preparation
     dataset = load_dataset(cfg.data, seed=cfg.train.seed)
     label_names = dataset.label_names
     print(f"data: {dataset.description}; train {len(dataset.train)}, validation {len(dataset.validation)}, "

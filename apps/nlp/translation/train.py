@@ -44,6 +44,7 @@ def train(cfg, run_dir: str, resume: bool = False, overwrite: bool = False) -> d
     if cfg.decode.select_by_bleu > 0 and cfg.train.distribution != "none":
         raise ValueError("decode.select_by_bleu decodes on one device during training; use it with "
                          "train.distribution=none, or select by validation loss (decode.select_by_bleu=0)")
+    RunDir(run_dir, resume=resume, overwrite=overwrite).check()
     set_seed(cfg.train.seed)
     configure_precision(cfg.train.precision)
     start = time.perf_counter()
