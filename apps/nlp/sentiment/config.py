@@ -55,7 +55,7 @@ class ModelConfig:
     attention_units: int = 64  # width of the attention scoring projection
     hidden_units: int = 0  # optional dense layer before the classifier; 0 skips it
     classifier_dropout_rate: float = 0.3  # dropout before the output layer
-    ensemble_size: int = 1  # >1: train this many classifiers (seeds seed, seed+1, ...) and average their probabilities; N x the training time
+    ensemble_size: int = 1  # >1: train this many classifiers (seeds seed, seed+1, ...; each learns its own word vectors) and average their probabilities; N x the training time
 
     def __post_init__(self):
         check_fields(self, "model", [("ensemble_size", self.ensemble_size >= 1, ">= 1 (1 trains a single model)")])

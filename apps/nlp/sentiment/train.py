@@ -74,14 +74,20 @@ def _train(cfg, args) -> int:
     truncated = float((features.sequence_lengths(ids["train"]) >= cfg.data.max_length).mean())
     print(f"vocabulary {len(vocabulary)} tokens; {truncated:.1%} of training texts truncated to {cfg.data.max_length} tokens")
 
-    initial_embedding = None
+    corpus = None
     if cfg.model.embedding_init == "word2vec":
         corpus, about = embeddings.corpus_texts(cfg.data.pretrain_corpus, cfg.data.source, dataset.train.texts)
         print(f"word2vec corpus: {about}")
-        vectors = embeddings.train_word_vectors(corpus, cfg.model.embedding_dim, seed=cfg.train.seed)
-        initial_embedding, coverage = embeddings.embedding_matrix(vocabulary, vectors, cfg.model.embedding_dim,
-                                                                 seed=cfg.train.seed)
+
+    def initial_embedding(seed: int):
+        """Word vectors learnt with `seed` as the embedding's start, or None for a random one.
+        Each ensemble member learns its own: members that differ more average better."""
+        if corpus is None:
+            return None
+        vectors = embeddings.train_word_vectors(corpus, cfg.model.embedding_dim, seed=seed)
+        matrix, coverage = embeddings.embedding_matrix(vocabulary, vectors, cfg.model.embedding_dim, seed=seed)
         print(f"word2vec: {coverage:.1%} of the vocabulary starts from a learnt vector")
+        return matrix
 
     dist = setup_distribution(cfg.train)
     print(dist.describe())
@@ -109,6 +115,7 @@ def _train(cfg, args) -> int:
                     continue
                 if k > 0 and dist.mode == "data_parallel":
                     dist = setup_distribution(cfg.train)  # fit drops the JAX distribution when it ends
+            start_embedding = initial_embedding(seed)
             set_seed(seed)
             # Each batch is a global batch split across the replicas. The short batch is topped up to a
             # multiple of the replica count with zero-weight filler rows: JAX shards must be equal, and
@@ -118,8 +125,8 @@ def _train(cfg, args) -> int:
             with dist.scope():
                 classifier = build_classifier(cfg.model, len(vocabulary), len(label_names), seed=seed,
                                               name="sentiment_classifier" if size == 1 else f"member_{k + 1}")
-                if initial_embedding is not None:
-                    classifier.get_layer("embedding").set_weights([initial_embedding])
+                if start_embedding is not None:
+                    classifier.get_layer("embedding").set_weights([start_embedding])
                 compile_classifier(classifier, make_optimizer(cfg.train, steps, dist), len(label_names))
             if k == 0:
                 print(f"model: {classifier.count_params():,} parameters{f' per member, {size} members' if size > 1 else ''}"
