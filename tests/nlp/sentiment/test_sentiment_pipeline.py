@@ -71,6 +71,7 @@ def test_recurrent_model_beats_bag_of_words_on_scope_task(tmp_path):
     assert rnn >= 0.8 and rnn >= bag_of_words + 0.25, (rnn, bag_of_words)
 
 
+@pytest.mark.tf_only  # export needs TensorFlow
 def test_ensemble_averages_its_members_and_resumes_after_a_finished_member(tmp_path, monkeypatch, capsys):
     import keras
 
@@ -114,3 +115,7 @@ def test_ensemble_averages_its_members_and_resumes_after_a_finished_member(tmp_p
     outputs = [np.asarray(m.predict_on_batch(ids)) for m in members]
     assert not np.allclose(outputs[0], outputs[1])  # different seeds, different members
     np.testing.assert_allclose(np.asarray(ensemble.predict_on_batch(ids)), (outputs[0] + outputs[1]) / 2, atol=1e-6)
+    # The nested ensemble exports to a string-input SavedModel like a single classifier.
+    assert export.main(["--run-dir", str(run_dir), "--formats", "saved_model"]) == 0
+    parity = json.loads((run_dir / "export" / "text" / "parity.json").read_text())
+    assert parity["formats"]["saved_model"]["max_abs_diff"] <= 1e-4
