@@ -4,8 +4,8 @@
         --set data.target_lang=de --set model.attention=luong
 
 Presets: `tiny` (tests, seconds), `default` (offline synthetic demo, ~10 min on 2 CPU
-cores), `anki-cpu` / `multi30k-cpu` (real data within a ~12 minute CPU budget) and `gpu`
-(Multi30k de→en at full size for an accelerator).
+cores), `anki-cpu` (real data within a ~12 minute CPU budget), `multi30k-cpu` (Multi30k de→en,
+BLEU 37.9, ~15 min under JAX on 2 CPU cores) and `gpu` (the same Multi30k run for an accelerator).
 """
 
 from __future__ import annotations
@@ -107,23 +107,21 @@ PRESETS = {
         # On CPU a small batch costs about the same per epoch but gives 4x the updates.
         train=TrainConfig(epochs=2, batch_size=32, learning_rate=2e-3, warmup_epochs=0.05),
     ),
+    # Multi30k de->en: test2016 BLEU 37.9 in 8 epochs (~15 minutes under KERAS_BACKEND=jax on 2 CPU
+    # cores; TensorFlow is slower). The checkpoint is chosen by greedy BLEU on 500 validation pairs.
     "multi30k-cpu": Config(
         data=DataConfig(source="multi30k", source_lang="de", target_lang="en", num_examples=0,
                         max_source_tokens=50, max_target_tokens=50),
         tokenizer=TokenizerConfig(source_vocab_size=4000, target_vocab_size=3000),
         model=ModelConfig(embedding_dim=96, encoder_units=(128,), decoder_units=(256,), dropout_rate=0.2),
-        decode=DecodeConfig(beam_size=4),
-        train=TrainConfig(epochs=2, batch_size=32, learning_rate=2e-3, warmup_epochs=0.05),
-    ),
-    "gpu": Config(
-        data=DataConfig(source="multi30k", source_lang="de", target_lang="en", num_examples=0,
-                        max_source_tokens=60, max_target_tokens=60, pad_multiple=16),
-        tokenizer=TokenizerConfig(source_vocab_size=8000, target_vocab_size=6000),
-        model=ModelConfig(embedding_dim=256, encoder_units=(512,), decoder_units=(512,), attention="bahdanau",
-                          attention_units=512, dropout_rate=0.4),
-        decode=DecodeConfig(beam_size=5, batch_size=256),
-        # 20 epochs fit ~8 minutes on one H100 (docs/results.md); the budget is a safety net.
-        train=TrainConfig(epochs=20, batch_size=128, learning_rate=2e-3, warmup_epochs=1.0, early_stopping_patience=5,
-                          time_budget_minutes=8.0),
+        decode=DecodeConfig(beam_size=4, select_by_bleu=500),
+        train=TrainConfig(epochs=8, batch_size=32, learning_rate=2e-3, warmup_epochs=0.05, early_stopping_patience=3),
     ),
 }
+# The GPU runs the same measured configuration; pad_multiple=16 only bounds the number of compiled
+# batch shapes (it changes no loss, tests/nlp/translation/test_translation_model.py). The former
+# gpu preset (BiLSTM-512, Bahdanau, BPE 8000/6000, batch 128, 20 epochs) reached only BLEU 29.5 on
+# an H100: larger is not better here; scale up from this one (batch 32-64) on the next GPU lease.
+PRESETS["gpu"] = dataclasses.replace(
+    PRESETS["multi30k-cpu"], data=dataclasses.replace(PRESETS["multi30k-cpu"].data, pad_multiple=16),
+    train=dataclasses.replace(PRESETS["multi30k-cpu"].train, time_budget_minutes=20.0))

@@ -62,3 +62,21 @@ def test_label_smoothed_loss_ignores_padding():
     full = float(loss(np.array([[2, 3, 0]]), logits))
     first_two = float(loss(np.array([[2, 3]]), logits[:, :2]))
     assert full == pytest.approx(first_two, rel=1e-5)
+
+
+@pytest.mark.parametrize("attention", ["luong", "bahdanau"])
+def test_padding_batches_to_a_multiple_changes_no_loss(attention):
+    # data.pad_multiple only bounds the number of batch shapes: masked steps must not count.
+    from apps.nlp.translation.data import PairBatches
+    from apps.nlp.translation.model import compile_training_model
+
+    rng = np.random.default_rng(0)
+    sources = [list(rng.integers(3, 20, rng.integers(2, 9))) for _ in range(24)]
+    targets = [list(rng.integers(3, 24, rng.integers(2, 9))) for _ in range(24)]
+    model = _seq2seq(attention=attention).training_model()
+    compile_training_model(model, keras.optimizers.Adam(1e-3), 0.1)
+    results = [model.evaluate(PairBatches(sources, targets, 24, shuffle=False, pad_multiple=multiple), verbose=0,
+                              return_dict=True) for multiple in (1, 16, 64)]
+    for other in results[1:]:
+        assert other["loss"] == pytest.approx(results[0]["loss"], rel=1e-5)
+        assert other["masked_token_accuracy"] == pytest.approx(results[0]["masked_token_accuracy"])
