@@ -33,16 +33,12 @@ from typing import Sequence
 import numpy as np
 
 from apps.nlp.sentiment import features
+from common.data import cache_dir
 
 WINDOW = 5  # context words either side
 NEGATIVE = 5  # negative samples per positive pair
 MIN_COUNT = 3  # rarer corpus words get no vector (their embedding rows stay random)
 EPOCHS = 5  # passes over the corpus
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("LSTM_SUITE_CACHE") or Path.home() / ".cache" / "lstm-suite"
-    return Path(root).expanduser() / "word2vec"
 
 
 def read_corpus_file(path: str | Path) -> list[str]:
@@ -76,7 +72,7 @@ def train_word_vectors(texts: Sequence[str], dim: int, seed: int = 0, workers: i
     for text in texts:
         digest.update(text.encode("utf-8", errors="replace") + b"\n")
     digest.update(f"{dim}|{seed}|{WINDOW}|{NEGATIVE}|{MIN_COUNT}|{EPOCHS}|sg|{gensim.__version__}".encode())
-    path = cache_dir() / f"{digest.hexdigest()[:20]}.npz"
+    path = cache_dir() / "word2vec" / f"{digest.hexdigest()[:20]}.npz"
     if use_cache and path.is_file():
         stored = np.load(path)
         print(f"word2vec: {len(stored['words']):,} cached vectors from {path}")

@@ -163,10 +163,10 @@ def _train(cfg, args) -> int:
             primary = dataset.primary_split
             member_accuracy = [evaluate_split(m, ids[primary], labels[primary], texts[primary], label_names,
                                               multiple=cfg.data.bucket_multiple)["accuracy"] for m in members]
-            metrics["members"] = {"size": size, f"{primary}_accuracy": member_accuracy,
-                                  f"{primary}_mean_accuracy": float(sum(member_accuracy) / size)}
+            mean = float(sum(member_accuracy) / size)
+            metrics["members"] = {"size": size, f"{primary}_accuracy": member_accuracy, f"{primary}_mean_accuracy": mean}
             print(f"{primary} accuracy of the members alone: " + ", ".join(f"{a:.4f}" for a in member_accuracy)
-                  + f" (mean {sum(member_accuracy) / size:.4f}); the ensemble: {metrics[primary]['accuracy']:.4f}")
+                  + f" (mean {mean:.4f}); the ensemble: {metrics[primary]['accuracy']:.4f}")
         baseline = features.bag_of_words_baseline(
             ids["train"], labels["train"], {name: (ids[name], labels[name]) for name in dataset.evaluation},
             len(vocabulary), seed=cfg.train.seed)
