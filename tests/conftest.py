@@ -22,3 +22,20 @@ def shared_data() -> Path:
     if root is None:
         pytest.skip("../shared/data not present on this machine")
     return root
+
+
+@pytest.fixture
+def train_in_subprocess():
+    """`run(module, args, env, logical_cpus=1) -> stdout`: MODULE's `main(args)` in a fresh process
+    (tests/train_with_logical_cpus.py; the device layout is fixed when a backend starts), asserting
+    that it exits 0 and showing its output when it does not."""
+    import subprocess
+
+    def run(module: str, args: list[str], env: dict, logical_cpus: int = 1) -> str:
+        proc = subprocess.run([sys.executable, str(ROOT / "tests" / "train_with_logical_cpus.py"), str(logical_cpus),
+                               module, *args], capture_output=True, text=True, cwd=ROOT, timeout=240,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), **env})
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+        return proc.stdout
+
+    return run

@@ -5,10 +5,6 @@ layout is fixed when the backend starts.
 """
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,40 +12,34 @@ import pytest
 from apps.nlp.translation.data import PairBatches
 from apps.nlp.translation.tokenizer import PAD
 
-ROOT = Path(__file__).resolve().parents[3]
 
-
-def _train(run_dir, distribution, batch_size, env, logical_cpus=1):
+def _train(train_in_subprocess, run_dir, distribution, batch_size, env, logical_cpus=1):
     sets = [f"train.distribution={distribution}", f"train.batch_size={batch_size}", "data.target_lang=de",
             "decode.max_eval_examples=4"]
     args = ["--config", "tiny", "--run-dir", str(run_dir)] + [a for s in sets for a in ("--set", s)]
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "train_with_logical_cpus.py"), str(logical_cpus),
-                           "apps.nlp.translation.train", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=240,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), **env})
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    out = train_in_subprocess("apps.nlp.translation.train", args, env, logical_cpus)
     for name in ("config.json", "model.keras", "history.json", "metrics.json"):
         assert (run_dir / name).is_file(), name
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0.0 <= metrics["bleu"] <= 100.0 and metrics["epochs_run"] == 1
     assert np.isfinite(json.loads((run_dir / "history.json").read_text())["loss"]).all()
-    return proc.stdout
+    return out
 
 
 @pytest.mark.slow  # end to end in a subprocess; the batching is checked fast below, the engines in tests/common
 @pytest.mark.tf_only
-def test_mirrored_two_logical_cpus_trains_end_to_end(tmp_path):
+def test_mirrored_two_logical_cpus_trains_end_to_end(tmp_path, train_in_subprocess):
     pytest.importorskip("tensorflow")
-    out = _train(tmp_path / "run", "mirrored", 8, {"KERAS_BACKEND": "tensorflow"}, logical_cpus=2)
+    out = _train(train_in_subprocess, tmp_path / "run", "mirrored", 8, {"KERAS_BACKEND": "tensorflow"}, logical_cpus=2)
     assert "distribution=mirrored replicas=2 per-replica batch=8 global batch=16" in out
 
 
 # The subprocess picks its own backend, so the TF pass runs it; the JAX pass skips it with the other tf_only tests.
 @pytest.mark.slow
 @pytest.mark.tf_only
-def test_jax_data_parallel_four_devices_odd_batch_trains_end_to_end(tmp_path):
+def test_jax_data_parallel_four_devices_odd_batch_trains_end_to_end(tmp_path, train_in_subprocess):
     pytest.importorskip("jax")
-    out = _train(tmp_path / "run", "data_parallel", 7, {"KERAS_BACKEND": "jax",
+    out = _train(train_in_subprocess, tmp_path / "run", "data_parallel", 7, {"KERAS_BACKEND": "jax",
                                                         "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
     assert "distribution=data_parallel replicas=4 per-replica batch=7 global batch=28" in out
 
