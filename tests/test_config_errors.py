@@ -22,6 +22,8 @@ CASES = [
     ("apps.nlp.sentiment.train", "data.path=mine.csv", "data.source=table"),
     ("apps.nlp.sentiment.train", "data.text_column=review", "data.source=table"),
     ("apps.nlp.sentiment.train", "data.pretrain_corpus=imdb", "embedding_init=word2vec"),
+    ("apps.nlp.sentiment.train", "data.corpus_vocab_size=5000", "embedding_init=word2vec"),
+    ("apps.nlp.sentiment.train", "data.corpus_vocab_size=-1", "corpus_vocab_size"),
     ("apps.speech.train", "data.path=clips", "data.source=folder"),
 ]
 

@@ -36,9 +36,11 @@ class DataConfig:
     max_length: int = 64  # tokens kept per text (the head); longer reviews are truncated, costs linear time
     bucket_multiple: int = 16  # batches are trimmed to a multiple of this length; larger means fewer JAX recompiles
     pretrain_corpus: str = "train"  # model.embedding_init=word2vec learns vectors on: train | imdb (all 50k reviews, unlabelled) | a text file, one document per line
+    corpus_vocab_size: int = 0  # word2vec: also give ids to this many of the corpus' most frequent words that train lacks (read through their learnt vectors); 0 = train words only
 
     def __post_init__(self):
-        check_fields(self, "data", [("bucket_multiple", self.bucket_multiple >= 1, ">= 1 (a token count)")])
+        check_fields(self, "data", [("bucket_multiple", self.bucket_multiple >= 1, ">= 1 (a token count)"),
+                                    ("corpus_vocab_size", self.corpus_vocab_size >= 0, ">= 0 (0 adds no words)")])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +49,7 @@ class ModelConfig:
     embedding_init: Literal["random", "word2vec"] = "random"  # word2vec: skip-gram vectors learnt here on data.pretrain_corpus, then fine-tuned
     word_dropout_rate: float = 0.05  # training-time replacement of tokens by OOV; regularises long reviews
     embedding_dropout_rate: float = 0.2  # dropout on embedding vectors
+    freeze_embedding: bool = False  # keep the starting vectors fixed: words without labelled examples stay comparable with the rest
     cell: Literal["lstm", "gru"] = "lstm"  # gru is ~25 % cheaper, lstm slightly stronger on long texts
     units: tuple[int, ...] = (64,)  # recurrent units per layer
     bidirectional: bool = True  # reads the text both ways; needed when the decisive clause comes last

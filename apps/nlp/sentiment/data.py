@@ -24,6 +24,7 @@ import csv
 import dataclasses
 import gzip
 import lzma
+import re
 import sys
 from pathlib import Path
 
@@ -324,6 +325,18 @@ def _carve_sentences(split: Split, fraction: float, seed: int) -> tuple[Split, S
     return pick(rest), pick(held), len(removed) - len(held)
 
 
+# GLUE SST-2's dev and test sentences keep the Penn Treebank bracket escapes ("-lrb- a -rrb-") while
+# its train phrases use "(" and ")"; unescaped, 7 % of dev's unknown tokens were "lrb"/"rrb".
+_PTB_ESCAPES = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}"}
+_PTB_ESCAPE = re.compile("|".join(map(re.escape, _PTB_ESCAPES)), re.IGNORECASE)
+
+
+def unescape_ptb(split: Split) -> Split:
+    """`split` with Penn Treebank bracket escapes (-LRB-, -RRB-, ...) turned back into brackets."""
+    texts = [_PTB_ESCAPE.sub(lambda m: _PTB_ESCAPES[m.group(0).lower()], text) for text in split.texts]
+    return Split(texts, split.labels)
+
+
 def _shared_or_given(cfg: DataConfig) -> Path:
     if cfg.path:
         return Path(cfg.path).expanduser()
@@ -370,7 +383,8 @@ def _load_raw(cfg: DataConfig, seed: int) -> tuple[Split, Split | None, dict[str
             test = read_table(_first_existing(folder, ("test.tsv.xz", "test.tsv")))
             if set(test.labels) <= set(train.labels):  # GLUE's own test file is unlabelled.
                 evaluation["test"] = test
-        return train, None, evaluation, f"SST-2 {folder}"
+        evaluation = {name: unescape_ptb(split) for name, split in evaluation.items()}
+        return unescape_ptb(train), None, evaluation, f"SST-2 {folder}"
     if source == "table":
         if not cfg.path:
             raise ValueError("data.source=table needs data.path (a TSV/CSV file with text and label columns)")
@@ -384,6 +398,8 @@ def _load_raw(cfg: DataConfig, seed: int) -> tuple[Split, Split | None, dict[str
         return read_polarity_files(_shared_or_given(cfg)), None, {}, "rt-polarity v1.0"
     if source.startswith("tfds:"):
         train, evaluation = read_tfds(source.removeprefix("tfds:"))
+        if source == "tfds:glue/sst2":
+            train, evaluation = unescape_ptb(train), {name: unescape_ptb(split) for name, split in evaluation.items()}
         return train, None, evaluation, source
     raise ValueError(f"unknown data.source {source!r}; choose from {', '.join(NAMED_SOURCES)} or tfds:imdb_reviews, tfds:glue/sst2")
 

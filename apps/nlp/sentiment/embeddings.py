@@ -21,6 +21,7 @@ bit-reproducible; the cache makes reruns on one machine reuse the same vectors.
 
 from __future__ import annotations
 
+import collections
 import gzip
 import hashlib
 import lzma
@@ -118,8 +119,26 @@ def embedding_matrix(vocabulary: Sequence[str], vectors: dict[str, np.ndarray], 
     return matrix, covered / max(1, len(vocabulary) - 2)
 
 
-def check_settings(source: str, corpus: str, init: str) -> None:
+def extend_vocabulary(vocabulary: Sequence[str], corpus: Sequence[str], extra: int) -> list[str]:
+    """`vocabulary` plus up to `extra` of the corpus' most frequent words it lacks (seen `MIN_COUNT`+ times).
+
+    Those words get learnt vectors but no labelled example, so the classifier can read a word that
+    only the unlabelled text taught it (SST-2 dev: 7 % of its tokens are absent from train).
+    """
+    counts: collections.Counter = collections.Counter()
+    for text in features.clean_texts(corpus):
+        counts.update(features.tokenize(text))
+    known = set(vocabulary)
+    ranked = sorted(((w, c) for w, c in counts.items() if c >= MIN_COUNT and w not in known),
+                    key=lambda item: (-item[1], item[0]))
+    return [*vocabulary, *(word for word, _ in ranked[:extra])]
+
+
+def check_settings(source: str, corpus: str, init: str, corpus_vocab_size: int = 0) -> None:
     """Refuse settings that would be ignored or leak, before any data is read."""
+    if init == "random" and corpus_vocab_size > 0:
+        raise ValueError(f"data.corpus_vocab_size={corpus_vocab_size} adds words that only have learnt vectors; it needs "
+                         f"--set model.embedding_init=word2vec (or drop it)")
     if init == "random" and corpus != "train":
         raise ValueError(f"data.pretrain_corpus={corpus!r} is used only with model.embedding_init=word2vec; "
                          f"add --set model.embedding_init=word2vec or drop it")

@@ -57,7 +57,8 @@ def build_classifier(cfg: ModelConfig, vocab_size: int, num_classes: int, seed: 
         raise ValueError(f"vocab_size must cover padding, OOV and a word, got {vocab_size}")
     ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = WordDropout(cfg.word_dropout_rate, seed=seed, name="word_dropout")(ids) if cfg.word_dropout_rate > 0 else ids
-    x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=True, name="embedding")(x)  # [batch, time, dim]
+    x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=True, trainable=not cfg.freeze_embedding,
+                               name="embedding")(x)  # [batch, time, dim]
     if cfg.embedding_dropout_rate > 0:
         x = keras.layers.Dropout(cfg.embedding_dropout_rate, name="embedding_dropout")(x)
     last = cfg.pooling == "last"

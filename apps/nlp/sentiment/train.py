@@ -55,7 +55,8 @@ def _train(cfg, args) -> int:
     set_seed(cfg.train.seed)
     configure_precision(cfg.train.precision)
     print("\n".join(describe(cfg)))
-    embeddings.check_settings(cfg.data.source, cfg.data.pretrain_corpus, cfg.model.embedding_init)
+    embeddings.check_settings(cfg.data.source, cfg.data.pretrain_corpus, cfg.model.embedding_init,
+                              cfg.data.corpus_vocab_size)
     RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite).check()  # before minutes of preparation
     dataset = load_dataset(cfg.data, seed=cfg.train.seed)
     label_names = dataset.label_names
@@ -66,18 +67,21 @@ def _train(cfg, args) -> int:
               "validation": encode_labels(dataset.validation.labels, label_names, "validation")}
     labels.update({name: encode_labels(split.labels, label_names, name) for name, split in dataset.evaluation.items()})
 
+    corpus = None
+    if cfg.model.embedding_init == "word2vec":
+        corpus, about = embeddings.corpus_texts(cfg.data.pretrain_corpus, cfg.data.source, dataset.train.texts)
+        print(f"word2vec corpus: {about}")
     vocabulary = features.adapt_vocabulary(dataset.train.texts, cfg.data.vocab_size, cfg.data.max_length)
+    if cfg.data.corpus_vocab_size > 0:
+        trained_words = len(vocabulary)
+        vocabulary = embeddings.extend_vocabulary(vocabulary, corpus, cfg.data.corpus_vocab_size)
+        print(f"vocabulary: {len(vocabulary) - trained_words:,} words of the word2vec corpus that training lacks added")
     vectorizer = features.vectorizer_from_vocabulary(vocabulary, cfg.data.max_length)
     texts = {"train": dataset.train.texts, "validation": dataset.validation.texts,
              **{name: split.texts for name, split in dataset.evaluation.items()}}
     ids = {name: features.vectorize(t, vectorizer) for name, t in texts.items()}
     truncated = float((features.sequence_lengths(ids["train"]) >= cfg.data.max_length).mean())
     print(f"vocabulary {len(vocabulary)} tokens; {truncated:.1%} of training texts truncated to {cfg.data.max_length} tokens")
-
-    corpus = None
-    if cfg.model.embedding_init == "word2vec":
-        corpus, about = embeddings.corpus_texts(cfg.data.pretrain_corpus, cfg.data.source, dataset.train.texts)
-        print(f"word2vec corpus: {about}")
 
     def initial_embedding(seed: int):
         """Word vectors learnt with `seed` as the embedding's start, or None for a random one.

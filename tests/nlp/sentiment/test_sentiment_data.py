@@ -40,6 +40,15 @@ def test_sst2_files_read_directly_from_xz(shared_data):
     assert dataset.primary_split == "dev" and set(dataset.evaluation) == {"dev", "test"}
     assert len(dataset.evaluation["test"]) == 1821 and len(dataset.train) == 500
     assert dataset.label_names == ["negative", "positive"]
+    # dev/test keep the treebank escapes ("-lrb- a -rrb-") that train writes as brackets: unescaped on load.
+    for split in dataset.evaluation.values():
+        assert not any("-lrb-" in t or "-rrb-" in t for t in split.texts)
+    assert sum("(" in t for t in dataset.evaluation["dev"].texts) >= 20
+
+
+def test_ptb_bracket_escapes_become_brackets():
+    split = data.unescape_ptb(data.Split(["-LRB- a -RRB- film", "x -lsb- y -rsb- {z}", "a -lrb-ish"], ["1", "0", "1"]))
+    assert split.texts == ["( a ) film", "x [ y ] {z}", "a (ish"] and split.labels == ["1", "0", "1"]
 
 
 def test_uci_and_rt_polarity_readers(shared_data):

@@ -62,6 +62,18 @@ def test_corpus_choice_and_its_errors(tmp_path):
         embeddings.check_settings("sst2", "imdb", "random")
     with pytest.raises(FileNotFoundError, match="one unlabelled document per line"):
         embeddings.check_settings("sst2", str(tmp_path / "missing.txt"), "word2vec")
+    with pytest.raises(ValueError, match="corpus_vocab_size"):
+        embeddings.check_settings("sst2", "train", "random", corpus_vocab_size=100)
+
+
+def test_vocabulary_extended_by_frequent_corpus_words_only():
+    corpus = ["superb superb superb film", "superb dull dull dull", "rare film", "film Film"]
+    vocabulary = ["", "[UNK]", "film"]
+    # "superb" 4x and "dull" 3x reach MIN_COUNT (3); "rare" does not; known "film" is not repeated.
+    assert embeddings.MIN_COUNT == 3
+    assert embeddings.extend_vocabulary(vocabulary, corpus, 10) == ["", "[UNK]", "film", "superb", "dull"]
+    assert embeddings.extend_vocabulary(vocabulary, corpus, 1) == ["", "[UNK]", "film", "superb"]
+    assert embeddings.extend_vocabulary(vocabulary, corpus, 0) == vocabulary
 
 
 def test_training_starts_from_the_learnt_vectors(tmp_path, monkeypatch, capsys):
@@ -84,3 +96,27 @@ def test_training_starts_from_the_learnt_vectors(tmp_path, monkeypatch, capsys):
     word = next(w for w in vocabulary[2:] if w in table)
     np.testing.assert_allclose(learnt[vocabulary.index(word)], table[word], atol=1e-5)
     np.testing.assert_array_equal(learnt[0], 0.0)
+
+
+def test_corpus_words_join_the_vocabulary_and_a_frozen_embedding_keeps_their_vectors(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LSTM_SUITE_CACHE", str(tmp_path / "cache"))
+    corpus = tmp_path / "unlabelled.txt"
+    corpus.write_text("\n".join(["an utterly sublime zzyzx picture"] * 5 + ["a leaden zzyzx mess"] * 5), encoding="utf-8")
+    run = tmp_path / "run"
+    code = train.main(["--config", "tiny", "--run-dir", str(run), "--set", "model.embedding_init=word2vec",
+                       "--set", f"data.pretrain_corpus={corpus}", "--set", "data.corpus_vocab_size=50",
+                       "--set", "model.freeze_embedding=true"])  # normal learning rate: only the frozen rows stay put
+    assert code == 0
+    assert "words of the word2vec corpus that training lacks added" in capsys.readouterr().out
+    import keras
+
+    vocabulary = features.load_vocabulary(run / "vocabulary.txt")
+    assert "zzyzx" in vocabulary and "sublime" in vocabulary  # only the unlabelled corpus has them
+    model = keras.models.load_model(run / "model.keras", compile=False)
+    layer = model.get_layer("embedding")
+    assert not layer.trainable
+    cached = np.load(next((tmp_path / "cache" / "word2vec").glob("*.npz")))
+    table = dict(zip(cached["words"].tolist(), cached["vectors"]))
+    learnt = layer.get_weights()[0]
+    for word in ("zzyzx", "sublime", next(w for w in vocabulary[2:] if w in table and w not in ("zzyzx", "sublime"))):
+        np.testing.assert_array_equal(learnt[vocabulary.index(word)], table[word])
