@@ -4,7 +4,7 @@
 
 Presets: `tiny` (tests), `default` (offline synthetic scope task, ~5 min on 2 CPU cores),
 `sst2` and `imdb` (real data sized for ~10 minutes on a shared 2-core CPU; both start the embedding
-from word vectors learnt here, see embeddings.py), `gpu` (IMDB at 800 tokens with a max-pooled
+from word vectors learnt here, see embeddings.py; sst2 keeps them frozen and adds IMDB-only words), `gpu` (IMDB at 800 tokens with a max-pooled
 BiGRU-256; 0.896 test accuracy on an H100 before word vectors, short of the 91 % target).
 Under `KERAS_BACKEND=jax` the CPU presets train 2-4x faster than on TensorFlow.
 """
@@ -81,14 +81,16 @@ _TINY = Config(
 )
 
 # SST-2: validation = whole training sentences (the file lists each sentence's phrases too); the
-# embedding starts from skip-gram vectors learnt on the 50k IMDB review texts (docs/results.md:
-# dev 0.827 -> 0.846-0.852 over 3 seeds; `--set model.ensemble_size=3` for the ensemble row).
+# embedding holds skip-gram vectors learnt on the 50k IMDB review texts, kept frozen, and the
+# vocabulary adds 40k IMDB words that SST-2 train lacks (7 % of dev's tokens are not in train, and
+# only frozen vectors stay comparable with the trained words'). docs/results.md: dev 0.852 with
+# fine-tuned train-only vectors -> 0.882 (seed 0) in ~6 minutes under KERAS_BACKEND=jax on 2 CPU cores.
 _SST2 = Config(
     data=DataConfig(source="sst2", vocab_size=16000, max_length=56, validation_fraction=0.1,
-                    validation_split="sentences", pretrain_corpus="imdb"),
-    model=ModelConfig(embedding_dim=128, embedding_init="word2vec", cell="lstm", units=(128,), attention_units=64,
-                      word_dropout_rate=0.1, embedding_dropout_rate=0.3, classifier_dropout_rate=0.4),
-    train=TrainConfig(epochs=3, batch_size=128, learning_rate=3e-3, weight_decay=1e-3, early_stopping_patience=2),
+                    validation_split="sentences", pretrain_corpus="imdb", corpus_vocab_size=40000),
+    model=ModelConfig(embedding_dim=128, embedding_init="word2vec", freeze_embedding=True, cell="lstm", units=(128,),
+                      attention_units=64, word_dropout_rate=0.1, embedding_dropout_rate=0.3, classifier_dropout_rate=0.4),
+    train=TrainConfig(epochs=6, batch_size=128, learning_rate=3e-3, weight_decay=1e-3, early_stopping_patience=3),
 )
 
 # IMDB: word vectors learnt on the training reviews only (still from scratch: no other text), the
