@@ -49,7 +49,7 @@ class ModelConfig:
     embedding_init: Literal["random", "word2vec"] = "random"  # word2vec: skip-gram vectors learnt here on data.pretrain_corpus, then fine-tuned
     word_dropout_rate: float = 0.05  # training-time replacement of tokens by OOV; regularises long reviews
     embedding_dropout_rate: float = 0.2  # dropout on embedding vectors
-    freeze_embedding: bool = False  # keep the starting vectors fixed: words without labelled examples stay comparable with the rest
+    freeze_embedding: bool = False  # keep the learnt vectors fixed so words without labelled examples stay comparable; only with vectors from a large corpus (SST-2 with IMDB-text vectors and data.corpus_vocab_size: dev 0.844 -> 0.878; with vectors from 20k SST-2 phrases alone: 0.64)
     cell: Literal["lstm", "gru"] = "lstm"  # gru is ~25 % cheaper, lstm slightly stronger on long texts
     units: tuple[int, ...] = (64,)  # recurrent units per layer
     bidirectional: bool = True  # reads the text both ways; needed when the decisive clause comes last
