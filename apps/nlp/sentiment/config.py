@@ -6,7 +6,8 @@ Presets: `tiny` (tests), `default` (offline synthetic scope task, ~5 min on 2 CP
 `sst2` and `imdb` (real data sized for ~10 minutes on a shared 2-core CPU; both start the embedding
 from word vectors learnt here, see embeddings.py; sst2 keeps them frozen and adds IMDB-only words), `gpu` (IMDB at 800 tokens with a max-pooled
 BiGRU-256; 0.896 test accuracy on an H100 before word vectors, short of the 91 % target).
-Under `KERAS_BACKEND=jax` the CPU presets train 2-4x faster than on TensorFlow.
+Under `KERAS_BACKEND=jax` the imdb preset trains 2-4x faster on CPU than on TensorFlow; the sst2 preset,
+whose embedding is frozen, is faster on TensorFlow (131 s against 178 s, docs/results.md).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ _TINY = Config(
 # embedding holds skip-gram vectors learnt on the 50k IMDB review texts, kept frozen, and the
 # vocabulary adds 40k IMDB words that SST-2 train lacks (7 % of dev's tokens are not in train, and
 # only frozen vectors stay comparable with the trained words'). docs/results.md: dev 0.852 with
-# fine-tuned train-only vectors -> 0.882 (seed 0) in ~6 minutes under KERAS_BACKEND=jax on 2 CPU cores.
+# fine-tuned train-only vectors -> 0.882 (seed 0) in ~3 minutes on 2 CPU cores (+3 to learn the vectors once).
 _SST2 = Config(
     data=DataConfig(source="sst2", vocab_size=16000, max_length=56, validation_fraction=0.1,
                     validation_split="sentences", pretrain_corpus="imdb", corpus_vocab_size=40000),
