@@ -3,7 +3,10 @@
 Nothing pretrained is downloaded. With `--set model.embedding_init=word2vec` the train script
 learns skip-gram vectors (gensim's Word2Vec) on the corpus `data.pretrain_corpus` names, copies
 the vector of every vocabulary word into the embedding matrix (words the corpus lacks keep a
-random row) and then fine-tunes it with the rest of the model:
+random row) and then fine-tunes it with the rest of the model, or keeps it fixed
+(`model.freeze_embedding`). `data.corpus_vocab_size=N` also gives ids to the N most frequent corpus
+words that training lacks (`extend_vocabulary`); kept frozen, their vectors let the classifier read
+words it has no labelled example of (the SST-2 preset). The corpus:
 
 - `train`: the training split's texts only, so the run still uses nothing but its own training
   data (IMDB's "from scratch" condition holds);
