@@ -327,6 +327,7 @@ def _carve_sentences(split: Split, fraction: float, seed: int) -> tuple[Split, S
 
 # GLUE SST-2's dev and test sentences keep the Penn Treebank bracket escapes ("-lrb- a -rrb-") while
 # its train phrases use "(" and ")"; left escaped, 86 of dev's 1,104 unknown tokens were "lrb"/"rrb".
+PTB_ESCAPED_SOURCES = ("sst2", "tfds:glue/sst2")
 _PTB_ESCAPES = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}"}
 _PTB_ESCAPE = re.compile("|".join(map(re.escape, _PTB_ESCAPES)), re.IGNORECASE)
 
@@ -383,8 +384,7 @@ def _load_raw(cfg: DataConfig, seed: int) -> tuple[Split, Split | None, dict[str
             test = read_table(_first_existing(folder, ("test.tsv.xz", "test.tsv")))
             if set(test.labels) <= set(train.labels):  # GLUE's own test file is unlabelled.
                 evaluation["test"] = test
-        evaluation = {name: unescape_ptb(split) for name, split in evaluation.items()}
-        return unescape_ptb(train), None, evaluation, f"SST-2 {folder}"
+        return train, None, evaluation, f"SST-2 {folder}"
     if source == "table":
         if not cfg.path:
             raise ValueError("data.source=table needs data.path (a TSV/CSV file with text and label columns)")
@@ -398,8 +398,6 @@ def _load_raw(cfg: DataConfig, seed: int) -> tuple[Split, Split | None, dict[str
         return read_polarity_files(_shared_or_given(cfg)), None, {}, "rt-polarity v1.0"
     if source.startswith("tfds:"):
         train, evaluation = read_tfds(source.removeprefix("tfds:"))
-        if source == "tfds:glue/sst2":
-            train, evaluation = unescape_ptb(train), {name: unescape_ptb(split) for name, split in evaluation.items()}
         return train, None, evaluation, source
     raise ValueError(f"unknown data.source {source!r}; choose from {', '.join(NAMED_SOURCES)} or tfds:imdb_reviews, tfds:glue/sst2")
 
@@ -407,11 +405,15 @@ def _load_raw(cfg: DataConfig, seed: int) -> tuple[Split, Split | None, dict[str
 def load_dataset(cfg: DataConfig, seed: int = 0, label_names: list[str] | None = None) -> Dataset:
     """Train/validation/evaluation splits for `cfg`; `label_names` (from a run dir) fixes the classes."""
     train, validation, evaluation, description = _load_raw(cfg, seed)
+    fixes = []
     if cfg.source in READABLE_LABEL_SOURCES:
-        rename = lambda split: Split(split.texts, [BINARY_NAMES.get(y, y) for y in split.labels])  # noqa: E731
-        train = rename(train)
-        validation = rename(validation) if validation is not None else None
-        evaluation = {name: rename(split) for name, split in evaluation.items()}
+        fixes.append(lambda split: Split(split.texts, [BINARY_NAMES.get(y, y) for y in split.labels]))
+    if cfg.source in PTB_ESCAPED_SOURCES:
+        fixes.append(unescape_ptb)
+    for fix in fixes:
+        train = fix(train)
+        validation = fix(validation) if validation is not None else None
+        evaluation = {name: fix(split) for name, split in evaluation.items()}
     if len(train) == 0:
         raise ValueError(f"{description}: the training split is empty")
     if not evaluation:
