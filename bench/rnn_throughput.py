@@ -9,6 +9,22 @@ Ratios (Keras / PyTorch) are the numbers to quote; absolute times depend on the 
     KERAS_BACKEND=jax python -m bench.rnn_throughput --device gpu --grid gpu --steps-per-execution 1 8 --jax-loop \
         --out bench/out/rnn_throughput_gpu.json
 
+`--scan-unroll K [K ...]` adds one column per K: the same shapes trained by `fit` on `ScanRNN`, a
+`keras.ops.scan` recurrence with the input projection hoisted out of the loop and K steps unrolled
+per loop iteration (fewer loop iterations, each with more work). On the H100, Keras' throughput at
+H=128 equalled H=256 and grew with T but not with B, which points at a per-time-step cost of
+the loop (kernel launches, loop bookkeeping) rather than arithmetic; these columns measure whether
+unrolling lifts it. Diagnostic for the next GPU session (4 shapes, a few minutes):
+
+    KERAS_BACKEND=jax python -m bench.rnn_throughput --device gpu --grid anchor --batches 32 --scan-unroll 1 4 16 \
+        --jax-loop --out bench/out/rnn_scan_gpu.json
+
+On CPU (JAX, 2 cores, B=256, T=100, H=128) the hoisted projection is slower than Keras' own scan
+LSTM, which multiplies `x_t @ W` inside the loop (a jitted grad: 235 ms against 160 ms): XLA-CPU
+then writes and reads the `[time, batch, 4*units]` gradient once more. Unrolling also lost there
+(LSTM 1098 / 889 / 312 seq/s at unroll 1 / 4 / 16). CPU numbers say nothing about the GPU's
+per-step floor; only a GPU run decides.
+
 `--jax-loop` adds a diagnostic column: the same Keras model and optimizer trained by a jitted
 `lax.scan` over device-resident batches, which shows how much of `fit`'s time is the kernels.
 On CPU (JAX, H=8, T=10, B=16) it ran 107k seq/s against fit's 16k: fit adds about 0.85 ms per
@@ -61,10 +77,85 @@ def _keras_model(cell, steps, units, layers):
     return keras.Model(inputs, keras.layers.Dense(1)(hidden))
 
 
-def keras_throughput(cell, batch, steps, units, layers, batches, repeats, steps_per_execution=1) -> float:
+def _scan_rnn_class():
+    import keras
+    from keras import ops
+
+    class ScanRNN(keras.layers.Layer):
+        """LSTM or GRU (Keras gate layouts, GRU `reset_after=True`) as a `keras.ops.scan` with `unroll` steps
+        per iteration. `x @ W + b` for all steps is one matmul before the loop; each step does `h @ U`."""
+
+        def __init__(self, cell, units, unroll=1, return_sequences=False, **kwargs):
+            super().__init__(**kwargs)
+            self.cell, self.units, self.unroll, self.return_sequences = cell, units, unroll, return_sequences
+            self.gates = 4 if cell == "lstm" else 3
+
+        def build(self, input_shape):
+            g, u = self.gates, self.units
+            self.kernel = self.add_weight((input_shape[-1], g * u), "glorot_uniform", name="kernel")
+            self.recurrent_kernel = self.add_weight((u, g * u), "orthogonal", name="recurrent_kernel")
+            # LSTM: one bias, forget block at one (Keras' unit_forget_bias); GRU: input and recurrent biases.
+            bias_shape = (g * u,) if self.cell == "lstm" else (2, g * u)
+            self.bias = self.add_weight(bias_shape, "zeros", name="bias")
+            if self.cell == "lstm":
+                self.bias.assign(ops.concatenate([ops.zeros((u,)), ops.ones((u,)), ops.zeros((2 * u,))]))
+
+        def call(self, inputs):
+            u = self.units
+            input_bias = self.bias if self.cell == "lstm" else self.bias[0]
+            # time-major before the projection: transposing [batch, time, features] is cheaper than [.., g*u]
+            projected = ops.matmul(ops.transpose(inputs, (1, 0, 2)), self.kernel) + input_bias  # [time, batch, g*u]
+            zeros = ops.zeros((ops.shape(inputs)[0], u), dtype=inputs.dtype)
+            jax_backend = keras.backend.backend() == "jax"
+
+            if self.cell == "lstm":
+                def step(carry, x_t):
+                    h, c = carry
+                    z = x_t + ops.matmul(h, self.recurrent_kernel)
+                    i, f = ops.sigmoid(z[:, :u]), ops.sigmoid(z[:, u:2 * u])
+                    c = f * c + i * ops.tanh(z[:, 2 * u:3 * u])
+                    h = ops.sigmoid(z[:, 3 * u:]) * ops.tanh(c)
+                    return (h, c), (h if jax_backend else (h, c))  # Keras' TF scan wants ys shaped like the carry
+                init = (zeros, zeros)
+            else:
+                def step(h, x_t):
+                    r_all = ops.matmul(h, self.recurrent_kernel) + self.bias[1]
+                    z = ops.sigmoid(x_t[:, :u] + r_all[:, :u])
+                    r = ops.sigmoid(x_t[:, u:2 * u] + r_all[:, u:2 * u])
+                    candidate = ops.tanh(x_t[:, 2 * u:] + r * r_all[:, 2 * u:])
+                    h = z * h + (1 - z) * candidate
+                    return h, h
+                init = zeros
+            carry, outputs = ops.scan(step, init, projected, unroll=self.unroll)
+            if self.cell == "lstm" and not jax_backend:
+                outputs = outputs[0]
+            if self.return_sequences:
+                return ops.transpose(outputs, (1, 0, 2))
+            return carry[0] if self.cell == "lstm" else carry
+
+    return ScanRNN
+
+
+def _scan_model(cell, steps, units, layers, unroll):
     import keras
 
-    model = _keras_model(cell, steps, units, layers)
+    scan_rnn = _scan_rnn_class()
+    inputs = keras.Input((steps, FEATURES))
+    x = inputs
+    for i in range(layers):
+        x = scan_rnn(cell, units, unroll=unroll, return_sequences=i < layers - 1)(x)
+    return keras.Model(inputs, keras.layers.Dense(1)(x))
+
+
+def keras_throughput(cell, batch, steps, units, layers, batches, repeats, steps_per_execution=1,
+                     scan_unroll=None) -> float:
+    """`fit` throughput of the suite's RecurrentStack, or of ScanRNN with `scan_unroll` steps per iteration."""
+    import keras
+
+    if scan_unroll is None:
+        model = _keras_model(cell, steps, units, layers)
+    else:
+        model = _scan_model(cell, steps, units, layers, scan_unroll)
     model.compile(keras.optimizers.Adam(1e-3), "mse", steps_per_execution=steps_per_execution)
     x, y = _data(batch, steps, batches)
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)  # compile + warm up
@@ -194,6 +285,9 @@ def main(argv=None) -> int:
     parser.add_argument("--jax-loop", action="store_true",
                         help="also time a jitted JAX loop (lax.scan over device-resident batches) on the same "
                              "Keras model: separates kernel time from fit's per-step overhead (JAX backend)")
+    parser.add_argument("--scan-unroll", type=int, nargs="*", default=[],
+                        help="also time fit on a keras.ops.scan LSTM/GRU with the input projection hoisted and "
+                             "this many steps unrolled per loop iteration (one column per value)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch side")
     parser.add_argument("--out", default="bench/out/rnn_throughput.json")
     args = parser.parse_args(argv)
@@ -217,6 +311,9 @@ def main(argv=None) -> int:
         for spe in args.steps_per_execution:
             row[f"keras_spe{spe}_seq_per_s"] = keras_throughput(cell, batch, steps, units, layers, args.batches,
                                                                args.repeats, spe)
+        for k in args.scan_unroll:
+            row[f"scan_u{k}_seq_per_s"] = keras_throughput(cell, batch, steps, units, layers, args.batches,
+                                                           args.repeats, scan_unroll=k)
         if args.jax_loop:
             row["jax_loop_seq_per_s"] = jax_loop_throughput(cell, batch, steps, units, layers, args.batches,
                                                             args.repeats)
@@ -228,6 +325,8 @@ def main(argv=None) -> int:
             row["ratio"] = row["keras_seq_per_s"] / row["torch_seq_per_s"]
         rows.append(row)
         ratio = f" ratio {row['ratio']:.2f}" if "ratio" in row else ""
+        for k in args.scan_unroll:
+            ratio += f", scan unroll {k} {row[f'scan_u{k}_seq_per_s']:.0f} seq/s"
         if "jax_loop_seq_per_s" in row:
             ratio += f", jax loop {row['jax_loop_seq_per_s']:.0f} seq/s"
         print(f"[{n}/{len(combos)}] {cell} L={layers} H={units} T={steps} B={batch}: "
@@ -241,12 +340,13 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     spes = args.steps_per_execution
-    loop = ["jax loop seq/s"] if args.jax_loop else []
+    loop = [f"scan unroll {k} seq/s" for k in args.scan_unroll] + (["jax loop seq/s"] if args.jax_loop else [])
     table = ["| cell | layers | units | steps | batch | " + " | ".join(
              [f"keras seq/s (spe {s})" for s in spes] + loop) + " | torch seq/s | best keras/torch |",
              "|---|---|---|---|---|" + "---|" * (len(spes) + len(loop) + 2)]
     for r in rows:
         cells = [f"{r[f'keras_spe{s}_seq_per_s']:.0f}" for s in spes]
+        cells += [f"{r[f'scan_u{k}_seq_per_s']:.0f}" for k in args.scan_unroll]
         cells += [f"{r['jax_loop_seq_per_s']:.0f}"] if args.jax_loop else []
         table.append(f"| {r['cell']} | {r['layers']} | {r['units']} | {r['steps']} | {r['batch']} | "
                      + " | ".join(cells)

@@ -36,3 +36,25 @@ def test_jax_loop_diagnostic_runs_under_jax(tmp_path):
     row = json.loads(out.read_text())["rows"][0]
     assert row["jax_loop_seq_per_s"] > 0 and row["keras_seq_per_s"] > 0
     assert "jax loop seq/s" in out.with_suffix(".md").read_text()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("unroll", [1, 4])
+def test_scan_rnn_matches_keras_layer(cell, unroll):
+    """The --scan-unroll variant must compute what Keras' LSTM/GRU computes, or its timings mean nothing."""
+    import keras
+    import numpy as np
+
+    scan_rnn = rnn_throughput._scan_rnn_class()
+    x = np.random.default_rng(1).normal(size=(3, 10, 5)).astype("float32")  # 10 steps: not a multiple of 4
+    reference = (keras.layers.LSTM if cell == "lstm" else keras.layers.GRU)(6, return_sequences=True)
+    expected = keras.ops.convert_to_numpy(reference(x))
+    for return_sequences in (True, False):
+        layer = scan_rnn(cell, 6, unroll=unroll, return_sequences=return_sequences)
+        layer.build(x.shape)
+        fresh = (keras.layers.LSTM if cell == "lstm" else keras.layers.GRU)(6)
+        fresh.build(x.shape)  # same initial bias as Keras (LSTM forget block at one)
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.bias), fresh.get_weights()[2])
+        layer.set_weights(reference.get_weights())
+        out = keras.ops.convert_to_numpy(layer(x))
+        np.testing.assert_allclose(out, expected if return_sequences else expected[:, -1], atol=1e-5)
