@@ -1,13 +1,18 @@
-"""Export a trained speech run dir: SavedModel (raw 16 kHz audio in) + TFLite, each parity-checked,
-and for `streaming` models a builtins-only TFLite step model with external state.
+"""Export a trained speech run dir: SavedModel, TFLite and ONNX (raw 16 kHz audio in), each
+parity-checked, and for `streaming` models a builtins-only TFLite step model with external state.
 
     python -m apps.speech.export --run-dir runs/speech                  # -> runs/speech/export/
-    python -m apps.speech.export --run-dir runs/speech --formats saved_model,tflite
+    python -m apps.speech.export --run-dir runs/speech --formats saved_model,onnx
+
+TFLite and ONNX take a copy of the model with a matmul DFT (neither has a portable RFFT),
+the normalization statistics as constants and the recurrences unrolled over the clip's fixed
+frame count: a loop-free graph of builtin ops (ONNX: opset ops only, no `Loop`).
 
 Writes `parity.json` (max |difference| of each format vs Keras on real clips) and, for a
-streaming model, `streaming_step.tflite` + `streaming.json`: the step model is fed the same
-clips 100 ms at a time through the TFLite interpreter, and its final probabilities must
-equal the full (non-streaming) Keras model's within 1e-4. Runs on the TensorFlow backend.
+streaming model, `streaming_step.tflite` (+ `streaming_step.onnx` with the onnx format) and
+`streaming.json`: the step model is fed the same clips 100 ms at a time through the TFLite
+interpreter (and onnxruntime), and its final probabilities must equal the full (non-streaming)
+Keras model's within 1e-4. Runs on the TensorFlow backend.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import numpy as np
 
 from common.training import USER_ERRORS, report_user_error
 
-DEFAULT_FORMATS = ("keras", "saved_model", "tflite")
+DEFAULT_FORMATS = ("keras", "saved_model", "tflite", "onnx")
 
 
 def sample_clips(cfg, count: int, seed: int = 0) -> np.ndarray:
@@ -39,59 +44,79 @@ def sample_clips(cfg, count: int, seed: int = 0) -> np.ndarray:
     return (0.1 * rng.standard_normal((count, num_samples)) + 0.3 * np.sin(2 * np.pi * 440 * t)).astype("float32")
 
 
-def export_streaming(model, cfg, out_dir: Path, clips: np.ndarray, atol: float = 1e-4) -> dict:
-    """Writes the streaming step model as builtins-only TFLite and checks it against the full model."""
-    from apps.speech.model import build_streaming_model, stream_clip
+def export_streaming(model, cfg, out_dir: Path, clips: np.ndarray, atol: float = 1e-4, onnx: bool = False) -> dict:
+    """Writes the streaming step model as builtins-only TFLite (and ONNX when `onnx`), feeds `clips`
+    through each chunk by chunk, and checks the final probabilities against the full model."""
+    from apps.speech.model import build_streaming_model, export_copy, stream_clip
     from apps.speech.train import predict_probabilities
-    from common.export import ExportError, export_tflite, input_names, run_tflite
+    from common.export import ExportError, export_onnx, export_tflite, input_names, run_tflite
 
-    step = build_streaming_model(model, cfg.model.streaming_chunk_frames, batch_size=1)
+    # From the export copy: its normalization statistics are constants, which ONNX needs.
+    step = build_streaming_model(export_copy(model), cfg.model.streaming_chunk_frames, batch_size=1)
     path = export_tflite(step, out_dir / "streaming_step.tflite")
     names = input_names(step)
+    runners = {"tflite": lambda inputs: run_tflite(path, inputs, names)}
+    if onnx:
+        import onnxruntime as ort
+
+        onnx_path = export_onnx(step, out_dir / "streaming_step.onnx")
+        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        input_specs = session.get_inputs()
+        runners["onnx"] = lambda inputs: session.run(None, {spec.name: np.asarray(x) for spec, x in zip(input_specs, inputs)})
     full = predict_probabilities(model, clips)
-    worst_keras, worst_tflite = 0.0, 0.0
-    agree = 0
+    worst = {"keras": 0.0, **{fmt: 0.0 for fmt in runners}}
+    agree = {fmt: 0 for fmt in runners}
     for i in range(len(clips)):
         clip = clips[i:i + 1]
-        keras_stream = stream_clip(step, clip)
-        tflite_stream = stream_clip(step, clip, runner=lambda inputs: run_tflite(path, inputs, names))
-        worst_keras = max(worst_keras, float(np.abs(keras_stream - full[i:i + 1]).max()))
-        worst_tflite = max(worst_tflite, float(np.abs(tflite_stream - full[i:i + 1]).max()))
-        agree += int(tflite_stream.argmax() == full[i].argmax())
+        worst["keras"] = max(worst["keras"], float(np.abs(stream_clip(step, clip) - full[i:i + 1]).max()))
+        for fmt, runner in runners.items():
+            streamed = stream_clip(step, clip, runner=runner)
+            worst[fmt] = max(worst[fmt], float(np.abs(streamed - full[i:i + 1]).max()))
+            agree[fmt] += int(streamed.argmax() == full[i].argmax())
     report = {
         "path": str(path), "chunk_samples": int(step.inputs[0].shape[1]),
         "state_inputs": names[1:], "num_clips": int(len(clips)),
-        "max_abs_diff_keras_stream_vs_full": worst_keras, "max_abs_diff_tflite_stream_vs_full": worst_tflite,
-        "top1_agreement": agree / max(1, len(clips)), "atol": atol,
+        "max_abs_diff_keras_stream_vs_full": worst["keras"], "max_abs_diff_tflite_stream_vs_full": worst["tflite"],
+        "top1_agreement": agree["tflite"] / max(1, len(clips)), "atol": atol,
     }
-    if worst_tflite > atol:
-        raise ExportError(f"streaming TFLite differs from the full model by {worst_tflite:.3g} (> {atol:g})")
+    if onnx:
+        report.update(onnx_path=str(onnx_path), max_abs_diff_onnx_stream_vs_full=worst["onnx"],
+                      onnx_top1_agreement=agree["onnx"] / max(1, len(clips)))
+    for fmt in runners:
+        if worst[fmt] > atol:
+            raise ExportError(f"streaming {fmt} differs from the full model by {worst[fmt]:.3g} (> {atol:g})")
     return report
 
 
-def export_flat_tflite(model, path: Path, clips: np.ndarray, atol: float = 1e-4) -> dict:
-    """Full-clip TFLite with builtin ops only: the recurrences are unrolled (the clip length is
-    fixed), so no Flex delegate is needed and parity is checked here on `clips`."""
+def export_flat(model, fmt: str, path: Path, clips: np.ndarray, atol: float = 1e-4) -> dict:
+    """Full-clip TFLite (builtin ops only, no Flex delegate) or ONNX of `export_copy(model, unroll=True)`:
+    the clip length is fixed, so the recurrences unroll into plain ops. Parity is checked on `clips`."""
     from apps.speech.model import export_copy
     from apps.speech.train import predict_probabilities
-    from common.export import check_parity, export_tflite, input_names, run_tflite
+    from common.export import check_parity, export_onnx, export_tflite, input_names, run_onnx, run_tflite
 
     flat = export_copy(model, unroll=True)
-    export_tflite(flat, path)
     reference = predict_probabilities(model, clips)
-    outputs = np.concatenate([run_tflite(path, [clips[i:i + 1]], input_names(flat))[0] for i in range(len(clips))])
-    diff = check_parity([reference], [outputs], atol, what="tflite")
-    return {"path": str(path), "max_abs_diff": diff, "ops": "TFLITE_BUILTINS (unrolled recurrences)"}
+    if fmt == "tflite":
+        export_tflite(flat, path)
+        outputs = np.concatenate([run_tflite(path, [clips[i:i + 1]], input_names(flat))[0] for i in range(len(clips))])
+        ops = "TFLITE_BUILTINS (unrolled recurrences)"
+    else:
+        export_onnx(flat, path)
+        outputs = run_onnx(path, [clips])[0]
+        ops = "ONNX opset ops (unrolled recurrences, no Loop)"
+    diff = check_parity([reference], [outputs], atol, what=fmt)
+    return {"path": str(path), "max_abs_diff": diff, "ops": ops}
 
 
 def main(argv=None) -> int:
     from common.export import ExportError
 
-    parser = argparse.ArgumentParser(description="Export a trained speech model (SavedModel, TFLite, streaming TFLite).")
+    parser = argparse.ArgumentParser(description="Export a trained speech model (SavedModel, TFLite, ONNX, streaming TFLite).")
     parser.add_argument("--run-dir", required=True, help="run dir written by apps.speech.train")
     parser.add_argument("--out", default=None, help="output folder (default <run-dir>/export)")
     parser.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
-                        help="comma-separated subset of keras,saved_model,tflite")
+                        help="comma-separated subset of " + ",".join(DEFAULT_FORMATS))
     parser.add_argument("--num-clips", type=int, default=8, help="clips used for the parity checks")
     args = parser.parse_args(argv)
     try:
@@ -110,23 +135,26 @@ def _export(args) -> int:
     if keras.backend.backend() != "tensorflow":
         raise ValueError("export runs on the TensorFlow backend: unset KERAS_BACKEND or set it to tensorflow")
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
-    unknown = set(formats) - {"keras", "saved_model", "tflite"}
+    unknown = set(formats) - set(DEFAULT_FORMATS)
     if unknown:
-        # ONNX is left out: tf2onnx turns the Normalization statistics into graph inputs.
-        raise ValueError(f"unknown export format(s) {sorted(unknown)}; choose from keras, saved_model, tflite")
+        raise ValueError(f"unknown export format(s) {sorted(unknown)}; choose from {', '.join(DEFAULT_FORMATS)}")
     cfg, labels, model = load_run(args.run_dir)
     out = Path(args.out) if args.out else Path(args.run_dir) / "export"
     clips = sample_clips(cfg, max(1, args.num_clips))
     report = export_all(model, out, [clips], formats=tuple(f for f in formats if f in ("keras", "saved_model")))
-    if "tflite" in formats:
-        report["formats"]["tflite"] = export_flat_tflite(model, out / "model.tflite", clips)
+    for fmt in ("tflite", "onnx"):
+        if fmt in formats:
+            report["formats"][fmt] = export_flat(model, fmt, out / f"model.{fmt}", clips)
     write_json(out / "parity.json", report)
     lines = [f"  {fmt}: {info['path']} (max |diff| {info['max_abs_diff']:.2g})" for fmt, info in report["formats"].items()]
     if cfg.model.architecture == "streaming":
-        streaming = export_streaming(model, cfg, out, clips)
+        streaming = export_streaming(model, cfg, out, clips, onnx="onnx" in formats)
         write_json(out / "streaming.json", streaming)
         lines.append(f"  streaming step (TFLite builtins, external state): {streaming['path']} "
                      f"(max |diff| vs full model {streaming['max_abs_diff_tflite_stream_vs_full']:.2g})")
+        if "onnx_path" in streaming:
+            lines.append(f"  streaming step (ONNX, external state): {streaming['onnx_path']} "
+                         f"(max |diff| vs full model {streaming['max_abs_diff_onnx_stream_vs_full']:.2g})")
     else:
         lines.append("  streaming step: skipped (train with --set model.architecture=streaming to get one)")
     write_json(out / "labels.json", labels)

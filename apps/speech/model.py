@@ -131,8 +131,9 @@ def compile_model(model: keras.Model, optimizer) -> keras.Model:
 
 
 def export_copy(model: keras.Model, unroll: bool = False) -> keras.Model:
-    """The same model with a matmul DFT (ONNX/TFLite lack a portable RFFT), optionally with unrolled
-    recurrences: a loop-free graph that TFLite converts with builtin ops only. Weights are copied."""
+    """The same model with a matmul DFT (ONNX/TFLite lack a portable RFFT) and constant normalization
+    statistics, optionally with unrolled recurrences: a loop-free graph that TFLite converts with
+    builtin ops only. Weights are copied."""
     config = model.get_config()
     for layer in config["layers"]:
         if layer["class_name"].endswith("RecurrentStack") and unroll:
@@ -144,6 +145,10 @@ def export_copy(model: keras.Model, unroll: bool = False) -> keras.Model:
     for layer in copy.layers:
         if isinstance(layer, keras.layers.Normalization):
             layer.finalize_state()  # recomputes mean/variance tensors from the copied statistics
+            # As NumPy arrays they trace into graph constants; as eager tensors tf2onnx would make
+            # them extra graph inputs that the caller must feed.
+            layer.mean = keras.ops.convert_to_numpy(layer.mean)
+            layer.variance = keras.ops.convert_to_numpy(layer.variance)
     return copy
 
 

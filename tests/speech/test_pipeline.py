@@ -40,12 +40,19 @@ def _check_evaluate_predict_export(run, tmp_path, capsys):
     assert line.startswith(str(tmp_path / "tone.wav")) and line.count(",") == 1
 
     out = tmp_path / "export"
-    assert export.main(["--run-dir", str(run), "--out", str(out), "--formats", "saved_model", "--num-clips", "2"]) == 0
+    assert export.main(["--run-dir", str(run), "--out", str(out), "--formats", "saved_model,onnx", "--num-clips", "2"]) == 0
     parity = json.loads((out / "parity.json").read_text())
     assert parity["formats"]["saved_model"]["max_abs_diff"] <= 1e-4
+    assert parity["formats"]["onnx"]["max_abs_diff"] <= 1e-4
+    import onnx
+
+    graph = onnx.load(str(out / "model.onnx")).graph
+    assert [i.name for i in graph.input] == ["audio"]  # no statistics left as inputs to feed
+    assert "Loop" not in {node.op_type for node in graph.node}  # recurrences unrolled
     streaming = json.loads((out / "streaming.json").read_text())
-    assert (out / "streaming_step.tflite").is_file()
+    assert (out / "streaming_step.tflite").is_file() and (out / "streaming_step.onnx").is_file()
     assert streaming["max_abs_diff_tflite_stream_vs_full"] <= 1e-4 and streaming["top1_agreement"] == 1.0
+    assert streaming["max_abs_diff_onnx_stream_vs_full"] <= 1e-4 and streaming["onnx_top1_agreement"] == 1.0
 
 
 def _check_user_errors(run, tmp_path, capsys):
