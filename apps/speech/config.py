@@ -53,6 +53,7 @@ class FeatureConfig:
     num_mfcc: int = 13  # cepstral coefficients kept when kind=mfcc
     lower_edge_hertz: float = 20.0  # lowest mel band edge
     upper_edge_hertz: float = 7600.0  # highest mel band edge (below Nyquist)
+    clip_mean_norm: bool = False  # subtract each clip's own mean per bin (cancels microphone colouring); not for streaming
 
     def __post_init__(self):
         # Cross-field rules (fft_length >= frame_length, ...) are checked by LogMelSpectrogram at build time.
@@ -69,10 +70,20 @@ class AugmentConfig:
     snr_db_range: tuple[float, ...] = (0.0, 25.0)  # noise is mixed at a random SNR in this range (dB)
     volume_range: tuple[float, ...] = (0.3, 1.5)  # random gain; real microphones differ a lot in level
     speed_range: tuple[float, ...] = (1.0, 1.0)  # random speed factor (resampling); (1, 1) disables
+    reverb_probability: float = 0.0  # chance of convolving a clip with a synthetic room response (dry eSpeak -> room)
+    rt60_range: tuple[float, ...] = (0.1, 0.6)  # reverberation time (s, 60 dB decay) of those room responses
     freq_masks: int = 2  # SpecAugment frequency masks per example
     freq_mask_width: int = 6  # maximum width of each frequency mask (bins)
     time_masks: int = 2  # SpecAugment time masks per example
     time_mask_width: int = 10  # maximum width of each time mask (frames)
+
+    def __post_init__(self):
+        rt60 = tuple(self.rt60_range)
+        checks = [("noise_probability", 0.0 <= self.noise_probability <= 1.0, "in [0, 1]"),
+                  ("reverb_probability", 0.0 <= self.reverb_probability <= 1.0, "in [0, 1]"),
+                  ("rt60_range", len(rt60) == 2 and 0.0 < rt60[0] <= rt60[1] <= 3.0,
+                   "two seconds (low, high) with 0 < low <= high <= 3")]
+        check_fields(self, "augment", checks)
 
 
 @dataclasses.dataclass(frozen=True)

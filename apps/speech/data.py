@@ -10,7 +10,7 @@ Sources (`data.source`):
 
 Every clip is resampled to `data.sample_rate` and padded/cropped to `data.clip_seconds`.
 `AugmentedClips` is the training pipeline (a `keras.utils.PyDataset`, so it runs under JAX
-too): random time shift, volume, speed and background noise at a random SNR.
+too): random time shift, volume, speed, room reverberation and background noise at a random SNR.
 """
 
 from __future__ import annotations
@@ -408,7 +408,8 @@ class AugmentedClips(keras.utils.PyDataset):
     """Shuffled, augmented training batches `(audio [b, samples], labels [b])`, reproducible per epoch.
 
     Augmentations (probability/ranges from `AugmentConfig`): random time shift with zero fill,
-    random speed (resampling), random volume, background noise mixed at a random SNR.
+    random speed (resampling), synthetic room reverberation, random volume, background noise
+    mixed at a random SNR.
     """
 
     def __init__(self, split: Split, noises: Sequence[np.ndarray], cfg: AugmentConfig, batch_size: int,
@@ -443,6 +444,27 @@ class AugmentedClips(keras.utils.PyDataset):
         return audio, labels
 
 
+def room_response(rt60: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A synthetic room impulse response: the direct path, then Gaussian noise decaying 60 dB over
+    `rt60` seconds (Schroeder's statistical model of a diffuse late tail), unit energy."""
+    length = max(2, int(rt60 * sample_rate))
+    t = np.arange(length) / sample_rate
+    response = rng.standard_normal(length) * np.exp(-6.9078 * t / rt60)  # ln(1000) = 6.9078: -60 dB at rt60
+    response[0] = 0.0
+    response *= rng.uniform(0.1, 0.7) / np.sqrt(np.sum(response ** 2))  # reverberant / direct energy ratio
+    response[0] = 1.0
+    return (response / np.sqrt(np.sum(response ** 2))).astype(np.float32)
+
+
+def reverberate(clip: np.ndarray, rt60: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """`clip` convolved with `room_response(rt60)`, cut to its length and rescaled to its peak level."""
+    from scipy.signal import fftconvolve
+
+    wet = fftconvolve(clip, room_response(rt60, sample_rate, rng))[:len(clip)]
+    peak, wet_peak = float(np.abs(clip).max()), float(np.abs(wet).max())
+    return (wet * (peak / wet_peak) if wet_peak > 0 else wet).astype(np.float32)
+
+
 def augment_batch(audio: np.ndarray, noises: Sequence[np.ndarray], cfg: AugmentConfig, sample_rate: int,
                   rng: np.random.Generator) -> np.ndarray:
     """Waveform augmentation of a batch `[b, samples]` (a copy is returned)."""
@@ -465,6 +487,8 @@ def augment_batch(audio: np.ndarray, noises: Sequence[np.ndarray], cfg: AugmentC
                 clip[:shift] = 0.0
             elif shift < 0:
                 clip[shift:] = 0.0
+        if rng.random() < cfg.reverb_probability:
+            clip = reverberate(clip, rng.uniform(*cfg.rt60_range), sample_rate, rng)
         clip = clip * rng.uniform(low_gain, high_gain)
         if noises and rng.random() < cfg.noise_probability:
             noise = noises[int(rng.integers(len(noises)))]

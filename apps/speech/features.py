@@ -6,6 +6,7 @@
   `(i+1)*step` (the Hann window of `frame_length` sits centred in the `fft_length` frame,
   as `keras.ops.stft` places it). A streaming model that keeps the last
   `fft_length - frame_step` samples as state reproduces the full run exactly.
+- `ClipMeanNormalization`: per-clip mean subtraction over time (channel normalisation).
 - `SpecAugment`: time/frequency masks, active only when `training=True`.
 
 Only `keras.ops` is used (STFT via `keras.ops.stft`), so TF and JAX run the same code.
@@ -162,6 +163,20 @@ class LogMelSpectrogram(keras.layers.Layer):
             causal_padding=self.causal_padding, dft=self.dft,
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="speech")
+class ClipMeanNormalization(keras.layers.Layer):
+    """Subtracts each example's mean over time, per feature bin (cepstral mean normalisation).
+
+    A fixed microphone or room colouring adds a constant per bin to log-mel features; removing
+    the clip's own mean cancels it. It needs the whole clip, so streaming models do without.
+
+    Input/output shape: `[batch, frames, bins]`.
+    """
+
+    def call(self, inputs):
+        return inputs - ops.mean(inputs, axis=1, keepdims=True)
 
 
 @keras.saving.register_keras_serializable(package="speech")

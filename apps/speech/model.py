@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from apps.speech.config import AugmentConfig, FeatureConfig, ModelConfig
-from apps.speech.features import LogMelSpectrogram, SpecAugment
+from apps.speech.features import ClipMeanNormalization, LogMelSpectrogram, SpecAugment
 from common.layers import AttentionPooling, RecurrentStack, build_streaming_step_model
 
 
@@ -75,6 +75,12 @@ def build_model(cfg: ModelConfig, features: FeatureConfig, augment: AugmentConfi
     x = frontend(audio)  # [batch, frames, bins]
     # Per-bin standardisation, adapted on training audio before fit: frame-wise, so it streams.
     x = keras.layers.Normalization(axis=-1, name="normalization")(x)
+    if features.clip_mean_norm:
+        if cfg.architecture == "streaming":
+            raise ValueError("features.clip_mean_norm needs the whole clip, so the streaming architecture cannot "
+                             "use it; set features.clip_mean_norm=false")
+        # After the (affine, per-bin) global standardisation, so adapt_normalization is unchanged.
+        x = ClipMeanNormalization(name="clip_mean_norm")(x)
     x = SpecAugment(augment.freq_masks, augment.freq_mask_width, augment.time_masks, augment.time_mask_width,
                     seed=seed, name="spec_augment")(x)
     if cfg.architecture == "crnn":

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from apps.speech.config import SILENCE, UNKNOWN, AugmentConfig, DataConfig
 from apps.speech.data import (AugmentedClips, Split, augment_batch, fit_length, label_names, load_audio, load_data,
-                              load_eval_data, load_fsdd, load_speech_commands_folder)
+                              load_eval_data, load_fsdd, load_speech_commands_folder, reverberate, room_response)
 
 CFG = DataConfig(source="folder", words=("yes", "no"), clip_seconds=0.25)
 
@@ -101,6 +101,36 @@ def test_augmentation_keeps_shape_and_range():
     split = Split(audio, np.array([0, 1]), ["a", "b"], ["a", "b"])
     batches = AugmentedClips(split, noise, AugmentConfig(), batch_size=1, sample_rate=16000)
     assert len(batches) == 2 and batches[0][0].shape == (1, 4000)
+
+
+def test_room_response_and_reverb():
+    rng = np.random.default_rng(0)
+    response = room_response(0.4, 16000, rng)
+    assert len(response) == 6400 and np.isclose(np.sum(response ** 2), 1.0, atol=1e-5)
+    assert np.abs(response[0]) == np.abs(response).max()  # the direct path dominates
+    energy = response[1:] ** 2
+    assert energy[:640].sum() > 100 * energy[-640:].sum()  # the tail decays (60 dB over rt60)
+    click = np.zeros(16000, "float32")
+    click[1000] = 0.5
+    wet = reverberate(click, 0.4, 16000, rng)
+    assert wet.shape == click.shape and np.isclose(np.abs(wet).max(), 0.5)
+    assert (np.abs(wet[1001:7400]) > 0).mean() > 0.99 and np.abs(wet[7401:]).max() < 1e-6  # an rt60-long tail
+    audio = np.stack([_tone(16000, 0.25)] * 2)
+    dry = augment_batch(audio, [], AugmentConfig(volume_range=(1, 1), time_shift_seconds=0.0), 16000,
+                        np.random.default_rng(1))
+    reverbed = augment_batch(audio, [], AugmentConfig(volume_range=(1, 1), time_shift_seconds=0.0,
+                                                      reverb_probability=1.0), 16000, np.random.default_rng(1))
+    np.testing.assert_array_equal(dry, audio)
+    assert not np.allclose(reverbed, audio) and np.abs(reverbed).max() <= 1.0
+
+
+def test_augment_config_rejects_bad_values():
+    from common.config import ConfigError
+
+    with pytest.raises(ConfigError, match="reverb_probability"):
+        AugmentConfig(reverb_probability=1.5)
+    with pytest.raises(ConfigError, match="rt60_range"):
+        AugmentConfig(rt60_range=(0.5, 0.1))
 
 
 def test_synthetic_source_is_cached_and_deterministic(tmp_path, monkeypatch):

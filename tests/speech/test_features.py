@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from apps.speech.config import PRESETS
-from apps.speech.features import LogMelSpectrogram, SpecAugment, num_frames
+from apps.speech.features import ClipMeanNormalization, LogMelSpectrogram, SpecAugment, num_frames
 from apps.speech.model import LastSteps, adapt_normalization, build_model, build_streaming_model, stream_clip
 
 RNG = np.random.default_rng(0)
@@ -99,6 +99,23 @@ def test_streaming_needs_streaming_architecture():
     model = build_model(cfg.model, cfg.features, cfg.augment, num_classes=3, clip_seconds=0.25)
     with pytest.raises(ValueError, match="streaming"):
         build_streaming_model(model, 5)
+
+
+def test_clip_mean_norm_cancels_a_fixed_channel():
+    features = RNG.standard_normal((2, 30, 16)).astype("float32")
+    channel = RNG.standard_normal((1, 1, 16)).astype("float32")  # a microphone's constant log-gain per bin
+    layer = ClipMeanNormalization()
+    out = np.asarray(layer(features))
+    np.testing.assert_allclose(out.mean(axis=1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(layer(features + channel)), out, atol=1e-5)
+    cfg = PRESETS["tiny"]
+    model = build_model(cfg.model, dataclasses.replace(cfg.features, clip_mean_norm=True), cfg.augment,
+                        num_classes=3, clip_seconds=0.25)
+    assert "clip_mean_norm" in {layer.name for layer in model.layers}
+    with pytest.raises(ValueError, match="clip_mean_norm"):
+        build_model(dataclasses.replace(cfg.model, architecture="streaming"),
+                    dataclasses.replace(cfg.features, clip_mean_norm=True), cfg.augment, num_classes=3,
+                    clip_seconds=0.25)
 
 
 def test_last_steps_layer():
