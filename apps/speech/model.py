@@ -7,7 +7,7 @@ Architectures (`model.architecture`), all built from `common.layers`:
   `build_streaming_model` turns it into a fixed-shape step model (audio chunk + external state in,
   probabilities + new state out) that matches the full model on the same audio.
 
-Sub-layers are named (`frontend`, `normalization`, `spec_augment`, `frame_projection`,
+Sub-layers are named (`frontend`, `normalization`, `clip_mean_norm`, `spec_augment`, `frame_projection`,
 `recurrent`, `classifier`) so the streaming builder looks them up by name.
 """
 
@@ -75,10 +75,10 @@ def build_model(cfg: ModelConfig, features: FeatureConfig, augment: AugmentConfi
     x = frontend(audio)  # [batch, frames, bins]
     # Per-bin standardisation, adapted on training audio before fit: frame-wise, so it streams.
     x = keras.layers.Normalization(axis=-1, name="normalization")(x)
-    if features.clip_mean_norm:
-        if cfg.architecture == "streaming":
-            raise ValueError("features.clip_mean_norm needs the whole clip, so the streaming architecture cannot "
-                             "use it; set features.clip_mean_norm=false")
+    if features.clip_mean_norm == "on" and cfg.architecture == "streaming":
+        raise ValueError("features.clip_mean_norm=on needs the whole clip, so the streaming architecture cannot "
+                         "use it; set features.clip_mean_norm=auto (off for streaming) or off")
+    if features.clip_mean_norm == "on" or (features.clip_mean_norm == "auto" and cfg.architecture != "streaming"):
         # After the (affine, per-bin) global standardisation, so adapt_normalization is unchanged.
         x = ClipMeanNormalization(name="clip_mean_norm")(x)
     x = SpecAugment(augment.freq_masks, augment.freq_mask_width, augment.time_masks, augment.time_mask_width,

@@ -109,13 +109,17 @@ def test_clip_mean_norm_cancels_a_fixed_channel():
     np.testing.assert_allclose(out.mean(axis=1), 0.0, atol=1e-5)
     np.testing.assert_allclose(np.asarray(layer(features + channel)), out, atol=1e-5)
     cfg = PRESETS["tiny"]
-    model = build_model(cfg.model, dataclasses.replace(cfg.features, clip_mean_norm=True), cfg.augment,
-                        num_classes=3, clip_seconds=0.25)
-    assert "clip_mean_norm" in {layer.name for layer in model.layers}
-    with pytest.raises(ValueError, match="clip_mean_norm"):
-        build_model(dataclasses.replace(cfg.model, architecture="streaming"),
-                    dataclasses.replace(cfg.features, clip_mean_norm=True), cfg.augment, num_classes=3,
-                    clip_seconds=0.25)
+
+    def has_layer(architecture, setting):
+        model = build_model(dataclasses.replace(cfg.model, architecture=architecture),
+                            dataclasses.replace(cfg.features, clip_mean_norm=setting), cfg.augment, num_classes=3,
+                            clip_seconds=0.25)
+        return "clip_mean_norm" in {layer.name for layer in model.layers}
+
+    assert has_layer("crnn", "auto") and has_layer("attention_rnn", "on") and not has_layer("crnn", "off")
+    assert not has_layer("streaming", "auto")  # the streaming model never sees the whole clip
+    with pytest.raises(ValueError, match="clip_mean_norm=on"):
+        has_layer("streaming", "on")
 
 
 def test_last_steps_layer():
