@@ -54,9 +54,10 @@ class FeatureConfig:
     lower_edge_hertz: float = 20.0  # lowest mel band edge
     upper_edge_hertz: float = 7600.0  # highest mel band edge (below Nyquist)
     # Subtract each clip's own mean per bin (cancels a microphone's colouring): 57% -> 71% on real
-    # speech (mean of 3 seeds) for the synthetic-trained default model. "auto" = on, except for the streaming
-    # architecture, which never sees the whole clip; "on" with streaming is refused.
-    clip_mean_norm: Literal["auto", "on", "off"] = "auto"
+    # speech (mean of 3 seeds) for the synthetic-trained default model. "causal" subtracts the mean
+    # of the frames so far (streams, state carried by the step model). "auto" = "on", except for the
+    # streaming architecture, which never sees the whole clip; "on" with streaming is refused.
+    clip_mean_norm: Literal["auto", "on", "causal", "off"] = "auto"
 
     def __post_init__(self):
         # Cross-field rules (fft_length >= frame_length, ...) are checked by LogMelSpectrogram at build time.

@@ -6,7 +6,8 @@
   `(i+1)*step` (the Hann window of `frame_length` sits centred in the `fft_length` frame,
   as `keras.ops.stft` places it). A streaming model that keeps the last
   `fft_length - frame_step` samples as state reproduces the full run exactly.
-- `ClipMeanNormalization`: per-clip mean subtraction over time (channel normalisation).
+- `ClipMeanNormalization`: per-clip mean subtraction over time (channel normalisation);
+  `CausalMeanNormalization`: the same with the mean of the frames so far, for streaming.
 - `SpecAugment`: time/frequency masks, active only when `training=True`.
 
 Only `keras.ops` is used (STFT via `keras.ops.stft`), so TF and JAX run the same code.
@@ -177,6 +178,30 @@ class ClipMeanNormalization(keras.layers.Layer):
 
     def call(self, inputs):
         return inputs - ops.mean(inputs, axis=1, keepdims=True)
+
+
+@keras.saving.register_keras_serializable(package="speech")
+class CausalMeanNormalization(keras.layers.Layer):
+    """Subtracts, at each frame, the mean of the frames so far (a streaming-compatible mean normalisation).
+
+    `y_t = x_t - mean(x_1..x_t)` per bin: it uses only the past, so a streaming step model reproduces
+    it by carrying the running sum and frame count as state.
+
+    Call with `x [batch, frames, bins]` for a whole clip, or with `[x, running_sum [batch, bins],
+    count [batch, 1]]` to continue a stream; the latter returns `[y, new_running_sum, new_count]`
+    (zeros start a stream).
+    """
+
+    def call(self, inputs):
+        streaming = isinstance(inputs, (list, tuple))
+        x, total, count = inputs if streaming else (inputs, None, None)
+        steps = ops.cast(ops.arange(1, ops.shape(x)[1] + 1), x.dtype)[None, :, None]  # [1, frames, 1]
+        sums = ops.cumsum(x, axis=1)
+        if not streaming:
+            return x - sums / steps
+        sums = sums + total[:, None, :]
+        counts = steps + count[:, None, :]
+        return [x - sums / counts, sums[:, -1, :], count + ops.cast(ops.shape(x)[1], x.dtype)]
 
 
 @keras.saving.register_keras_serializable(package="speech")

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from apps.speech.config import AugmentConfig, FeatureConfig, ModelConfig
-from apps.speech.features import ClipMeanNormalization, LogMelSpectrogram, SpecAugment
+from apps.speech.features import CausalMeanNormalization, ClipMeanNormalization, LogMelSpectrogram, SpecAugment
 from common.layers import AttentionPooling, RecurrentStack, build_streaming_step_model
 
 
@@ -78,9 +78,11 @@ def build_model(cfg: ModelConfig, features: FeatureConfig, augment: AugmentConfi
     if features.clip_mean_norm == "on" and cfg.architecture == "streaming":
         raise ValueError("features.clip_mean_norm=on needs the whole clip, so the streaming architecture cannot "
                          "use it; set features.clip_mean_norm=auto (off for streaming) or off")
+    # After the (affine, per-bin) global standardisation, so adapt_normalization is unchanged.
     if features.clip_mean_norm == "on" or (features.clip_mean_norm == "auto" and cfg.architecture != "streaming"):
-        # After the (affine, per-bin) global standardisation, so adapt_normalization is unchanged.
         x = ClipMeanNormalization(name="clip_mean_norm")(x)
+    elif features.clip_mean_norm == "causal":
+        x = CausalMeanNormalization(name="causal_mean_norm")(x)
     x = SpecAugment(augment.freq_masks, augment.freq_mask_width, augment.time_masks, augment.time_mask_width,
                     seed=seed, name="spec_augment")(x)
     if cfg.architecture == "crnn":
@@ -162,9 +164,11 @@ def build_streaming_model(model: keras.Model, chunk_frames: int, batch_size: int
     """Fixed-shape step model of a trained `streaming` classifier, with all state external.
 
     Inputs: `audio_chunk [batch, chunk_frames * frame_step]`, `audio_context [batch, fft_length - frame_step]`
-    (the previous samples the next frames overlap with; zeros at the start) and the recurrent
-    states `state_i [batch, width]` (zeros at the start).
-    Outputs: `[probabilities [batch, classes], new_audio_context, *new_states]`.
+    (the previous samples the next frames overlap with; zeros at the start), with
+    `features.clip_mean_norm=causal` the running feature sum `mean_norm_sum [batch, bins]` and
+    frame count `mean_norm_count [batch, 1]`, and the recurrent states `state_i [batch, width]`
+    (all zeros at the start).
+    Outputs: `[probabilities [batch, classes], new_audio_context, *new_norm_states, *new_states]`.
     After feeding a whole clip chunk by chunk, the last probabilities equal `model(clip)`.
     `dft="matmul"` keeps the TFLite graph within builtin ops.
     """
@@ -183,6 +187,12 @@ def build_streaming_model(model: keras.Model, chunk_frames: int, batch_size: int
     joined = keras.layers.Concatenate(axis=1, name="join_context")([context, chunk])  # [batch, context + chunk]
     x = step_frontend(joined)  # [batch, chunk_frames, bins]
     x = model.get_layer("normalization")(x)
+    norm_states, new_norm_states = [], []
+    if "causal_mean_norm" in names:  # running sum and frame count of the features so far
+        norm_states = [keras.Input((x.shape[-1],), batch_size=batch_size, name="mean_norm_sum"),
+                       keras.Input((1,), batch_size=batch_size, name="mean_norm_count")]
+        # A fresh instance (the layer has no weights): Keras cannot rerun one layer object under a new input structure.
+        x, *new_norm_states = CausalMeanNormalization(name="causal_mean_norm_step")([x] + norm_states)
     x = model.get_layer("frame_projection")(x)
     step = build_streaming_step_model(stack, x.shape[-1], chunk_size=chunk_frames, batch_size=batch_size,
                                       name="recurrent_step")
@@ -191,7 +201,8 @@ def build_streaming_model(model: keras.Model, chunk_frames: int, batch_size: int
     last = LastSteps(name="last_step")(sequence)
     probabilities = model.get_layer("classifier")(last)
     new_context = LastSteps(frontend.context_samples, name="next_context")(joined)
-    return keras.Model([chunk, context] + states, [probabilities, new_context] + new_states, name="speech_streaming_step")
+    return keras.Model([chunk, context] + norm_states + states, [probabilities, new_context] + new_norm_states + new_states,
+                       name="speech_streaming_step")
 
 
 def initial_streaming_state(step_model: keras.Model) -> list[np.ndarray]:

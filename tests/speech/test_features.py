@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from apps.speech.config import PRESETS
-from apps.speech.features import ClipMeanNormalization, LogMelSpectrogram, SpecAugment, num_frames
+from apps.speech.features import (CausalMeanNormalization, ClipMeanNormalization, LogMelSpectrogram, SpecAugment,
+                                  num_frames)
 from apps.speech.model import LastSteps, adapt_normalization, build_model, build_streaming_model, stream_clip
 
 RNG = np.random.default_rng(0)
@@ -82,13 +83,16 @@ def test_architectures_shapes_and_train_step(architecture):
         assert np.isfinite(model.train_on_batch(AUDIO, np.array([0, 1])))
 
 
-def test_streaming_step_model_equals_full_model():
+@pytest.mark.parametrize("mean_norm", ["auto", "causal"])
+def test_streaming_step_model_equals_full_model(mean_norm):
     cfg = PRESETS["tiny"]
-    model = build_model(dataclasses.replace(cfg.model, architecture="streaming", units=(6, 4)), cfg.features,
-                        cfg.augment, num_classes=4, clip_seconds=0.25)
+    model = build_model(dataclasses.replace(cfg.model, architecture="streaming", units=(6, 4)),
+                        dataclasses.replace(cfg.features, clip_mean_norm=mean_norm), cfg.augment, num_classes=4,
+                        clip_seconds=0.25)
     adapt_normalization(model, AUDIO)
     step = build_streaming_model(model, chunk_frames=5)
     assert step.inputs[0].shape == (1, 800)
+    assert ("mean_norm_sum" in [t.name.split(":")[0] for t in step.inputs]) == (mean_norm == "causal")
     np.testing.assert_allclose(stream_clip(step, AUDIO[1:2]), np.asarray(model(AUDIO[1:2])), atol=1e-5)
     with pytest.raises(ValueError, match="not a multiple"):
         stream_clip(step, AUDIO[:1, :900])
@@ -120,6 +124,22 @@ def test_clip_mean_norm_cancels_a_fixed_channel():
     assert not has_layer("streaming", "auto")  # the streaming model never sees the whole clip
     with pytest.raises(ValueError, match="clip_mean_norm=on"):
         has_layer("streaming", "on")
+
+
+def test_causal_mean_norm_uses_only_the_past_and_streams():
+    features = RNG.standard_normal((2, 12, 5)).astype("float32")
+    layer = CausalMeanNormalization()
+    full = np.asarray(layer(features))
+    expected = features - np.cumsum(features, axis=1) / np.arange(1, 13)[None, :, None]
+    np.testing.assert_allclose(full, expected, atol=1e-5)
+    np.testing.assert_allclose(full[:, 0], 0.0, atol=1e-6)  # the first frame is its own mean
+    total, count = np.zeros((2, 5), "float32"), np.zeros((2, 1), "float32")
+    pieces = []
+    for start in range(0, 12, 4):  # three chunks carry the running sum and count
+        y, total, count = (np.asarray(t) for t in layer([features[:, start:start + 4], total, count]))
+        pieces.append(y)
+    np.testing.assert_allclose(np.concatenate(pieces, axis=1), full, atol=1e-5)
+    np.testing.assert_array_equal(count, 12.0)
 
 
 def test_last_steps_layer():
