@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
@@ -134,12 +134,17 @@ def _output_index(name: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
-def run_onnx(path: str | Path, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+def onnx_runner(path: str | Path) -> Callable[[Sequence[np.ndarray]], list[np.ndarray]]:
+    """One onnxruntime session for `path`, as a function of the inputs given positionally (for repeated calls)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feeds = {spec.name: np.asarray(x) for spec, x in zip(session.get_inputs(), inputs)}
-    return [np.asarray(o) for o in session.run(None, feeds)]
+    specs = session.get_inputs()
+    return lambda inputs: [np.asarray(o) for o in session.run(None, {s.name: np.asarray(x) for s, x in zip(specs, inputs)})]
+
+
+def run_onnx(path: str | Path, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    return onnx_runner(path)(inputs)
 
 
 def check_parity(reference: Sequence[np.ndarray], exported: Sequence[np.ndarray], atol: float = PARITY_ATOL,

@@ -44,12 +44,12 @@ def sample_clips(cfg, count: int, seed: int = 0) -> np.ndarray:
     return (0.1 * rng.standard_normal((count, num_samples)) + 0.3 * np.sin(2 * np.pi * 440 * t)).astype("float32")
 
 
-def export_streaming(model, cfg, out_dir: Path, clips: np.ndarray, atol: float = 1e-4, onnx: bool = False) -> dict:
+def export_streaming(model, cfg, out_dir: Path, clips: np.ndarray, full: np.ndarray, atol: float = 1e-4,
+                     onnx: bool = False) -> dict:
     """Writes the streaming step model as builtins-only TFLite (and ONNX when `onnx`), feeds `clips`
-    through each chunk by chunk, and checks the final probabilities against the full model."""
+    through each chunk by chunk, and checks the final probabilities against `full`, the full model's."""
     from apps.speech.model import build_streaming_model, export_copy, stream_clip
-    from apps.speech.train import predict_probabilities
-    from common.export import ExportError, export_onnx, export_tflite, input_names, run_tflite
+    from common.export import ExportError, export_onnx, export_tflite, input_names, onnx_runner, run_tflite
 
     # From the export copy: its normalization statistics are constants, which ONNX needs.
     step = build_streaming_model(export_copy(model), cfg.model.streaming_chunk_frames, batch_size=1)
@@ -57,13 +57,8 @@ def export_streaming(model, cfg, out_dir: Path, clips: np.ndarray, atol: float =
     names = input_names(step)
     runners = {"tflite": lambda inputs: run_tflite(path, inputs, names)}
     if onnx:
-        import onnxruntime as ort
-
         onnx_path = export_onnx(step, out_dir / "streaming_step.onnx")
-        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-        input_specs = session.get_inputs()
-        runners["onnx"] = lambda inputs: session.run(None, {spec.name: np.asarray(x) for spec, x in zip(input_specs, inputs)})
-    full = predict_probabilities(model, clips)
+        runners["onnx"] = onnx_runner(onnx_path)  # one session for every chunk
     worst = {"keras": 0.0, **{fmt: 0.0 for fmt in runners}}
     agree = {fmt: 0 for fmt in runners}
     for i in range(len(clips)):
@@ -88,15 +83,14 @@ def export_streaming(model, cfg, out_dir: Path, clips: np.ndarray, atol: float =
     return report
 
 
-def export_flat(model, fmt: str, path: Path, clips: np.ndarray, atol: float = 1e-4) -> dict:
+def export_flat(model, fmt: str, path: Path, clips: np.ndarray, reference: np.ndarray, atol: float = 1e-4) -> dict:
     """Full-clip TFLite (builtin ops only, no Flex delegate) or ONNX of `export_copy(model, unroll=True)`:
-    the clip length is fixed, so the recurrences unroll into plain ops. Parity is checked on `clips`."""
+    the clip length is fixed, so the recurrences unroll into plain ops. Parity with `reference` (the
+    Keras model's probabilities on `clips`) is checked."""
     from apps.speech.model import export_copy
-    from apps.speech.train import predict_probabilities
     from common.export import check_parity, export_onnx, export_tflite, input_names, run_onnx, run_tflite
 
     flat = export_copy(model, unroll=True)
-    reference = predict_probabilities(model, clips)
     if fmt == "tflite":
         export_tflite(flat, path)
         outputs = np.concatenate([run_tflite(path, [clips[i:i + 1]], input_names(flat))[0] for i in range(len(clips))])
@@ -129,6 +123,7 @@ def _export(args) -> int:
     import keras
 
     from apps.speech.evaluate import load_run
+    from apps.speech.train import predict_probabilities
     from common.export import export_all
     from common.training import write_json
 
@@ -142,13 +137,14 @@ def _export(args) -> int:
     out = Path(args.out) if args.out else Path(args.run_dir) / "export"
     clips = sample_clips(cfg, max(1, args.num_clips))
     report = export_all(model, out, [clips], formats=tuple(f for f in formats if f in ("keras", "saved_model")))
+    reference = predict_probabilities(model, clips)  # the Keras model's answers every other format must match
     for fmt in ("tflite", "onnx"):
         if fmt in formats:
-            report["formats"][fmt] = export_flat(model, fmt, out / f"model.{fmt}", clips)
+            report["formats"][fmt] = export_flat(model, fmt, out / f"model.{fmt}", clips, reference)
     write_json(out / "parity.json", report)
     lines = [f"  {fmt}: {info['path']} (max |diff| {info['max_abs_diff']:.2g})" for fmt, info in report["formats"].items()]
     if cfg.model.architecture == "streaming":
-        streaming = export_streaming(model, cfg, out, clips, onnx="onnx" in formats)
+        streaming = export_streaming(model, cfg, out, clips, reference, onnx="onnx" in formats)
         write_json(out / "streaming.json", streaming)
         lines.append(f"  streaming step (TFLite builtins, external state): {streaming['path']} "
                      f"(max |diff| vs full model {streaming['max_abs_diff_tflite_stream_vs_full']:.2g})")
