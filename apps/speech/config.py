@@ -58,13 +58,16 @@ class FeatureConfig:
     # of the frames so far (streams, state carried by the step model; gave no gain on the streaming
     # model: 0.563 vs 0.577 real, 3 seeds). "auto" = "on", except for the
     # streaming architecture, which never sees the whole clip; "on" with streaming is refused.
-    clip_mean_norm: Literal["auto", "on", "causal", "off"] = "auto"
+    # "running" subtracts an exponential moving average (time constant `mean_norm_seconds`); it streams.
+    clip_mean_norm: Literal["auto", "on", "causal", "running", "off"] = "auto"
+    mean_norm_seconds: float = 0.3  # time constant of clip_mean_norm=running
 
     def __post_init__(self):
         # Cross-field rules (fft_length >= frame_length, ...) are checked by LogMelSpectrogram at build time.
         checks = [("frame_length", self.frame_length >= 1, ">= 1"), ("frame_step", self.frame_step >= 1, ">= 1"),
                   ("fft_length", self.fft_length >= 1, ">= 1"), ("num_mel_bins", self.num_mel_bins >= 1, ">= 1"),
-                  ("num_mfcc", self.num_mfcc >= 1, ">= 1"), ("lower_edge_hertz", self.lower_edge_hertz >= 0, ">= 0")]
+                  ("num_mfcc", self.num_mfcc >= 1, ">= 1"), ("lower_edge_hertz", self.lower_edge_hertz >= 0, ">= 0"),
+                  ("mean_norm_seconds", self.mean_norm_seconds > 0, "> 0")]
         check_fields(self, "features", checks)
 
 
@@ -77,6 +80,8 @@ class AugmentConfig:
     speed_range: tuple[float, ...] = (1.0, 1.0)  # random speed factor (resampling); (1, 1) disables
     reverb_probability: float = 0.0  # chance of convolving a clip with a synthetic room response (dry eSpeak -> room)
     rt60_range: tuple[float, ...] = (0.1, 0.6)  # reverberation time (s, 60 dB decay) of those room responses
+    channel_std: float = 0.0  # random smooth per-bin offset (a simulated microphone) in standardised feature units; 0 disables
+    channel_terms: int = 4  # cosine terms of that offset across bins: 1 = gain only, more = tilts and bends
     freq_masks: int = 2  # SpecAugment frequency masks per example
     freq_mask_width: int = 6  # maximum width of each frequency mask (bins)
     time_masks: int = 2  # SpecAugment time masks per example
@@ -86,6 +91,7 @@ class AugmentConfig:
         rt60 = tuple(self.rt60_range)
         checks = [("noise_probability", 0.0 <= self.noise_probability <= 1.0, "in [0, 1]"),
                   ("reverb_probability", 0.0 <= self.reverb_probability <= 1.0, "in [0, 1]"),
+                  ("channel_std", self.channel_std >= 0, ">= 0 (0 disables)"), ("channel_terms", self.channel_terms >= 1, ">= 1"),
                   ("rt60_range", len(rt60) == 2 and 0.0 < rt60[0] <= rt60[1] <= 3.0,
                    "two seconds (low, high) with 0 < low <= high <= 3")]
         check_fields(self, "augment", checks)

@@ -7,7 +7,9 @@
   as `keras.ops.stft` places it). A streaming model that keeps the last
   `fft_length - frame_step` samples as state reproduces the full run exactly.
 - `ClipMeanNormalization`: per-clip mean subtraction over time (channel normalisation);
-  `CausalMeanNormalization`: the same with the mean of the frames so far, for streaming.
+  `CausalMeanNormalization`: the same with the mean of the frames so far, for streaming;
+  `RunningMeanNormalization`: an exponential moving average instead, which forgets (streams too).
+- `ChannelAugment`: random smooth per-bin offsets (simulated microphones), training only.
 - `SpecAugment`: time/frequency masks, active only when `training=True`.
 
 Only `keras.ops` is used (STFT via `keras.ops.stft`), so TF and JAX run the same code.
@@ -202,6 +204,95 @@ class CausalMeanNormalization(keras.layers.Layer):
         sums = sums + total[:, None, :]
         counts = steps + count[:, None, :]
         return [x - sums / counts, sums[:, -1, :], count + ops.cast(ops.shape(x)[1], x.dtype)]
+
+
+@keras.saving.register_keras_serializable(package="speech")
+class RunningMeanNormalization(keras.layers.Layer):
+    """Subtracts an exponential moving average over time, per bin (a causal, forgetting mean normalisation).
+
+    `m_t = (1 - a) m_{t-1} + a x_t`, `y_t = x_t - m_t`, with `a = 1 - exp(-1 / time_constant_frames)`
+    and `m_{-1} = 0` (the global mean once the features are standardised). Unlike the mean of all
+    frames so far it forgets the leading silence, so within a few time constants it tracks the
+    channel's offset during speech. Each chunk is one matrix product (no loop), so the step
+    model exports to TFLite/ONNX builtins.
+
+    Call with `x [batch, frames, bins]` for a whole clip, or with `[x, m [batch, bins]]` to continue
+    a stream (zeros start one); the latter returns `[y, new_m]`.
+    """
+
+    def __init__(self, time_constant_frames: float = 30.0, **kwargs):
+        super().__init__(**kwargs)
+        if not time_constant_frames > 0:
+            raise ValueError(f"time_constant_frames must be > 0, got {time_constant_frames}")
+        self.time_constant_frames = float(time_constant_frames)
+
+    def _weights(self, frames: int):
+        a = 1.0 - np.exp(-1.0 / self.time_constant_frames)
+        lag = np.arange(frames)[:, None] - np.arange(frames)[None, :]  # t - s
+        mix = np.where(lag >= 0, a * (1.0 - a) ** np.maximum(lag, 0), 0.0).astype("float32")  # [t, s]
+        carry = ((1.0 - a) ** np.arange(1, frames + 1)).astype("float32")[None, :, None]  # weight of m_{-1}
+        return mix, carry
+
+    def call(self, inputs):
+        streaming = isinstance(inputs, (list, tuple))
+        x, previous = inputs if streaming else (inputs, None)
+        mix, carry = self._weights(x.shape[1])
+        means = ops.matmul(ops.convert_to_tensor(mix, x.dtype), x)  # [t, s] @ [batch, s, bins], broadcast over batch
+        if not streaming:
+            return x - means
+        means = means + ops.convert_to_tensor(carry, x.dtype) * previous[:, None, :]
+        return [x - means, means[:, -1, :]]
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, (list, tuple)) and isinstance(input_shape[0], (list, tuple)):
+            return [tuple(input_shape[0]), tuple(input_shape[1])]
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(time_constant_frames=self.time_constant_frames)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="speech")
+class ChannelAugment(keras.layers.Layer):
+    """Adds a random, smooth, per-example offset across bins, constant over time; identity at inference.
+
+    A microphone's or room's frequency response is such an offset in log-mel space, so training on
+    random ones teaches the model to ignore it without seeing the whole clip (which mean
+    normalisation needs). The offset is `sum_k a_k c_k cos(pi k (bin + 0.5) / bins)` for `k < terms`
+    with `a_k ~ N(0, std^2 / terms)` and `c_k` giving each term unit mean square, so the offset's
+    standard deviation is `std`: `k = 0` is a gain, higher `k` tilt and bend the spectrum.
+
+    Input/output shape: `[batch, frames, bins]` (standardised features, so `std` is in their units).
+    """
+
+    def __init__(self, std: float = 0.5, terms: int = 4, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.std = float(std)
+        self.terms = int(terms)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training or self.std <= 0:
+            return inputs
+        bins = inputs.shape[-1]
+        k = np.arange(self.terms)[:, None]
+        basis = np.cos(np.pi * k * (np.arange(bins)[None, :] + 0.5) / bins)  # [terms, bins]
+        basis = (basis * np.where(k > 0, np.sqrt(2.0), 1.0)).astype("float32")  # unit mean square per term
+        scale = self.std / np.sqrt(self.terms)
+        coefficients = keras.random.normal((ops.shape(inputs)[0], self.terms), stddev=scale, seed=self.seed_generator)
+        offset = ops.matmul(coefficients, ops.convert_to_tensor(basis, inputs.dtype))  # [batch, bins]
+        return inputs + offset[:, None, :]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(std=self.std, terms=self.terms, seed=self.seed)
+        return config
 
 
 @keras.saving.register_keras_serializable(package="speech")

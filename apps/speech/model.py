@@ -17,7 +17,8 @@ import keras
 import numpy as np
 
 from apps.speech.config import AugmentConfig, FeatureConfig, ModelConfig
-from apps.speech.features import CausalMeanNormalization, ClipMeanNormalization, LogMelSpectrogram, SpecAugment
+from apps.speech.features import (CausalMeanNormalization, ChannelAugment, ClipMeanNormalization, LogMelSpectrogram,
+                                  RunningMeanNormalization, SpecAugment)
 from common.layers import AttentionPooling, RecurrentStack, build_streaming_step_model
 
 
@@ -75,6 +76,8 @@ def build_model(cfg: ModelConfig, features: FeatureConfig, augment: AugmentConfi
     x = frontend(audio)  # [batch, frames, bins]
     # Per-bin standardisation, adapted on training audio before fit: frame-wise, so it streams.
     x = keras.layers.Normalization(axis=-1, name="normalization")(x)
+    if augment.channel_std > 0:  # a simulated microphone acts before any normalisation
+        x = ChannelAugment(augment.channel_std, augment.channel_terms, seed=seed + 1, name="channel_augment")(x)
     if features.clip_mean_norm == "on" and cfg.architecture == "streaming":
         raise ValueError("features.clip_mean_norm=on needs the whole clip, so the streaming architecture cannot "
                          "use it; set features.clip_mean_norm=auto (off for streaming) or off")
@@ -83,6 +86,9 @@ def build_model(cfg: ModelConfig, features: FeatureConfig, augment: AugmentConfi
         x = ClipMeanNormalization(name="clip_mean_norm")(x)
     elif features.clip_mean_norm == "causal":
         x = CausalMeanNormalization(name="causal_mean_norm")(x)
+    elif features.clip_mean_norm == "running":
+        x = RunningMeanNormalization(features.mean_norm_seconds * sample_rate / features.frame_step,
+                                     name="running_mean_norm")(x)
     x = SpecAugment(augment.freq_masks, augment.freq_mask_width, augment.time_masks, augment.time_mask_width,
                     seed=seed, name="spec_augment")(x)
     if cfg.architecture == "crnn":
@@ -166,7 +172,8 @@ def build_streaming_model(model: keras.Model, chunk_frames: int, batch_size: int
     Inputs: `audio_chunk [batch, chunk_frames * frame_step]`, `audio_context [batch, fft_length - frame_step]`
     (the previous samples the next frames overlap with; zeros at the start), with
     `features.clip_mean_norm=causal` the running feature sum `mean_norm_sum [batch, bins]` and
-    frame count `mean_norm_count [batch, 1]`, and the recurrent states `state_i [batch, width]`
+    frame count `mean_norm_count [batch, 1]` (with `running`: the moving average `mean_norm_running
+    [batch, bins]`), and the recurrent states `state_i [batch, width]`
     (all zeros at the start).
     Outputs: `[probabilities [batch, classes], new_audio_context, *new_norm_states, *new_states]`.
     After feeding a whole clip chunk by chunk, the last probabilities equal `model(clip)`.
@@ -193,6 +200,11 @@ def build_streaming_model(model: keras.Model, chunk_frames: int, batch_size: int
                        keras.Input((1,), batch_size=batch_size, name="mean_norm_count")]
         # A fresh instance (the layer has no weights): Keras cannot rerun one layer object under a new input structure.
         x, *new_norm_states = CausalMeanNormalization(name="causal_mean_norm_step")([x] + norm_states)
+    elif "running_mean_norm" in names:  # the moving average per bin
+        norm_states = [keras.Input((x.shape[-1],), batch_size=batch_size, name="mean_norm_running")]
+        config = model.get_layer("running_mean_norm").get_config()
+        config.update(name="running_mean_norm_step")
+        x, *new_norm_states = RunningMeanNormalization.from_config(config)([x] + norm_states)
     x = model.get_layer("frame_projection")(x)
     step = build_streaming_step_model(stack, x.shape[-1], chunk_size=chunk_frames, batch_size=batch_size,
                                       name="recurrent_step")

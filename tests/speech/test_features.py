@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from apps.speech.config import PRESETS
-from apps.speech.features import (CausalMeanNormalization, ClipMeanNormalization, LogMelSpectrogram, SpecAugment,
-                                  num_frames)
+from apps.speech.features import (CausalMeanNormalization, ChannelAugment, ClipMeanNormalization, LogMelSpectrogram,
+                                  RunningMeanNormalization, SpecAugment, num_frames)
 from apps.speech.model import LastSteps, adapt_normalization, build_model, build_streaming_model, stream_clip
 
 RNG = np.random.default_rng(0)
@@ -83,7 +83,7 @@ def test_architectures_shapes_and_train_step(architecture):
         assert np.isfinite(model.train_on_batch(AUDIO, np.array([0, 1])))
 
 
-@pytest.mark.parametrize("mean_norm", ["auto", "causal"])
+@pytest.mark.parametrize("mean_norm", ["auto", "causal", "running"])
 def test_streaming_step_model_equals_full_model(mean_norm):
     cfg = PRESETS["tiny"]
     model = build_model(dataclasses.replace(cfg.model, architecture="streaming", units=(6, 4)),
@@ -92,7 +92,9 @@ def test_streaming_step_model_equals_full_model(mean_norm):
     adapt_normalization(model, AUDIO)
     step = build_streaming_model(model, chunk_frames=5)
     assert step.inputs[0].shape == (1, 800)
-    assert ("mean_norm_sum" in [t.name.split(":")[0] for t in step.inputs]) == (mean_norm == "causal")
+    input_names = [t.name.split(":")[0] for t in step.inputs]
+    assert ("mean_norm_sum" in input_names) == (mean_norm == "causal")
+    assert ("mean_norm_running" in input_names) == (mean_norm == "running")
     np.testing.assert_allclose(stream_clip(step, AUDIO[1:2]), np.asarray(model(AUDIO[1:2])), atol=1e-5)
     with pytest.raises(ValueError, match="not a multiple"):
         stream_clip(step, AUDIO[:1, :900])
@@ -140,6 +142,42 @@ def test_causal_mean_norm_uses_only_the_past_and_streams():
         pieces.append(y)
     np.testing.assert_allclose(np.concatenate(pieces, axis=1), full, atol=1e-5)
     np.testing.assert_array_equal(count, 12.0)
+
+
+def test_running_mean_norm_is_a_causal_moving_average_and_streams():
+    features = RNG.standard_normal((2, 12, 5)).astype("float32")
+    layer = RunningMeanNormalization(time_constant_frames=3.0)
+    full = np.asarray(layer(features))
+    a, mean, expected = 1 - np.exp(-1 / 3.0), np.zeros((2, 5)), np.empty_like(features)
+    for t in range(12):  # the recurrence it implements, started from zero
+        mean = (1 - a) * mean + a * features[:, t]
+        expected[:, t] = features[:, t] - mean
+    np.testing.assert_allclose(full, expected, atol=1e-5)
+    running, pieces = np.zeros((2, 5), "float32"), []
+    for start in range(0, 12, 4):  # three chunks carry the moving average
+        y, running = (np.asarray(t) for t in layer([features[:, start:start + 4], running]))
+        pieces.append(y)
+    np.testing.assert_allclose(np.concatenate(pieces, axis=1), full, atol=1e-5)
+    # A constant channel offset fades out: after 12 time constants only e^-12 of it is left.
+    channel = RNG.standard_normal((1, 1, 5)).astype("float32")
+    long = RNG.standard_normal((2, 40, 5)).astype("float32")
+    shifted = np.asarray(layer(long + channel)) - np.asarray(layer(long))
+    np.testing.assert_allclose(shifted[:, -1], 0.0, atol=1e-4)
+    assert np.abs(shifted[:, 0]).max() > 0.1  # but not at once: it only uses the past
+    assert RunningMeanNormalization.from_config(layer.get_config()).time_constant_frames == 3.0
+
+
+def test_channel_augment_adds_a_smooth_offset_per_example_only_in_training():
+    features = RNG.standard_normal((256, 7, 16)).astype("float32")
+    layer = ChannelAugment(std=0.8, terms=3, seed=1)
+    np.testing.assert_array_equal(np.asarray(layer(features)), features)  # inference: identity
+    offset = np.asarray(layer(features, training=True)) - features
+    np.testing.assert_allclose(offset, np.broadcast_to(offset[:, :1], offset.shape), atol=1e-5)  # constant in time
+    per_example = offset[:, 0]  # [batch, bins]
+    assert np.linalg.matrix_rank(per_example, tol=1e-3) == 3  # three cosine terms: a gain, a tilt, a bend
+    assert 0.7 < per_example.std() < 0.9  # std
+    assert np.abs(np.diff(per_example, axis=1)).mean() < 0.5 * np.abs(per_example).mean()  # smooth across bins
+    assert ChannelAugment.from_config(layer.get_config()).terms == 3
 
 
 def test_last_steps_layer():

@@ -12,7 +12,7 @@ extra=()
 if [ "${1:-}" = "--word2vec" ]; then extra=(gensim==4.4.0 smart_open==9.0.2 wrapt==2.5.2); shift; fi
 ../shared/tools/gpu-wheels.sh soundfile==0.14.0 espeakng-loader==0.2.4 num2words==0.5.14 cffi==2.1.1 pycparser==3.12 "${extra[@]}" \
   2>&1 | grep -v "^WARNING: Location" | tail -2
-mkdir -p .gpu-data
+rm -rf .gpu-data && mkdir -p .gpu-data  # exactly what is named now: stale copies would eat the carry
 grep -qx "/.gpu-data/" .git/info/exclude 2>/dev/null || echo "/.gpu-data/" >> .git/info/exclude
 for item in "$@"; do
   [ -e "$shared/$item" ] || { echo "error: $shared/$item not found (paths are relative to $shared)" >&2; exit 2; }
@@ -20,4 +20,12 @@ for item in "$@"; do
   rm -rf ".gpu-data/$item" && cp -r "$shared/$item" ".gpu-data/$item"
 done
 du -sh .gpu-wheels .gpu-data
-echo "Carry .gpu-wheels and .gpu-data (64 MiB in all with the tree); start the GPU command with: source tools/gpu/env.sh"
+# The device tool carries the tree (tracked + untracked, not ignored) and the named paths: 64 MiB in all.
+total=$( { git ls-files; git ls-files --others --exclude-standard; } | tr '\n' '\0' \
+  | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
+total=$(( total + $(du -sb .gpu-wheels | cut -f1) + $(du -sb .gpu-data | cut -f1) ))
+echo "carry: $(( total / 1048576 )) MiB of 64 (tree + .gpu-wheels + .gpu-data)"
+if [ "$total" -gt $(( 64 * 1048576 )) ]; then
+  echo "error: over the 64 MiB carry; name fewer data paths (single files, e.g. nlp/multi30k/train.de.gz)" >&2; exit 2
+fi
+echo "Carry .gpu-wheels and .gpu-data; start the GPU command with: source tools/gpu/env.sh"

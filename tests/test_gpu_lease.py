@@ -1,0 +1,28 @@
+"""The one-call GPU lease plan (tools/gpu/lease.sh), rehearsed on the CPU with tiny presets."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_lease_plan_runs_every_app_and_returns_small_results(tmp_path):
+    env = dict(os.environ, OUT=str(tmp_path / "out"), LEASE_RUNS=str(tmp_path / "runs"), PYTHON=sys.executable,
+               KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2", LEASE_PRESET="tiny",
+               LEASE_BENCH="--device cpu --grid smoke --batches 2 --no-torch")
+    done = subprocess.run(["bash", "tools/gpu/lease.sh", "300"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = tmp_path / "out"
+    assert json.loads((out / "rnn_bench.json").read_text())
+    for app in ("speech", "sentiment", "translation", "forecast"):
+        assert (out / "runs" / app / "metrics.json").is_file(), app
+        assert json.loads((out / "runs" / app / "config.json").read_text())["train"]["time_budget_minutes"] > 0
+        assert not list((out / "runs" / app).glob("*.keras")), "models stay on the device"
+    assert "done in" in done.stdout

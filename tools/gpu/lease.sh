@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Everything a short GPU lease should measure, in one call (issue #7): first the recurrent
+# throughput diagnostic with the GPU to itself, then the four apps' `gpu` presets sharing it, each
+# with a training time budget that fits what is left. Results come back small: the bench JSON, every
+# run dir's JSON/PNG/text files (not the models) and one log per job, under $OUT (or lease-out/).
+#
+# HERE (63 of the 64 MiB the call may carry; the de/en files only):
+#   tools/gpu/prepare.sh --word2vec nlp/aclImdb.tar.xz timeseries/ETTh1.csv \
+#     nlp/multi30k/{train,val,test_2016_flickr}.{de,en}.gz
+# THERE:  source tools/gpu/env.sh && bash tools/gpu/lease.sh [SECONDS]     (default 540; the call's limit is 600)
+#
+# PYTHON=.venv/bin/python KERAS_BACKEND=jax LEASE_PRESET=tiny LEASE_BENCH="--device cpu --grid smoke --batches 2 --no-torch" \
+#   bash tools/gpu/lease.sh 240
+# rehearses the same plan on a CPU (KERAS_BACKEND=jax); tests/test_gpu_lease.py runs it that way.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+budget=${1:-540}
+preset=${LEASE_PRESET:-gpu}
+bench_args=${LEASE_BENCH:-"--device gpu --grid anchor --batches 32 --scan-unroll 1 4 16 --jax-loop"}
+out=$(realpath -m "${OUT:-lease-out}")
+py=${PYTHON:-python3}
+runs=${LEASE_RUNS:-/tmp/lease-runs}
+start=$SECONDS
+left() { echo $(( budget - (SECONDS - start) )); }
+mkdir -p "$out/logs" "$runs"
+echo "lease plan: ${budget}s; bench, then speech/sentiment/translation/forecast '$preset' presets; results in $out"
+
+# 1. Throughput diagnostic, alone on the GPU: a quarter of the budget at most.
+bench_limit=$(( budget / 4 ))
+timeout "$bench_limit" "$py" -m bench.rnn_throughput $bench_args --out "$out/rnn_bench.json" \
+  > "$out/logs/bench.log" 2>&1
+echo "bench: exit $? after $(( SECONDS - start ))s (limit ${bench_limit}s)"
+
+# 2. The four apps at once. Each job is killed at what is left less a margin for copying; its
+#    training stops earlier (time_budget_minutes), leaving time for data preparation before it and
+#    evaluation after it (speech synthesis ~150 s, translation beam search 82 s on an H100).
+job_limit=$(( $(left) - 15 ))
+if [ "$job_limit" -lt 60 ]; then echo "error: ${job_limit}s left for the trainings; give a larger budget" >&2; exit 2; fi
+minutes() { "$py" -c "print(round(max(0.1, ($job_limit - $1) / 60), 2))"; }
+declare -A jobs=(
+  [speech]="apps.speech.train --set train.time_budget_minutes=$(minutes 210)"
+  [sentiment]="apps.nlp.sentiment.train --set train.time_budget_minutes=$(minutes 180)"
+  [translation]="apps.nlp.translation.train --set train.time_budget_minutes=$(minutes 180)"
+  [forecast]="apps.timeseries.train --set train.time_budget_minutes=$(minutes 60)"
+)
+declare -A pids=()
+for name in "${!jobs[@]}"; do
+  rm -rf "$runs/$name" "$runs/$name.partial"
+  read -r module rest <<< "${jobs[$name]}"
+  timeout "$job_limit" "$py" -m "$module" --config "$preset" --run-dir "$runs/$name" $rest \
+    > "$out/logs/$name.log" 2>&1 &
+  pids[$name]=$!
+done
+status=0
+for name in "${!pids[@]}"; do
+  wait "${pids[$name]}"; code=$?
+  [ "$code" -eq 0 ] || status=1
+  echo "$name: exit $code after $(( SECONDS - start ))s"
+  # A job killed by its limit leaves <run>.partial: its history and config still tell how far it got.
+  for dir in "$runs/$name" "$runs/$name.partial"; do
+    [ -d "$dir" ] || continue
+    dest="$out/runs/$(basename "$dir")"
+    mkdir -p "$dest"
+    (cd "$dir" && find . -maxdepth 2 -type f \( -name "*.json" -o -name "*.png" -o -name "*.txt" \) \
+      -size -2M -exec cp --parents {} "$dest/" \;)
+  done
+done
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/device.txt" 2>/dev/null || echo "no GPU" > "$out/device.txt"
+# One line per run: its scalar metrics, so the reply's output tail alone tells how it went.
+"$py" - "$out/runs" <<'PY'
+import json, sys
+from pathlib import Path
+for path in sorted(Path(sys.argv[1]).glob("*/metrics.json")):
+    flat = {}
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}{key}.", inner)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[prefix[:-1]] = value
+    walk("", json.loads(path.read_text()))
+    print(path.parent.name, " ".join(f"{k}={v:.4g}" for k, v in list(flat.items())[:12]))
+PY
+echo "done in $(( SECONDS - start ))s; results under $out"
+exit $status
