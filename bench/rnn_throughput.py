@@ -30,6 +30,12 @@ per-step floor; only a GPU run decides.
 On CPU (JAX, H=8, T=10, B=16) it ran 107k seq/s against fit's 16k: fit adds about 0.85 ms per
 step there. On the H100, `steps_per_execution=8` did not speed up H=128 (see docs/results.md),
 so that shape's floor looked device-side; run this column there to confirm.
+
+`--profile` (JAX) profiles one more epoch of `fit` and of the JAX loop per shape and keeps a
+summary of the trace in the JSON: milliseconds per step, the fraction of that the device was busy,
+kernels per step and the top kernels. A low busy fraction means the host (launches, Python,
+copies) sets the pace; a high one with many small kernels per time step means the loop does.
+`tools/gpu/lease.sh` runs the anchor diagnostic with it.
 """
 
 from __future__ import annotations
@@ -147,9 +153,67 @@ def _scan_model(cell, steps, units, layers, unroll):
     return keras.Model(inputs, keras.layers.Dense(1)(x))
 
 
+def summarize_trace(trace_dir: str | Path, steps: int, top: int = 12) -> dict:
+    """Where a profiled run's time went, from the Perfetto trace `jax.profiler.trace` wrote.
+
+    Device events are the kernels on the GPU's streams (`/device:*` processes, "Stream" threads);
+    on a CPU, the ops on XLA's worker threads. `busy_fraction` is the union of those events over the
+    span from the first to the last: near 1 the device is the limit, far below 1 it waits for the
+    host (launches, Python, copies). `events_per_step` counts kernels per training step.
+    """
+    import gzip
+
+    paths = sorted(Path(trace_dir).rglob("perfetto_trace.json.gz"), key=lambda p: p.stat().st_mtime)
+    if not paths:
+        raise FileNotFoundError(f"no perfetto_trace.json.gz under {trace_dir}")
+    with gzip.open(paths[-1], "rt") as f:
+        trace = json.load(f)
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    processes = {e["pid"]: e["args"]["name"] for e in events if e.get("ph") == "M" and e.get("name") == "process_name"}
+    threads = {(e["pid"], e.get("tid")): e["args"]["name"] for e in events
+               if e.get("ph") == "M" and e.get("name") == "thread_name"}
+    spans = [e for e in events if e.get("ph") == "X" and e.get("dur") is not None]
+    devices = {pid for pid, name in processes.items() if name.startswith("/device:")}
+    kernels = [e for e in spans if e["pid"] in devices
+               and threads.get((e["pid"], e.get("tid")), "").lower().startswith("stream")]
+    if not kernels:  # CPU backend: XLA runs the ops on its own threads
+        kernels = [e for e in spans if threads.get((e["pid"], e.get("tid")), "").startswith("tf_XLA")]
+    if not kernels:
+        return {"error": "no device events in the trace", "trace": str(paths[-1])}
+    intervals = sorted((e["ts"], e["ts"] + e["dur"]) for e in kernels)
+    busy, end = 0.0, -float("inf")
+    for lo, hi in intervals:
+        if hi > end:
+            busy += hi - max(lo, end)
+            end = hi
+    span = intervals[-1][1] - intervals[0][0]
+    by_name: dict[str, list[float]] = {}
+    for e in kernels:
+        by_name.setdefault(e["name"], []).append(e["dur"])
+    ranked = sorted(by_name.items(), key=lambda item: -sum(item[1]))[:top]
+    return {
+        "span_ms_per_step": span / 1000 / steps, "busy_ms_per_step": busy / 1000 / steps,
+        "busy_fraction": busy / span if span else 0.0, "events_per_step": len(kernels) / steps,
+        "top": [{"name": name[:120], "ms_per_step": sum(d) / 1000 / steps, "per_step": len(d) / steps,
+                 "mean_us": sum(d) / len(d)} for name, d in ranked],
+    }
+
+
+def _profiled(run, trace_dir, steps: int) -> dict:
+    """Runs `run()` under the JAX profiler and summarises the trace."""
+    import jax
+
+    with jax.profiler.trace(str(trace_dir), create_perfetto_trace=True):
+        run()
+    return summarize_trace(trace_dir, steps)
+
+
 def keras_throughput(cell, batch, steps, units, layers, batches, repeats, steps_per_execution=1,
-                     scan_unroll=None) -> float:
-    """`fit` throughput of the suite's RecurrentStack, or of ScanRNN with `scan_unroll` steps per iteration."""
+                     scan_unroll=None, profile_dir=None, profiles=None) -> float:
+    """`fit` throughput of the suite's RecurrentStack, or of ScanRNN with `scan_unroll` steps per iteration.
+
+    With `profile_dir`, one more epoch runs under the JAX profiler and its summary is appended to `profiles`.
+    """
     import keras
 
     if scan_unroll is None:
@@ -164,10 +228,14 @@ def keras_throughput(cell, batch, steps, units, layers, batches, repeats, steps_
         start = time.perf_counter()
         model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
         best = min(best, time.perf_counter() - start)
+    if profile_dir is not None:
+        profiles.append(_profiled(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False),
+                                  profile_dir, batches))
     return len(x) / best
 
 
-def jax_loop_throughput(cell, batch, steps, units, layers, batches, repeats) -> float:
+def jax_loop_throughput(cell, batch, steps, units, layers, batches, repeats, profile_dir=None,
+                        profiles=None) -> float:
     """The same Keras model and optimizer, trained by a hand-written jitted JAX step on device-resident batches.
 
     A diagnostic, not the suite's training path: comparing it with `fit` separates what the
@@ -213,6 +281,8 @@ def jax_loop_throughput(cell, batch, steps, units, layers, batches, repeats) -> 
         best = min(best, time.perf_counter() - start)
     if not np.isfinite(np.asarray(losses)).all():
         raise RuntimeError("the JAX loop diverged")
+    if profile_dir is not None:
+        profiles.append(_profiled(lambda: jax.block_until_ready(epoch(state, xs, ys)), profile_dir, batches))
     return len(x) / best
 
 
@@ -288,6 +358,9 @@ def main(argv=None) -> int:
     parser.add_argument("--scan-unroll", type=int, nargs="*", default=[],
                         help="also time fit on a keras.ops.scan LSTM/GRU with the input projection hoisted and "
                              "this many steps unrolled per loop iteration (one column per value)")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile one more epoch of fit (and of the JAX loop) per shape and store where the "
+                             "device time went (busy fraction, kernels per step, top kernels) in the JSON (JAX backend)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch side")
     parser.add_argument("--out", default="bench/out/rnn_throughput.json")
     args = parser.parse_args(argv)
@@ -303,20 +376,33 @@ def main(argv=None) -> int:
                   "or pass --no-torch", file=sys.stderr)
             return 2
         have_torch = False
+    if args.profile and keras.backend.backend() != "jax":
+        print("error: --profile needs KERAS_BACKEND=jax", file=sys.stderr)
+        return 2
     grid = GRIDS[args.grid or ("cpu" if args.device == "cpu" else "full")]
     rows = []
     combos = _combos(grid)
     for n, (cell, layers, units, steps, batch) in enumerate(combos, 1):
         row = {"cell": cell, "layers": layers, "units": units, "steps": steps, "batch": batch}
-        for spe in args.steps_per_execution:
-            row[f"keras_spe{spe}_seq_per_s"] = keras_throughput(cell, batch, steps, units, layers, args.batches,
-                                                               args.repeats, spe)
+        profiles: list[dict] = []
+        trace_dir = Path(args.out).parent / f"trace_{cell}_{layers}_{units}_{steps}_{batch}"
+        for i, spe in enumerate(args.steps_per_execution):
+            row[f"keras_spe{spe}_seq_per_s"] = keras_throughput(
+                cell, batch, steps, units, layers, args.batches, args.repeats, spe,
+                profile_dir=trace_dir / "fit" if args.profile and i == 0 else None, profiles=profiles)
         for k in args.scan_unroll:
             row[f"scan_u{k}_seq_per_s"] = keras_throughput(cell, batch, steps, units, layers, args.batches,
                                                            args.repeats, scan_unroll=k)
         if args.jax_loop:
-            row["jax_loop_seq_per_s"] = jax_loop_throughput(cell, batch, steps, units, layers, args.batches,
-                                                            args.repeats)
+            row["jax_loop_seq_per_s"] = jax_loop_throughput(
+                cell, batch, steps, units, layers, args.batches, args.repeats,
+                profile_dir=trace_dir / "jax_loop" if args.profile else None, profiles=profiles)
+        if args.profile:  # traces are large; the summaries are kept
+            row["profile_fit"] = profiles[0]
+            if args.jax_loop:
+                row["profile_jax_loop"] = profiles[1]
+            import shutil
+            shutil.rmtree(trace_dir, ignore_errors=True)
         best_spe = max(args.steps_per_execution, key=lambda spe: row[f"keras_spe{spe}_seq_per_s"])
         row["keras_seq_per_s"], row["keras_best_spe"] = row[f"keras_spe{best_spe}_seq_per_s"], best_spe
         if have_torch:
@@ -331,6 +417,12 @@ def main(argv=None) -> int:
             ratio += f", jax loop {row['jax_loop_seq_per_s']:.0f} seq/s"
         print(f"[{n}/{len(combos)}] {cell} L={layers} H={units} T={steps} B={batch}: "
               f"keras {row['keras_seq_per_s']:.0f} seq/s{ratio}", flush=True)
+        for key in ("profile_fit", "profile_jax_loop"):
+            if key in row and "top" in row[key]:
+                p = row[key]
+                print(f"    {key[8:]}: {p['span_ms_per_step']:.2f} ms/step, device busy {p['busy_fraction']:.0%}, "
+                      f"{p['events_per_step']:.0f} kernels/step; top: "
+                      + "; ".join(f"{t['name'][:40]} {t['ms_per_step']:.2f} ms" for t in p["top"][:3]), flush=True)
     result = {
         "device": args.device, "keras_backend": keras.backend.backend(), "keras": keras.__version__,
         "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),

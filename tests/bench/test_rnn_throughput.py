@@ -31,12 +31,37 @@ def test_jax_loop_diagnostic_runs_under_jax(tmp_path):
     out = tmp_path / "j.json"
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(root)}
     proc = subprocess.run([sys.executable, "-m", "bench.rnn_throughput", "--grid", "smoke", "--batches", "2",
-                           "--repeats", "1", "--no-torch", "--jax-loop", "--out", str(out)],
+                           "--repeats", "1", "--no-torch", "--jax-loop", "--profile", "--out", str(out)],
                           cwd=root, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     row = json.loads(out.read_text())["rows"][0]
     assert row["jax_loop_seq_per_s"] > 0 and row["keras_seq_per_s"] > 0
     assert "jax loop seq/s" in out.with_suffix(".md").read_text()
+    for key in ("profile_fit", "profile_jax_loop"):  # --profile: where the time went, traces removed
+        assert 0 < row[key]["busy_fraction"] <= 1 and row[key]["events_per_step"] > 0 and row[key]["top"]
+    assert not list(tmp_path.glob("trace_*"))
+
+
+def test_trace_summary_unions_overlapping_device_events(tmp_path):
+    import gzip
+
+    meta = [{"ph": "M", "pid": 1, "name": "process_name", "args": {"name": "/device:GPU:0"}},
+            {"ph": "M", "pid": 1, "tid": 7, "name": "thread_name", "args": {"name": "Stream #13(Compute)"}},
+            {"ph": "M", "pid": 1, "tid": 8, "name": "thread_name", "args": {"name": "XLA Ops"}},
+            {"ph": "M", "pid": 2, "name": "process_name", "args": {"name": "/host:CPU"}}]
+    kernels = [{"ph": "X", "pid": 1, "tid": 7, "ts": ts, "dur": dur, "name": name}
+               for ts, dur, name in [(0, 10, "gemm"), (5, 10, "gemm"), (40, 20, "lstm_fwd"), (90, 10, "gemm")]]
+    others = [{"ph": "X", "pid": 1, "tid": 8, "ts": 0, "dur": 100, "name": "fusion"},  # not a stream: not counted
+              {"ph": "X", "pid": 2, "tid": 3, "ts": 0, "dur": 500, "name": "python"}]
+    trace_dir = tmp_path / "plugins" / "profile" / "run"
+    trace_dir.mkdir(parents=True)
+    with gzip.open(trace_dir / "perfetto_trace.json.gz", "wt") as f:
+        json.dump({"traceEvents": meta + kernels + others}, f)
+    summary = rnn_throughput.summarize_trace(tmp_path, steps=2)
+    assert summary["busy_fraction"] == pytest.approx(45 / 100)  # [0, 15] + [40, 60] + [90, 100] over [0, 100]
+    assert summary["span_ms_per_step"] == pytest.approx(0.05) and summary["events_per_step"] == 2
+    assert [t["name"] for t in summary["top"]] == ["gemm", "lstm_fwd"]
+    assert summary["top"][0]["ms_per_step"] == pytest.approx(0.015) and summary["top"][0]["mean_us"] == 10
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
