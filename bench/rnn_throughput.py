@@ -176,6 +176,8 @@ def summarize_trace(trace_dir: str | Path, steps: int, top: int = 12) -> dict:
     devices = {pid for pid, name in processes.items() if name.startswith("/device:")}
     kernels = [e for e in spans if e["pid"] in devices
                and threads.get((e["pid"], e.get("tid")), "").lower().startswith("stream")]
+    if not kernels:  # device lines named otherwise: all of them (the summary names the threads counted)
+        kernels = [e for e in spans if e["pid"] in devices]
     if not kernels:  # CPU backend: XLA runs the ops on its own threads
         kernels = [e for e in spans if threads.get((e["pid"], e.get("tid")), "").startswith("tf_XLA")]
     if not kernels:
@@ -194,6 +196,7 @@ def summarize_trace(trace_dir: str | Path, steps: int, top: int = 12) -> dict:
     return {
         "span_ms_per_step": span / 1000 / steps, "busy_ms_per_step": busy / 1000 / steps,
         "busy_fraction": busy / span if span else 0.0, "events_per_step": len(kernels) / steps,
+        "threads": sorted({threads.get((e["pid"], e.get("tid")), "?") for e in kernels})[:8],
         "top": [{"name": name[:120], "ms_per_step": sum(d) / 1000 / steps, "per_step": len(d) / steps,
                  "mean_us": sum(d) / len(d)} for name, d in ranked],
     }
