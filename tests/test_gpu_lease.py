@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,14 @@ def test_lease_plan_runs_every_app_and_returns_small_results(tmp_path):
                           timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["lease.tar.gz", "lease.txt", "rnn_bench.json"]  # <= 8 files back
     assert json.loads((out / "rnn_bench.json").read_text())
+    with tarfile.open(out / "lease.tar.gz") as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    out = tmp_path / "unpacked"
     for app in ("speech", "sentiment", "translation", "forecast"):
         assert (out / "runs" / app / "metrics.json").is_file(), app
         assert json.loads((out / "runs" / app / "config.json").read_text())["train"]["time_budget_minutes"] > 0
         assert not list((out / "runs" / app).glob("*.keras")), "models stay on the device"
-    assert "done in" in done.stdout
+    assert "done in" in done.stdout and "done in" in (tmp_path / "out" / "lease.txt").read_text()
+    assert (out / "logs" / "speech.log").is_file()

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Everything a short GPU lease should measure, in one call (issue #7): first the recurrent
 # throughput diagnostic with the GPU to itself, then the four apps' `gpu` presets sharing it, each
-# with a training time budget that fits what is left. Results come back small: the bench JSON, every
-# run dir's JSON/PNG/text files (not the models) and one log per job, under $OUT (or lease-out/).
+# with a training time budget that fits what is left. Results come back as three files under $OUT
+# (or lease-out/), within the device tool's 8 files back: lease.txt (this script's output),
+# rnn_bench.json, and lease.tar.gz holding the bench table, every run dir's JSON/PNG/text files
+# (not the models) and one log per job.
 #
 # HERE (63 of the 64 MiB the call may carry; the de/en files only):
 #   tools/gpu/prepare.sh --word2vec nlp/aclImdb.tar.xz timeseries/ETTh1.csv \
@@ -20,15 +22,17 @@ bench_args=${LEASE_BENCH:-"--device gpu --grid anchor --batches 32 --scan-unroll
 out=$(realpath -m "${OUT:-lease-out}")
 py=${PYTHON:-python3}
 runs=${LEASE_RUNS:-/tmp/lease-runs}
+res=$runs/results  # gathered here, packed into $out at the end
 start=$SECONDS
 left() { echo $(( budget - (SECONDS - start) )); }
-mkdir -p "$out/logs" "$runs"
+rm -rf "$res" && mkdir -p "$out" "$res/logs"
+exec > >(tee "$out/lease.txt") 2>&1
 echo "lease plan: ${budget}s; bench, then speech/sentiment/translation/forecast '$preset' presets; results in $out"
 
 # 1. Throughput diagnostic, alone on the GPU: a quarter of the budget at most.
 bench_limit=$(( budget / 4 ))
-timeout "$bench_limit" "$py" -m bench.rnn_throughput $bench_args --out "$out/rnn_bench.json" \
-  > "$out/logs/bench.log" 2>&1
+timeout "$bench_limit" "$py" -m bench.rnn_throughput $bench_args --out "$res/rnn_bench.json" \
+  > "$res/logs/bench.log" 2>&1
 echo "bench: exit $? after $(( SECONDS - start ))s (limit ${bench_limit}s)"
 
 # 2. The four apps at once. Each job is killed at what is left less a margin for copying; its
@@ -48,7 +52,7 @@ for name in "${!jobs[@]}"; do
   rm -rf "$runs/$name" "$runs/$name.partial"
   read -r module rest <<< "${jobs[$name]}"
   timeout "$job_limit" "$py" -m "$module" --config "$preset" --run-dir "$runs/$name" $rest \
-    > "$out/logs/$name.log" 2>&1 &
+    > "$res/logs/$name.log" 2>&1 &
   pids[$name]=$!
 done
 status=0
@@ -59,15 +63,15 @@ for name in "${!pids[@]}"; do
   # A job killed by its limit leaves <run>.partial: its history and config still tell how far it got.
   for dir in "$runs/$name" "$runs/$name.partial"; do
     [ -d "$dir" ] || continue
-    dest="$out/runs/$(basename "$dir")"
+    dest="$res/runs/$(basename "$dir")"
     mkdir -p "$dest"
     (cd "$dir" && find . -maxdepth 2 -type f \( -name "*.json" -o -name "*.png" -o -name "*.txt" \) \
       -size -2M -exec cp --parents {} "$dest/" \;)
   done
 done
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/device.txt" 2>/dev/null || echo "no GPU" > "$out/device.txt"
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$res/device.txt" 2>/dev/null || echo "no GPU" > "$res/device.txt"
 # One line per run: its scalar metrics, so the reply's output tail alone tells how it went.
-"$py" - "$out/runs" <<'PY'
+"$py" - "$res/runs" <<'PY'
 import json, sys
 from pathlib import Path
 for path in sorted(Path(sys.argv[1]).glob("*/metrics.json")):
@@ -81,5 +85,7 @@ for path in sorted(Path(sys.argv[1]).glob("*/metrics.json")):
     walk("", json.loads(path.read_text()))
     print(path.parent.name, " ".join(f"{k}={v:.4g}" for k, v in list(flat.items())[:12]))
 PY
-echo "done in $(( SECONDS - start ))s; results under $out"
+[ -f "$res/rnn_bench.json" ] && cp "$res/rnn_bench.json" "$out/"
+tar czf "$out/lease.tar.gz" -C "$res" .
+echo "done in $(( SECONDS - start ))s; results in $out: lease.txt, rnn_bench.json, lease.tar.gz"
 exit $status
