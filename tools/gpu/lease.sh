@@ -9,14 +9,14 @@
 # HERE (63 of the 64 MiB the call may carry; the de/en files only):
 #   tools/gpu/prepare.sh --word2vec nlp/aclImdb.tar.xz timeseries/ETTh1.csv \
 #     nlp/multi30k/{train,val,test_2016_flickr}.{de,en}.gz
-# THERE:  source tools/gpu/env.sh && bash tools/gpu/lease.sh [SECONDS]     (default 540; the call's limit is 600)
+# THERE:  source tools/gpu/env.sh && bash tools/gpu/lease.sh [SECONDS]     (default 480: a call may run 600 s, and starting the machine eats into a 15-minute lease)
 #
 # PYTHON=.venv/bin/python KERAS_BACKEND=jax LEASE_PRESET=tiny LEASE_BENCH="--device cpu --grid smoke --batches 2 --no-torch" \
 #   bash tools/gpu/lease.sh 240
 # rehearses the same plan on a CPU (KERAS_BACKEND=jax); tests/test_gpu_lease.py runs it that way.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-budget=${1:-540}
+budget=${1:-480}
 preset=${LEASE_PRESET:-gpu}
 bench_args=${LEASE_BENCH:-"--device gpu --grid anchor --batches 32 --scan-unroll 1 4 16 --jax-loop --profile"}
 out=$(realpath -m "${OUT:-lease-out}")
