@@ -364,6 +364,8 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="profile one more epoch of fit (and of the JAX loop) per shape and store where the "
                              "device time went (busy fraction, kernels per step, top kernels) in the JSON (JAX backend)")
+    parser.add_argument("--units", type=int, nargs="+", default=None,
+                        help="only these hidden sizes of the grid (e.g. --grid anchor --units 128)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch side")
     parser.add_argument("--out", default="bench/out/rnn_throughput.json")
     args = parser.parse_args(argv)
@@ -383,7 +385,23 @@ def main(argv=None) -> int:
         print("error: --profile needs KERAS_BACKEND=jax", file=sys.stderr)
         return 2
     grid = GRIDS[args.grid or ("cpu" if args.device == "cpu" else "full")]
+    if args.units:
+        if "star" in grid:
+            print("error: --units subsets a plain grid (cpu, full, anchor, smoke), not the gpu star", file=sys.stderr)
+            return 2
+        grid = {**grid, "units": tuple(args.units)}
     rows = []
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write_json():  # after every shape, so a run cut short still leaves what it measured
+        result = {
+            "device": args.device, "keras_backend": keras.backend.backend(), "keras": keras.__version__,
+            "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "gpu": _gpu_name() if args.device == "gpu" else None, "batches_per_epoch": args.batches, "rows": rows,
+        }
+        out.write_text(json.dumps(result, indent=2) + "\n")
+
     combos = _combos(grid)
     for n, (cell, layers, units, steps, batch) in enumerate(combos, 1):
         row = {"cell": cell, "layers": layers, "units": units, "steps": steps, "batch": batch}
@@ -413,6 +431,7 @@ def main(argv=None) -> int:
                                                       args.device)
             row["ratio"] = row["keras_seq_per_s"] / row["torch_seq_per_s"]
         rows.append(row)
+        write_json()
         ratio = f" ratio {row['ratio']:.2f}" if "ratio" in row else ""
         for k in args.scan_unroll:
             ratio += f", scan unroll {k} {row[f'scan_u{k}_seq_per_s']:.0f} seq/s"
@@ -426,14 +445,6 @@ def main(argv=None) -> int:
                 print(f"    {key[8:]}: {p['span_ms_per_step']:.2f} ms/step, device busy {p['busy_fraction']:.0%}, "
                       f"{p['events_per_step']:.0f} kernels/step; top: "
                       + "; ".join(f"{t['name'][:40]} {t['ms_per_step']:.2f} ms" for t in p["top"][:3]), flush=True)
-    result = {
-        "device": args.device, "keras_backend": keras.backend.backend(), "keras": keras.__version__,
-        "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-        "gpu": _gpu_name() if args.device == "gpu" else None, "batches_per_epoch": args.batches, "rows": rows,
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
     spes = args.steps_per_execution
     loop = [f"scan unroll {k} seq/s" for k in args.scan_unroll] + (["jax loop seq/s"] if args.jax_loop else [])
     table = ["| cell | layers | units | steps | batch | " + " | ".join(

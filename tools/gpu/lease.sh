@@ -18,7 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 budget=${1:-480}
 preset=${LEASE_PRESET:-gpu}
-bench_args=${LEASE_BENCH:-"--device gpu --grid anchor --batches 32 --scan-unroll 1 4 16 --jax-loop --profile"}
+bench_args=${LEASE_BENCH:-"--device gpu --grid anchor --units 128 --batches 32 --scan-unroll 1 4 16 --jax-loop --profile"}
 out=$(realpath -m "${OUT:-lease-out}")
 py=${PYTHON:-python3}
 runs=${LEASE_RUNS:-/tmp/lease-runs}
