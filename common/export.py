@@ -117,16 +117,26 @@ def input_names(model: keras.Model) -> list[str]:
     return [t.name.split(":")[0] for t in model.inputs]
 
 
-def run_tflite(path: str | Path, inputs: Sequence[np.ndarray], names: Sequence[str]) -> list[np.ndarray]:
-    """Runs the flatbuffer's signature with inputs given positionally in the order of `names`."""
+def tflite_runner(path: str | Path, names: Sequence[str]) -> Callable[[Sequence[np.ndarray]], list[np.ndarray]]:
+    """One interpreter for the flatbuffer's signature, as a function of the inputs given positionally in
+    the order of `names` (for repeated calls, e.g. a stream fed chunk by chunk)."""
     tf = _tf()
     interpreter = tf.lite.Interpreter(model_path=str(path))
     runner = interpreter.get_signature_runner()
     expected = set(runner.get_input_details())
     if expected != set(names):
         raise ExportError(f"tflite signature inputs {sorted(expected)} do not match {list(names)}")
-    outputs = runner(**{name: np.asarray(x) for name, x in zip(names, inputs)})
-    return [np.asarray(outputs[k]) for k in sorted(outputs, key=_output_index)]
+
+    def run(inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        outputs = runner(**{name: np.asarray(x) for name, x in zip(names, inputs)})
+        return [np.array(outputs[k]) for k in sorted(outputs, key=_output_index)]  # copies: the buffers are reused
+
+    return run
+
+
+def run_tflite(path: str | Path, inputs: Sequence[np.ndarray], names: Sequence[str]) -> list[np.ndarray]:
+    """Runs the flatbuffer's signature once with inputs given positionally in the order of `names`."""
+    return tflite_runner(path, names)(inputs)
 
 
 def _output_index(name: str) -> int:

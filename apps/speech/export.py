@@ -49,13 +49,13 @@ def export_streaming(model, cfg, out_dir: Path, clips: np.ndarray, full: np.ndar
     """Writes the streaming step model as builtins-only TFLite (and ONNX when `onnx`), feeds `clips`
     through each chunk by chunk, and checks the final probabilities against `full`, the full model's."""
     from apps.speech.model import build_streaming_model, export_copy, stream_clip
-    from common.export import ExportError, export_onnx, export_tflite, input_names, onnx_runner, run_tflite
+    from common.export import ExportError, export_onnx, export_tflite, input_names, onnx_runner, tflite_runner
 
     # From the export copy: its normalization statistics are constants, which ONNX needs.
     step = build_streaming_model(export_copy(model), cfg.model.streaming_chunk_frames, batch_size=1)
     path = export_tflite(step, out_dir / "streaming_step.tflite")
     names = input_names(step)
-    runners = {"tflite": lambda inputs: run_tflite(path, inputs, names)}
+    runners = {"tflite": tflite_runner(path, names)}  # one interpreter for every chunk
     if onnx:
         onnx_path = export_onnx(step, out_dir / "streaming_step.onnx")
         runners["onnx"] = onnx_runner(onnx_path)  # one session for every chunk
@@ -88,12 +88,13 @@ def export_flat(model, fmt: str, path: Path, clips: np.ndarray, reference: np.nd
     the clip length is fixed, so the recurrences unroll into plain ops. Parity with `reference` (the
     Keras model's probabilities on `clips`) is checked."""
     from apps.speech.model import export_copy
-    from common.export import check_parity, export_onnx, export_tflite, input_names, run_onnx, run_tflite
+    from common.export import check_parity, export_onnx, export_tflite, input_names, run_onnx, tflite_runner
 
     flat = export_copy(model, unroll=True)
     if fmt == "tflite":
         export_tflite(flat, path)
-        outputs = np.concatenate([run_tflite(path, [clips[i:i + 1]], input_names(flat))[0] for i in range(len(clips))])
+        run = tflite_runner(path, input_names(flat))
+        outputs = np.concatenate([run([clips[i:i + 1]])[0] for i in range(len(clips))])
         ops = "TFLITE_BUILTINS (unrolled recurrences)"
     else:
         export_onnx(flat, path)

@@ -39,12 +39,13 @@ def test_streaming_step_model_exports_to_builtin_tflite_and_streams_equal(tmp_pa
     states = stack.get_initial_state(1)
     report = export_all(step, tmp_path, [x[:, :2]] + states, formats=("tflite", "onnx"))
     assert report["formats"]["tflite"]["max_abs_diff"] <= 1e-4
-    from common.export import run_tflite, input_names
+    from common.export import input_names, tflite_runner
 
-    # Drive the TFLite model chunk by chunk and compare with the full-sequence Keras run.
-    outputs = []
+    # Drive one TFLite interpreter chunk by chunk and compare with the full-sequence Keras run
+    # (the runner's outputs must be copies: the interpreter reuses its buffers).
+    run, outputs = tflite_runner(tmp_path / "model.tflite", input_names(step)), []
     for start in range(0, 8, 2):
-        out, *states = run_tflite(tmp_path / "model.tflite", [x[:, start:start + 2]] + states, input_names(step))
+        out, *states = run([x[:, start:start + 2]] + states)
         outputs.append(out)
     np.testing.assert_allclose(np.concatenate(outputs, 1), keras.ops.convert_to_numpy(stack(x)), atol=1e-5)
 
