@@ -254,6 +254,37 @@ class AttentionPooling(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="common")
+class StreamingAttentionPooling(AttentionPooling):
+    """`AttentionPooling` fed chunk by chunk: an online softmax with constant-size state.
+
+    Call with `[x [batch, chunk, features], running_max [batch, 1], running_sum [batch, 1],
+    running_values [batch, features]]` (all zeros start a stream); returns `[pooled, new_max,
+    new_sum, new_values]`. After the chunks of a sequence, `pooled` equals `AttentionPooling` over
+    everything so far (the weights are the same sublayers: `set_weights(pool.get_weights())`).
+    The running maximum keeps the exponentials in range; a zero `running_sum` marks a fresh stream.
+    """
+
+    def build(self, input_shape):
+        super().build(input_shape[0])
+
+    def call(self, inputs):
+        x, previous_max, previous_sum, previous_values = inputs
+        scores = ops.squeeze(self.score(self.projection(x)), axis=-1)  # [batch, chunk]
+        started = previous_sum > 0  # [batch, 1]
+        chunk_max = ops.max(scores, axis=1, keepdims=True)
+        new_max = ops.where(started, ops.maximum(previous_max, chunk_max), chunk_max)
+        rescale = ops.where(started, ops.exp(ops.minimum(previous_max - new_max, 0.0)), 0.0)  # old sums to the new max
+        weights = ops.exp(scores - new_max)  # [batch, chunk], each <= 1
+        new_sum = previous_sum * rescale + ops.sum(weights, axis=1, keepdims=True)
+        new_values = previous_values * rescale + ops.einsum("bt,btd->bd", weights, x)
+        return [new_values / new_sum, new_max, new_sum, new_values]
+
+    def compute_output_shape(self, input_shape):
+        x = input_shape[0]
+        return [(x[0], x[-1]), (x[0], 1), (x[0], 1), (x[0], x[-1])]
+
+
 class _DecoderAttention(keras.layers.Layer):
     """Shared call logic: scores `[batch, Tq, Tv]` → weights → context `[batch, Tq, Dv]`."""
 

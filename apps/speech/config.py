@@ -108,6 +108,9 @@ class ModelConfig:
     dense_units: int = 64  # width of the per-frame projection (streaming) / head (attention_rnn)
     dropout_rate: float = 0.2  # dropout before the classifier and between recurrent layers
     streaming_chunk_frames: int = 10  # frames per streaming step (10 = 100 ms of audio)
+    # streaming: "last" reads the last recurrent step; "attention" pools every step so far with
+    # attention (an online softmax whose running sums the step model carries as state)
+    streaming_readout: Literal["last", "attention"] = "last"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Architectures (`model.architecture`), all built from `common.layers`:
 - `crnn`: log-mel -> 2-D conv blocks -> (Bi)GRU/LSTM `RecurrentStack` -> `AttentionPooling` -> softmax.
 - `attention_rnn`: de Andrade et al. 2018: (5x1) convs -> BiLSTM stack -> attention pooling -> dense head.
-- `streaming`: frame-wise log-mel -> per-frame projection -> unidirectional `RecurrentStack` -> last step.
+- `streaming`: frame-wise log-mel -> per-frame projection -> unidirectional `RecurrentStack` -> last step
+  (or, with `model.streaming_readout=attention`, attention pooling over every step so far).
   `build_streaming_model` turns it into a fixed-shape step model (audio chunk + external state in,
   probabilities + new state out) that matches the full model on the same audio.
 
@@ -19,7 +20,7 @@ import numpy as np
 from apps.speech.config import AugmentConfig, FeatureConfig, ModelConfig
 from apps.speech.features import (CausalMeanNormalization, ChannelAugment, ClipMeanNormalization, LogMelSpectrogram,
                                   RunningMeanNormalization, SpecAugment)
-from common.layers import AttentionPooling, RecurrentStack, build_streaming_step_model
+from common.layers import AttentionPooling, RecurrentStack, StreamingAttentionPooling, build_streaming_step_model
 
 
 @keras.saving.register_keras_serializable(package="speech")
@@ -99,7 +100,10 @@ def build_model(cfg: ModelConfig, features: FeatureConfig, augment: AugmentConfi
         x = keras.layers.Dense(cfg.dense_units, activation="relu", name="frame_projection")(x)  # [batch, frames, dense]
         x = RecurrentStack(cell=cfg.cell, units=cfg.units, bidirectional=False, dropout_rate=cfg.dropout_rate,
                            return_sequences=True, name="recurrent")(x)
-        x = LastSteps(name="last_step")(x)  # [batch, width]
+        if cfg.streaming_readout == "attention":
+            x = AttentionPooling(cfg.attention_units, name="attention_pooling")(x)  # [batch, width]
+        else:
+            x = LastSteps(name="last_step")(x)  # [batch, width]
     else:
         raise ValueError(f"unknown model.architecture {cfg.architecture!r}; choose crnn, attention_rnn or streaming")
     if cfg.dropout_rate > 0:
@@ -173,9 +177,11 @@ def build_streaming_model(model: keras.Model, chunk_frames: int, batch_size: int
     (the previous samples the next frames overlap with; zeros at the start), with
     `features.clip_mean_norm=causal` the running feature sum `mean_norm_sum [batch, bins]` and
     frame count `mean_norm_count [batch, 1]` (with `running`: the moving average `mean_norm_running
-    [batch, bins]`), and the recurrent states `state_i [batch, width]`
+    [batch, bins]`), the recurrent states `state_i [batch, width]`, and with
+    `model.streaming_readout=attention` the online softmax's `attention_max [batch, 1]`,
+    `attention_sum [batch, 1]` and `attention_values [batch, width]`
     (all zeros at the start).
-    Outputs: `[probabilities [batch, classes], new_audio_context, *new_norm_states, *new_states]`.
+    Outputs: `[probabilities [batch, classes], new_audio_context, *new_norm_states, *new_states, *new_pool_states]`.
     After feeding a whole clip chunk by chunk, the last probabilities equal `model(clip)`.
     `dft="matmul"` keeps the TFLite graph within builtin ops.
     """
@@ -210,10 +216,22 @@ def build_streaming_model(model: keras.Model, chunk_frames: int, batch_size: int
                                       name="recurrent_step")
     results = step([x] + states)
     sequence, new_states = results[0], list(results[1:])
-    last = LastSteps(name="last_step")(sequence)
+    pool_states, new_pool_states = [], []
+    if "attention_pooling" in names:  # attention over every frame so far, as an online softmax
+        pool = model.get_layer("attention_pooling")
+        width = sequence.shape[-1]
+        pool_states = [keras.Input((1,), batch_size=batch_size, name="attention_max"),
+                       keras.Input((1,), batch_size=batch_size, name="attention_sum"),
+                       keras.Input((width,), batch_size=batch_size, name="attention_values")]
+        step_pool = StreamingAttentionPooling(pool.units, name="attention_pooling_step")
+        last, *new_pool_states = step_pool([sequence] + pool_states)
+        step_pool.set_weights(pool.get_weights())
+    else:
+        last = LastSteps(name="last_step")(sequence)
     probabilities = model.get_layer("classifier")(last)
     new_context = LastSteps(frontend.context_samples, name="next_context")(joined)
-    return keras.Model([chunk, context] + norm_states + states, [probabilities, new_context] + new_norm_states + new_states,
+    return keras.Model([chunk, context] + norm_states + states + pool_states,
+                       [probabilities, new_context] + new_norm_states + new_states + new_pool_states,
                        name="speech_streaming_step")
 
 

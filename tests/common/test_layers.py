@@ -12,6 +12,7 @@ from common.layers import (
     BahdanauAttention,
     LuongAttention,
     RecurrentStack,
+    StreamingAttentionPooling,
     build_streaming_step_model,
     stream,
 )
@@ -125,6 +126,22 @@ def test_attention_pooling_weights_sum_to_one_and_skip_padding():
     assert np.all(weights[0, 4:] < 1e-6)
     expected = np.einsum("bt,btd->bd", weights, x)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(pooled), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("gain", [1.0, 300.0])  # 300: scores in the hundreds, where a plain exp would overflow
+def test_streaming_attention_pooling_equals_attention_pooling_over_the_prefix(gain):
+    pool = AttentionPooling(4)
+    x = _x(2, 9, 3)
+    pool(x)
+    pool.score.kernel.assign(keras.ops.convert_to_numpy(pool.score.kernel) * gain)
+    step = StreamingAttentionPooling(4)
+    state = [np.zeros((2, 1), "float32"), np.zeros((2, 1), "float32"), np.zeros((2, 3), "float32")]
+    step([x[:, :3]] + state)  # builds, then takes the trained pool's weights
+    step.set_weights(pool.get_weights())
+    for end in (3, 6, 9):  # after each chunk: attention pooling over all frames so far
+        pooled, *state = (keras.ops.convert_to_numpy(t) for t in step([x[:, end - 3:end]] + state))
+        assert np.all(np.isfinite(pooled))
+        np.testing.assert_allclose(pooled, keras.ops.convert_to_numpy(pool(x[:, :end])), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("make", [lambda: BahdanauAttention(6), lambda: LuongAttention("general", scale=True)])

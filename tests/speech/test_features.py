@@ -83,10 +83,10 @@ def test_architectures_shapes_and_train_step(architecture):
         assert np.isfinite(model.train_on_batch(AUDIO, np.array([0, 1])))
 
 
-@pytest.mark.parametrize("mean_norm", ["auto", "causal", "running"])
-def test_streaming_step_model_equals_full_model(mean_norm):
+@pytest.mark.parametrize("mean_norm,readout", [("auto", "last"), ("causal", "last"), ("running", "attention")])
+def test_streaming_step_model_equals_full_model(mean_norm, readout):
     cfg = PRESETS["tiny"]
-    model = build_model(dataclasses.replace(cfg.model, architecture="streaming", units=(6, 4)),
+    model = build_model(dataclasses.replace(cfg.model, architecture="streaming", units=(6, 4), streaming_readout=readout),
                         dataclasses.replace(cfg.features, clip_mean_norm=mean_norm), cfg.augment, num_classes=4,
                         clip_seconds=0.25)
     adapt_normalization(model, AUDIO)
@@ -95,6 +95,7 @@ def test_streaming_step_model_equals_full_model(mean_norm):
     input_names = [t.name.split(":")[0] for t in step.inputs]
     assert ("mean_norm_sum" in input_names) == (mean_norm == "causal")
     assert ("mean_norm_running" in input_names) == (mean_norm == "running")
+    assert ("attention_sum" in input_names) == (readout == "attention")
     np.testing.assert_allclose(stream_clip(step, AUDIO[1:2]), np.asarray(model(AUDIO[1:2])), atol=1e-5)
     with pytest.raises(ValueError, match="not a multiple"):
         stream_clip(step, AUDIO[:1, :900])
