@@ -80,8 +80,6 @@ class AugmentConfig:
     speed_range: tuple[float, ...] = (1.0, 1.0)  # random speed factor (resampling); (1, 1) disables
     reverb_probability: float = 0.0  # chance of convolving a clip with a synthetic room response (dry eSpeak -> room)
     rt60_range: tuple[float, ...] = (0.1, 0.6)  # reverberation time (s, 60 dB decay) of those room responses
-    channel_std: float = 0.0  # random smooth per-bin offset (a simulated microphone) in standardised feature units; 0 disables
-    channel_terms: int = 4  # cosine terms of that offset across bins: 1 = gain only, more = tilts and bends
     freq_masks: int = 2  # SpecAugment frequency masks per example
     freq_mask_width: int = 6  # maximum width of each frequency mask (bins)
     time_masks: int = 2  # SpecAugment time masks per example
@@ -91,7 +89,6 @@ class AugmentConfig:
         rt60 = tuple(self.rt60_range)
         checks = [("noise_probability", 0.0 <= self.noise_probability <= 1.0, "in [0, 1]"),
                   ("reverb_probability", 0.0 <= self.reverb_probability <= 1.0, "in [0, 1]"),
-                  ("channel_std", self.channel_std >= 0, ">= 0 (0 disables)"), ("channel_terms", self.channel_terms >= 1, ">= 1"),
                   ("rt60_range", len(rt60) == 2 and 0.0 < rt60[0] <= rt60[1] <= 3.0,
                    "two seconds (low, high) with 0 < low <= high <= 3")]
         check_fields(self, "augment", checks)

@@ -9,7 +9,6 @@
 - `ClipMeanNormalization`: per-clip mean subtraction over time (channel normalisation);
   `CausalMeanNormalization`: the same with the mean of the frames so far, for streaming;
   `RunningMeanNormalization`: an exponential moving average instead, which forgets (streams too).
-- `ChannelAugment`: random smooth per-bin offsets (simulated microphones), training only.
 - `SpecAugment`: time/frequency masks, active only when `training=True`.
 
 Only `keras.ops` is used (STFT via `keras.ops.stft`), so TF and JAX run the same code.
@@ -251,47 +250,6 @@ class RunningMeanNormalization(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(time_constant_frames=self.time_constant_frames)
-        return config
-
-
-@keras.saving.register_keras_serializable(package="speech")
-class ChannelAugment(keras.layers.Layer):
-    """Adds a random, smooth, per-example offset across bins, constant over time; identity at inference.
-
-    A microphone's or room's frequency response is such an offset in log-mel space, so training on
-    random ones teaches the model to ignore it without seeing the whole clip (which mean
-    normalisation needs). The offset is `sum_k a_k c_k cos(pi k (bin + 0.5) / bins)` for `k < terms`
-    with `a_k ~ N(0, std^2 / terms)` and `c_k` giving each term unit mean square, so the offset's
-    standard deviation is `std`: `k = 0` is a gain, higher `k` tilt and bend the spectrum.
-
-    Input/output shape: `[batch, frames, bins]` (standardised features, so `std` is in their units).
-    """
-
-    def __init__(self, std: float = 0.5, terms: int = 4, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.std = float(std)
-        self.terms = int(terms)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, inputs, training=None):
-        if not training or self.std <= 0:
-            return inputs
-        bins = inputs.shape[-1]
-        k = np.arange(self.terms)[:, None]
-        basis = np.cos(np.pi * k * (np.arange(bins)[None, :] + 0.5) / bins)  # [terms, bins]
-        basis = (basis * np.where(k > 0, np.sqrt(2.0), 1.0)).astype("float32")  # unit mean square per term
-        scale = self.std / np.sqrt(self.terms)
-        coefficients = keras.random.normal((ops.shape(inputs)[0], self.terms), stddev=scale, seed=self.seed_generator)
-        offset = ops.matmul(coefficients, ops.convert_to_tensor(basis, inputs.dtype))  # [batch, bins]
-        return inputs + offset[:, None, :]
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(std=self.std, terms=self.terms, seed=self.seed)
         return config
 
 

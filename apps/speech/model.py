@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from apps.speech.config import AugmentConfig, FeatureConfig, ModelConfig
-from apps.speech.features import (CausalMeanNormalization, ChannelAugment, ClipMeanNormalization, LogMelSpectrogram,
+from apps.speech.features import (CausalMeanNormalization, ClipMeanNormalization, LogMelSpectrogram,
                                   RunningMeanNormalization, SpecAugment)
 from common.layers import AttentionPooling, RecurrentStack, StreamingAttentionPooling, build_streaming_step_model
 
@@ -77,8 +77,6 @@ def build_model(cfg: ModelConfig, features: FeatureConfig, augment: AugmentConfi
     x = frontend(audio)  # [batch, frames, bins]
     # Per-bin standardisation, adapted on training audio before fit: frame-wise, so it streams.
     x = keras.layers.Normalization(axis=-1, name="normalization")(x)
-    if augment.channel_std > 0:  # a simulated microphone acts before any normalisation
-        x = ChannelAugment(augment.channel_std, augment.channel_terms, seed=seed + 1, name="channel_augment")(x)
     if features.clip_mean_norm == "on" and cfg.architecture == "streaming":
         raise ValueError("features.clip_mean_norm=on needs the whole clip, so the streaming architecture cannot "
                          "use it; set features.clip_mean_norm=auto (off for streaming) or off")

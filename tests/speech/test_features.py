@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from apps.speech.config import PRESETS
-from apps.speech.features import (CausalMeanNormalization, ChannelAugment, ClipMeanNormalization, LogMelSpectrogram,
+from apps.speech.features import (CausalMeanNormalization, ClipMeanNormalization, LogMelSpectrogram,
                                   RunningMeanNormalization, SpecAugment, num_frames)
 from apps.speech.model import LastSteps, adapt_normalization, build_model, build_streaming_model, stream_clip
 
@@ -166,19 +166,6 @@ def test_running_mean_norm_is_a_causal_moving_average_and_streams():
     np.testing.assert_allclose(shifted[:, -1], 0.0, atol=1e-4)
     assert np.abs(shifted[:, 0]).max() > 0.1  # but not at once: it only uses the past
     assert RunningMeanNormalization.from_config(layer.get_config()).time_constant_frames == 3.0
-
-
-def test_channel_augment_adds_a_smooth_offset_per_example_only_in_training():
-    features = RNG.standard_normal((256, 7, 16)).astype("float32")
-    layer = ChannelAugment(std=0.8, terms=3, seed=1)
-    np.testing.assert_array_equal(np.asarray(layer(features)), features)  # inference: identity
-    offset = np.asarray(layer(features, training=True)) - features
-    np.testing.assert_allclose(offset, np.broadcast_to(offset[:, :1], offset.shape), atol=1e-5)  # constant in time
-    per_example = offset[:, 0]  # [batch, bins]
-    assert np.linalg.matrix_rank(per_example, tol=1e-3) == 3  # three cosine terms: a gain, a tilt, a bend
-    assert 0.7 < per_example.std() < 0.9  # std
-    assert np.abs(np.diff(per_example, axis=1)).mean() < 0.5 * np.abs(per_example).mean()  # smooth across bins
-    assert ChannelAugment.from_config(layer.get_config()).terms == 3
 
 
 def test_last_steps_layer():
