@@ -58,7 +58,8 @@ class FeatureConfig:
     # of the frames so far (streams, state carried by the step model; gave no gain on the streaming
     # model: 0.563 vs 0.577 real, 3 seeds). "auto" = "on", except for the
     # streaming architecture, which never sees the whole clip; "on" with streaming is refused.
-    # "running" subtracts an exponential moving average (time constant `mean_norm_seconds`); it streams.
+    # "running" subtracts an exponential moving average (time constant `mean_norm_seconds`); it streams
+    # (streaming model: 0.603 real with 0.3 s against 0.577 without, 3 seeds each, within the noise).
     clip_mean_norm: Literal["auto", "on", "causal", "running", "off"] = "auto"
     mean_norm_seconds: float = 0.3  # time constant of clip_mean_norm=running
 
