@@ -9,11 +9,16 @@
 `--data` takes a Speech Commands folder/archive or an FSDD folder/archive (detected from the
 file names). Results go to `<run-dir>/eval_<name>/` (metrics.json, confusion_matrix.png)
 unless `--out` says otherwise.
+
+`--spotting` also joins the clips (all but `_silence_`; `_unknown_` words stay as distractors)
+into streams of 10 with random pauses and spots keywords in them with a sliding window
+(apps/speech/spotting.py): recall, false alarms per minute and a plot of one stream.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -58,6 +63,9 @@ def main(argv=None) -> int:
                         help="which split to score; 'all' uses every clip of --data")
     parser.add_argument("--keywords-only", action="store_true", help="drop _silence_/_unknown_ clips (score keywords only)")
     parser.add_argument("--out", default=None, help="output folder (default <run-dir>/eval_<data>_<split>)")
+    parser.add_argument("--spotting", action="store_true",
+                        help="also spot keywords in streams made of the clips (recall, false alarms per minute)")
+    parser.add_argument("--threshold", type=float, default=0.6, help="--spotting: keyword probability that counts")
     args = parser.parse_args(argv)
     try:
         return _evaluate(args)
@@ -105,8 +113,98 @@ def _evaluate(args) -> int:
     for label, row in report["per_class"].items():
         if row["support"] or row["precision"]:
             print(f"{label:>12} {row['precision']:9.3f} {row['recall']:7.3f} {row['support']:7d}")
+    if args.spotting:
+        report["spotting"] = _spotting(model, split, labels, cfg, out, args.threshold)
+        write_json(out / "metrics.json", report)
     print(f"Metrics: {out / 'metrics.json'}\nConfusion matrix: {out / 'confusion_matrix.png'}")
     return 0
+
+
+def _spotting(model, split, labels, cfg, out: Path, threshold: float) -> dict:
+    """Keyword spotting on streams made of the split's clips; prints and returns the totals."""
+    from apps.speech.spotting import SpotSettings, detect, make_streams, score_detections, window_posteriors
+
+    settings = SpotSettings(threshold=threshold)
+    keep = np.asarray([labels[y] != SILENCE for y in split.labels], dtype=bool)
+    if not np.any([labels[y] not in (SILENCE, UNKNOWN) for y in split.labels]):
+        raise ValueError("--spotting needs keyword clips in the evaluated split")
+    rate = cfg.data.sample_rate
+    clip_samples = int(round(rate * cfg.data.clip_seconds))
+    streams = make_streams(split.audio[keep], split.labels[keep], labels, rate)
+    posteriors = [window_posteriors(model, audio, rate, clip_samples, settings.hop_seconds) for audio, _ in streams]
+    minutes = sum(len(audio) for audio, _ in streams) / rate / 60
+
+    def score(spot: SpotSettings) -> dict:
+        totals: dict = {}
+        for (times, probabilities), (_, truth) in zip(posteriors, streams):
+            for key, value in score_detections(detect(times, probabilities, labels, spot), truth).items():
+                totals[key] = totals.get(key, 0) + value
+        return {**totals, "recall": totals["hits"] / max(1, totals["keywords"]),
+                "precision": totals["hits"] / max(1, totals["detections"]),
+                "false_alarms_per_minute": totals["false_alarms"] / minutes}
+
+    totals = score(settings)
+    # The trade-off over thresholds, from the same posteriors (a DET-style curve).
+    curve = [{"threshold": t, **score(dataclasses.replace(settings, threshold=t))}
+             for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)]
+    times, probabilities = posteriors[0]
+    _plot_stream(times, probabilities, labels, streams[0][1], detect(times, probabilities, labels, settings),
+                 out / "spotting.png")
+    _plot_curve(curve, settings.threshold, out / "spotting_curve.png")
+    result = {**totals, "streams": len(streams), "minutes": minutes, "settings": dataclasses.asdict(settings),
+              "curve": curve}
+    seconds = minutes * 60
+    print(f"spotting: {totals['hits']}/{totals['keywords']} keywords found (recall {result['recall']:.3f}), "
+          f"{totals['false_alarms']} false alarms ({result['false_alarms_per_minute']:.2f}/min, "
+          f"{totals['wrong_label']} inside another word's clip) in {len(streams)} streams, {seconds / 60:.1f} min; "
+          f"plots {out / 'spotting.png'}, {out / 'spotting_curve.png'}")
+    for point in curve:
+        print(f"  threshold {point['threshold']:.1f}: recall {point['recall']:.3f}, "
+              f"{point['false_alarms_per_minute']:.2f} false alarms/min")
+    return result
+
+
+def _plot_curve(curve: list[dict], chosen: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot([p["false_alarms_per_minute"] for p in curve], [p["recall"] for p in curve], "o-")
+    for p in curve:
+        ax.annotate(f"{p['threshold']:.1f}", (p["false_alarms_per_minute"], p["recall"]), fontsize=8,
+                    xytext=(4, -10), textcoords="offset points", weight="bold" if p["threshold"] == chosen else None)
+    ax.set(xlabel="false alarms per minute", ylabel="recall (keywords found, right label)",
+           title="spotting trade-off by threshold", ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_stream(times, probabilities, labels, truth, detections, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(12, 3.5))
+    for k, label in enumerate(labels):
+        if label not in (SILENCE, UNKNOWN) and probabilities[:, k].max() > 0.2:
+            ax.plot(times, probabilities[:, k], label=label, linewidth=1)
+    for event in truth:
+        ax.axvspan(event["start"], event["end"], color="0.9" if event["label"] != UNKNOWN else "0.97", zorder=0)
+        ax.text((event["start"] + event["end"]) / 2, 1.04, event["label"], ha="center", fontsize=8)
+    for det in detections:
+        ax.plot(det["time"], det["probability"], "kv")
+        ax.text(det["time"], det["probability"] - 0.12, det["label"], ha="center", fontsize=7)
+    ax.set(xlabel="seconds", ylabel="probability (window)", ylim=(0, 1.12),
+           title="keyword spotting: clip spans (grey, true word above), window posteriors, detections (▼)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """Classify WAV files with a trained speech run dir; prints the top-k labels with probabilities.
 
     python -m apps.speech.predict --run-dir runs/speech clip1.wav clip2.wav --top-k 3
+    python -m apps.speech.predict --run-dir runs/speech --spot recording.wav    # keywords in a long recording
 
 Any sample rate is accepted (resampled to the model's rate); clips are padded/cropped to
-the model's clip length around the loudest part.
+the model's clip length around the loudest part. `--spot` instead slides the model over the
+whole file and prints each keyword it hears with its time (apps/speech/spotting.py).
 """
 
 from __future__ import annotations
@@ -37,15 +39,43 @@ def predict_files(run_dir, files, top_k: int = 3) -> list[dict]:
     return results
 
 
+def spot_files(run_dir, files, settings) -> list[dict]:
+    """[{file, seconds, detections: [{time, label, probability}, ...]}] for each (long) file."""
+    from apps.speech.data import load_audio
+    from apps.speech.evaluate import load_run
+    from apps.speech.spotting import detect, window_posteriors
+
+    if not files:
+        raise ValueError("no audio files given; usage: predict --run-dir DIR --spot recording.wav [...]")
+    cfg, labels, model = load_run(run_dir)
+    clip_samples = int(round(cfg.data.sample_rate * cfg.data.clip_seconds))
+    results = []
+    for file in files:
+        audio = load_audio(file, cfg.data.sample_rate)
+        times, probabilities = window_posteriors(model, audio, cfg.data.sample_rate, clip_samples, settings.hop_seconds)
+        results.append({"file": str(file), "seconds": len(audio) / cfg.data.sample_rate,
+                        "detections": detect(times, probabilities, labels, settings)})
+    return results
+
+
 def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description="Predict speech commands for WAV files.")
     parser.add_argument("--run-dir", required=True, help="run dir written by apps.speech.train")
     parser.add_argument("--top-k", type=int, default=3, help="how many labels to show per file")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file")
+    parser.add_argument("--spot", action="store_true",
+                        help="find every keyword in long recordings (sliding window) instead of classifying clips")
+    parser.add_argument("--threshold", type=float, default=0.6, help="--spot: keyword probability that counts")
+    parser.add_argument("--hop", type=float, default=0.1, help="--spot: seconds between windows")
     parser.add_argument("files", nargs="*", help="WAV files (any sample rate)")
     args = parser.parse_args(argv)
     try:
+        if args.spot:
+            from apps.speech.spotting import SpotSettings
+
+            return _print_spots(spot_files(args.run_dir, args.files,
+                                           SpotSettings(hop_seconds=args.hop, threshold=args.threshold)), args.json)
         results = predict_files(args.run_dir, args.files, args.top_k)
     except USER_ERRORS as err:
         return report_user_error(err)
@@ -54,6 +84,16 @@ def main(argv=None) -> int:
             print(json.dumps(result))
         else:
             print(result["file"] + ": " + ", ".join(f"{label} {p:.3f}" for label, p in result["top"]))
+    return 0
+
+
+def _print_spots(results: list[dict], as_json: bool) -> int:
+    for result in results:
+        if as_json:
+            print(json.dumps(result))
+            continue
+        found = ", ".join(f"{d['time']:.2f}s {d['label']} ({d['probability']:.2f})" for d in result["detections"])
+        print(f"{result['file']} ({result['seconds']:.1f} s): {found or 'no keyword'}")
     return 0
 
 

@@ -39,6 +39,19 @@ def _check_evaluate_predict_export(run, tmp_path, capsys):
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith(str(tmp_path / "tone.wav")) and line.count(",") == 1
 
+    # Spotting: a long file through the sliding window, and streams made of the test clips.
+    sf.write(tmp_path / "long.wav", np.random.default_rng(0).normal(0, 0.05, 16000 * 3), 16000)
+    assert predict.main(["--run-dir", str(run), "--spot", "--json", str(tmp_path / "long.wav")]) == 0
+    spotted = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert spotted["seconds"] == 3.0 and all(0 <= d["time"] <= 3 for d in spotted["detections"])
+    assert evaluate.main(["--run-dir", str(run), "--spotting", "--out", str(tmp_path / "spot")]) == 0
+    spotting = json.loads((tmp_path / "spot" / "metrics.json").read_text())["spotting"]
+    assert spotting["keywords"] > 0 and spotting["hits"] + spotting["misses"] == spotting["keywords"]
+    assert [p["threshold"] for p in spotting["curve"]] == [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    recalls = [p["recall"] for p in spotting["curve"]]
+    assert recalls == sorted(recalls, reverse=True)  # a higher threshold never finds more
+    assert (tmp_path / "spot" / "spotting.png").is_file() and (tmp_path / "spot" / "spotting_curve.png").is_file()
+
     out = tmp_path / "export"
     assert export.main(["--run-dir", str(run), "--out", str(out), "--formats", "saved_model,onnx", "--num-clips", "2"]) == 0
     parity = json.loads((out / "parity.json").read_text())
@@ -67,5 +80,6 @@ def _check_user_errors(run, tmp_path, capsys):
     assert predict.main(["--run-dir", str(run), str(tmp_path / "missing.wav")]) == 2
     (tmp_path / "junk.wav").write_bytes(b"RIFF????")
     assert predict.main(["--run-dir", str(run), str(tmp_path / "junk.wav")]) == 2
+    assert predict.main(["--run-dir", str(run), "--spot", "--threshold", "1.5", str(tmp_path / "tone.wav")]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and err.count("error: ") >= 6
+    assert "Traceback" not in err and err.count("error: ") >= 7 and "threshold must be in (0, 1]" in err
