@@ -122,8 +122,10 @@ def _evaluate(args) -> int:
 
 def _spotting(model, split, labels, cfg, out: Path, threshold: float) -> dict:
     """Keyword spotting on streams made of the split's clips; prints and returns the totals."""
-    from apps.speech.spotting import SpotSettings, detect, make_streams, score_detections, window_posteriors
+    from apps.speech.spotting import (SpotSettings, check_spottable, detect, make_streams, score_detections,
+                                      window_posteriors)
 
+    check_spottable(labels)
     settings = SpotSettings(threshold=threshold)
     keep = np.asarray([labels[y] != SILENCE for y in split.labels], dtype=bool)
     if not np.any([labels[y] not in (SILENCE, UNKNOWN) for y in split.labels]):

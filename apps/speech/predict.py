@@ -43,11 +43,12 @@ def spot_files(run_dir, files, settings) -> list[dict]:
     """[{file, seconds, detections: [{time, label, probability}, ...]}] for each (long) file."""
     from apps.speech.data import load_audio
     from apps.speech.evaluate import load_run
-    from apps.speech.spotting import detect, window_posteriors
+    from apps.speech.spotting import check_spottable, detect, window_posteriors
 
     if not files:
         raise ValueError("no audio files given; usage: predict --run-dir DIR --spot recording.wav [...]")
     cfg, labels, model = load_run(run_dir)
+    check_spottable(labels)
     clip_samples = int(round(cfg.data.sample_rate * cfg.data.clip_seconds))
     results = []
     for file in files:

@@ -45,6 +45,13 @@ class SpotSettings:
             raise ValueError("; ".join(problems))
 
 
+def check_spottable(labels: list[str]) -> None:
+    """Spotting needs a class for the pauses between words; a digits-only model labels every window."""
+    if SILENCE not in labels:
+        raise ValueError(f"keyword spotting needs a model trained with a {SILENCE} class (pauses between words); "
+                         f"this run's classes are {labels}; train with --set data.include_silence=true")
+
+
 def window_posteriors(model, audio: np.ndarray, sample_rate: int, clip_samples: int, hop_seconds: float,
                       batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """`(centres [windows] in seconds, probabilities [windows, classes])` of clip-long windows.

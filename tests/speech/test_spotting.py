@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from apps.speech.spotting import SpotSettings, detect, make_streams, score_detections, window_posteriors
+from apps.speech.spotting import (SpotSettings, check_spottable, detect, make_streams, score_detections,
+                                  window_posteriors)
 
 LABELS = ["yes", "no", "_silence_", "_unknown_"]
 
@@ -78,3 +79,6 @@ def test_bad_settings_are_refused():
         SpotSettings(threshold=0)
     with pytest.raises(ValueError, match="hop_seconds"):
         SpotSettings(hop_seconds=0)
+    with pytest.raises(ValueError, match="include_silence=true"):
+        check_spottable(["0", "1", "2"])  # e.g. the fsdd preset: no class for the pauses
+    check_spottable(LABELS)
