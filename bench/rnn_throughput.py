@@ -203,12 +203,17 @@ def summarize_trace(trace_dir: str | Path, steps: int, top: int = 12) -> dict:
 
 
 def _profiled(run, trace_dir, steps: int) -> dict:
-    """Runs `run()` under the JAX profiler and summarises the trace."""
+    """Runs `run()` under the JAX profiler and summarises the trace; a profiler failure (e.g. no
+    CUPTI on the machine) is recorded in the summary instead of losing the shape's timings."""
     import jax
 
-    with jax.profiler.trace(str(trace_dir), create_perfetto_trace=True):
-        run()
-    return summarize_trace(trace_dir, steps)
+    try:
+        with jax.profiler.trace(str(trace_dir), create_perfetto_trace=True):
+            run()
+        return summarize_trace(trace_dir, steps)
+    except Exception as err:  # noqa: BLE001 - a diagnostic must not sink the benchmark
+        print(f"    profile failed: {type(err).__name__}: {err}", flush=True)
+        return {"error": f"{type(err).__name__}: {err}"}
 
 
 def keras_throughput(cell, batch, steps, units, layers, batches, repeats, steps_per_execution=1,
