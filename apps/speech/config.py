@@ -60,7 +60,7 @@ class FeatureConfig:
     # streaming architecture, which never sees the whole clip; "on" with streaming is refused.
     # "running" subtracts an exponential moving average (time constant `mean_norm_seconds`); it streams
     # (streaming model: 0.603 real with 0.3 s against 0.577 without, 3 seeds each, within the noise).
-    clip_mean_norm: Literal["auto", "on", "meanvar", "causal", "running", "off"] = "auto"
+    clip_mean_norm: Literal["auto", "on", "causal", "running", "off"] = "auto"
     mean_norm_seconds: float = 0.3  # time constant of clip_mean_norm=running
 
     def __post_init__(self):

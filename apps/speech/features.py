@@ -173,27 +173,12 @@ class ClipMeanNormalization(keras.layers.Layer):
 
     A fixed microphone or room colouring adds a constant per bin to log-mel features; removing
     the clip's own mean cancels it. It needs the whole clip, so streaming models do without.
-    `scale=True` also divides by the clip's own standard deviation per bin (mean and variance
-    normalisation, `features.clip_mean_norm=meanvar`).
 
     Input/output shape: `[batch, frames, bins]`.
     """
 
-    def __init__(self, scale: bool = False, epsilon: float = 1e-3, **kwargs):
-        super().__init__(**kwargs)
-        self.scale = bool(scale)
-        self.epsilon = float(epsilon)
-
     def call(self, inputs):
-        centred = inputs - ops.mean(inputs, axis=1, keepdims=True)
-        if not self.scale:
-            return centred
-        return centred / ops.sqrt(ops.mean(ops.square(centred), axis=1, keepdims=True) + self.epsilon)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(scale=self.scale, epsilon=self.epsilon)
-        return config
+        return inputs - ops.mean(inputs, axis=1, keepdims=True)
 
 
 @keras.saving.register_keras_serializable(package="speech")

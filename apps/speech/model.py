@@ -77,12 +77,12 @@ def build_model(cfg: ModelConfig, features: FeatureConfig, augment: AugmentConfi
     x = frontend(audio)  # [batch, frames, bins]
     # Per-bin standardisation, adapted on training audio before fit: frame-wise, so it streams.
     x = keras.layers.Normalization(axis=-1, name="normalization")(x)
-    if features.clip_mean_norm in ("on", "meanvar") and cfg.architecture == "streaming":
-        raise ValueError(f"features.clip_mean_norm={features.clip_mean_norm} needs the whole clip, so the streaming "
-                         "architecture cannot use it; set features.clip_mean_norm=auto (off for streaming), running or off")
+    if features.clip_mean_norm == "on" and cfg.architecture == "streaming":
+        raise ValueError("features.clip_mean_norm=on needs the whole clip, so the streaming architecture cannot "
+                         "use it; set features.clip_mean_norm=auto (off for streaming) or off")
     # After the (affine, per-bin) global standardisation, so adapt_normalization is unchanged.
-    if features.clip_mean_norm in ("on", "meanvar") or (features.clip_mean_norm == "auto" and cfg.architecture != "streaming"):
-        x = ClipMeanNormalization(scale=features.clip_mean_norm == "meanvar", name="clip_mean_norm")(x)
+    if features.clip_mean_norm == "on" or (features.clip_mean_norm == "auto" and cfg.architecture != "streaming"):
+        x = ClipMeanNormalization(name="clip_mean_norm")(x)
     elif features.clip_mean_norm == "causal":
         x = CausalMeanNormalization(name="causal_mean_norm")(x)
     elif features.clip_mean_norm == "running":
