@@ -39,11 +39,15 @@ def predict_files(run_dir, files, top_k: int = 3) -> list[dict]:
     return results
 
 
-def spot_files(run_dir, files, settings) -> list[dict]:
-    """[{file, seconds, detections: [{time, label, probability}, ...]}] for each (long) file."""
+def spot_files(run_dir, files, settings, step_phases: int = 0) -> list[dict]:
+    """[{file, seconds, detections: [{time, label, probability}, ...]}] for each (long) file.
+
+    `step_phases > 0` runs a `streaming` run's step model chunk by chunk instead of the sliding
+    window, as a live stream would: that many staggered states, each reset once per clip length.
+    """
     from apps.speech.data import load_audio
     from apps.speech.evaluate import load_run
-    from apps.speech.spotting import check_spottable, detect, window_posteriors
+    from apps.speech.spotting import check_spottable, detect, staggered_step_posteriors, window_posteriors
 
     if not files:
         raise ValueError("no audio files given; usage: predict --run-dir DIR --spot recording.wav [...]")
@@ -53,7 +57,14 @@ def spot_files(run_dir, files, settings) -> list[dict]:
     results = []
     for file in files:
         audio = load_audio(file, cfg.data.sample_rate)
-        times, probabilities = window_posteriors(model, audio, cfg.data.sample_rate, clip_samples, settings.hop_seconds)
+        if step_phases:
+            times, probabilities = staggered_step_posteriors(model, audio, cfg.model.streaming_chunk_frames, step_phases)
+        else:
+            times, probabilities = window_posteriors(model, audio, cfg.data.sample_rate, clip_samples,
+                                                     settings.hop_seconds)
+        if len(times) == 0:
+            raise ValueError(f"{file} is shorter than one clip ({cfg.data.clip_seconds} s); the step model needs "
+                             "at least that much audio")
         results.append({"file": str(file), "seconds": len(audio) / cfg.data.sample_rate,
                         "detections": detect(times, probabilities, labels, settings)})
     return results
@@ -69,14 +80,21 @@ def main(argv=None) -> int:
                         help="find every keyword in long recordings (sliding window) instead of classifying clips")
     parser.add_argument("--threshold", type=float, default=0.6, help="--spot: keyword probability that counts")
     parser.add_argument("--hop", type=float, default=0.1, help="--spot: seconds between windows")
+    parser.add_argument("--step-model", type=int, default=0, metavar="PHASES",
+                        help="--spot with a streaming run: feed its step model chunk by chunk as a live stream "
+                             "would, with PHASES staggered states reset once per clip (2 = a window every half "
+                             "clip; PHASES must divide the clip's chunks); averages over 1 window")
     parser.add_argument("files", nargs="*", help="WAV files (any sample rate)")
     args = parser.parse_args(argv)
     try:
         if args.spot:
             from apps.speech.spotting import SpotSettings
 
-            return _print_spots(spot_files(args.run_dir, args.files,
-                                           SpotSettings(hop_seconds=args.hop, threshold=args.threshold)), args.json)
+            if args.step_model < 0:
+                raise ValueError(f"--step-model must be >= 1 (phases), got {args.step_model}")
+            settings = SpotSettings(hop_seconds=args.hop, threshold=args.threshold,
+                                    smooth_windows=1 if args.step_model else SpotSettings.smooth_windows)
+            return _print_spots(spot_files(args.run_dir, args.files, settings, args.step_model), args.json)
         results = predict_files(args.run_dir, args.files, args.top_k)
     except USER_ERRORS as err:
         return report_user_error(err)

@@ -9,6 +9,8 @@ class with at least `threshold`, no two peaks closer than `refractory_seconds` (
     python -m apps.speech.evaluate --run-dir runs/speech --spotting \\
         --data ../shared/data/speech/speech_commands_v0.01_sample.tar.xz --split all
 
+`staggered_step_posteriors` computes the same windows with a `streaming` model's step model, as a
+live stream would (chunk by chunk, staggered states reset once per window).
 `make_streams` and `score_detections` turn a folder of labelled one-second clips into long
 streams with known keyword times and score detections on them (recall, false alarms per minute).
 """
@@ -73,6 +75,50 @@ def window_posteriors(model, audio: np.ndarray, sample_rate: int, clip_samples: 
         probabilities.append(predict_probabilities(model, batch, batch_size))
     centres = (np.asarray(starts) + clip_samples / 2) / sample_rate
     return centres, np.concatenate(probabilities)
+
+
+def staggered_step_posteriors(model, audio: np.ndarray, chunk_frames: int, phases: int = 2):
+    """Window posteriors of a `streaming` model computed as a live stream would: chunk by chunk through
+    its step model, with `phases` staggered states, each reset at its own window start.
+
+    Run on and on from one state, the step model holds a detected word for seconds (it was trained
+    on single clips). Resetting every clip length, `phases` times per clip at staggered offsets,
+    bounds that; at the end of each window the step output equals the full model on that window, so
+    this returns what `window_posteriors` returns with `hop = clip / phases` (without its extra
+    final window), for `phases` step evaluations per chunk (one batched call).
+
+    Returns `(centres [windows] in seconds, probabilities [windows, classes])`, ordered by time.
+    """
+    from apps.speech.model import build_streaming_model, initial_streaming_state
+
+    clip_samples = int(model.inputs[0].shape[1])
+    rate = int(model.get_layer("frontend").sample_rate)
+    step = build_streaming_model(model, chunk_frames, batch_size=phases, dft="stft")
+    chunk = int(step.inputs[0].shape[1])
+    per_clip = clip_samples // chunk
+    if clip_samples % chunk or per_clip % phases:
+        raise ValueError(f"phases={phases} must divide the {per_clip} chunks of a clip (clip {clip_samples} samples, "
+                         f"chunk {chunk})")
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    offsets = [k * per_clip // phases for k in range(phases)]
+    state = initial_streaming_state(step)
+    fresh = initial_streaming_state(step)
+    centres, probabilities = [], []
+    for i in range(len(audio) // chunk):
+        for k, offset in enumerate(offsets):
+            if i >= offset and (i - offset) % per_clip == 0:  # this phase starts a new window: fresh state
+                for s, f in zip(state, fresh):
+                    s[k] = f[k]
+        piece = np.repeat(audio[None, i * chunk:(i + 1) * chunk], phases, axis=0)
+        outputs = [np.array(o) for o in step([piece] + state, training=False)]
+        state = outputs[1:]
+        for k, offset in enumerate(offsets):
+            done = i + 1 - offset
+            if done >= per_clip and done % per_clip == 0:  # a whole window since the reset
+                centres.append(((i + 1) * chunk - clip_samples / 2) / rate)
+                probabilities.append(outputs[0][k])
+    order = np.argsort(centres, kind="stable")
+    return np.asarray(centres)[order], np.asarray(probabilities)[order]
 
 
 def detect(times: np.ndarray, probabilities: np.ndarray, labels: list[str], settings: SpotSettings) -> list[dict]:

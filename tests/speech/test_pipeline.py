@@ -44,6 +44,9 @@ def _check_evaluate_predict_export(run, tmp_path, capsys):
     assert predict.main(["--run-dir", str(run), "--spot", "--json", str(tmp_path / "long.wav")]) == 0
     spotted = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert spotted["seconds"] == 3.0 and all(0 <= d["time"] <= 3 for d in spotted["detections"])
+    assert predict.main(["--run-dir", str(run), "--spot", "--step-model", "5", "--json", str(tmp_path / "long.wav")]) == 0
+    live = json.loads(capsys.readouterr().out.strip().splitlines()[-1])  # the step model, as a live stream
+    assert live["seconds"] == 3.0 and all(0 <= d["time"] <= 3 for d in live["detections"])
     assert evaluate.main(["--run-dir", str(run), "--spotting", "--out", str(tmp_path / "spot")]) == 0
     spotting = json.loads((tmp_path / "spot" / "metrics.json").read_text())["spotting"]
     assert spotting["keywords"] > 0 and spotting["hits"] + spotting["misses"] == spotting["keywords"]
@@ -81,5 +84,7 @@ def _check_user_errors(run, tmp_path, capsys):
     (tmp_path / "junk.wav").write_bytes(b"RIFF????")
     assert predict.main(["--run-dir", str(run), str(tmp_path / "junk.wav")]) == 2
     assert predict.main(["--run-dir", str(run), "--spot", "--threshold", "1.5", str(tmp_path / "tone.wav")]) == 2
+    assert predict.main(["--run-dir", str(run), "--spot", "--step-model", "2", str(tmp_path / "long.wav")]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and err.count("error: ") >= 7 and "threshold must be in (0, 1]" in err
+    assert "Traceback" not in err and err.count("error: ") >= 8 and "threshold must be in (0, 1]" in err
+    assert "must divide" in err

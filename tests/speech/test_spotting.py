@@ -82,3 +82,24 @@ def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="include_silence=true"):
         check_spottable(["0", "1", "2"])  # e.g. the fsdd preset: no class for the pauses
     check_spottable(LABELS)
+
+
+def test_staggered_step_model_gives_the_full_model_on_each_window():
+    import dataclasses
+
+    from apps.speech.config import PRESETS
+    from apps.speech.model import adapt_normalization, build_model
+    from apps.speech.spotting import staggered_step_posteriors
+
+    cfg = PRESETS["tiny"]
+    model = build_model(dataclasses.replace(cfg.model, architecture="streaming", units=(6,)), cfg.features,
+                        cfg.augment, num_classes=4, clip_seconds=0.5)  # 8000 samples, 5 chunks of 1600
+    audio = np.random.default_rng(1).normal(0, 0.1, 25000).astype("float32")  # 15 chunks and a bit
+    adapt_normalization(model, audio[None, :8000])
+    times, probs = staggered_step_posteriors(model, audio, chunk_frames=10, phases=5)  # a window every 0.1 s
+    ref_times, ref = window_posteriors(model, audio, 16000, 8000, 0.1)
+    assert len(times) == 11 and len(ref_times) == 12  # the sliding window adds one window flush with the end
+    np.testing.assert_allclose(times, ref_times[:11])
+    np.testing.assert_allclose(probs, ref[:11], atol=2e-5)
+    with pytest.raises(ValueError, match="must divide"):
+        staggered_step_posteriors(model, audio, chunk_frames=10, phases=2)
