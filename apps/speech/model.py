@@ -183,7 +183,8 @@ def build_streaming_model(model: keras.Model, chunk_frames: int, batch_size: int
     After feeding a whole clip chunk by chunk, the last probabilities equal `model(clip)`.
     Start every utterance from a fresh state: the classifier was trained on one-second clips and,
     run on and on over a continuous stream, holds a detected word for seconds (docs/results.md,
-    keyword spotting); for long recordings `apps.speech.spotting` slides the full model instead.
+    keyword spotting); `apps.speech.spotting.staggered_step_posteriors` runs it on a long stream
+    with staggered states, each reset once per clip length.
     `dft="matmul"` keeps the TFLite graph within builtin ops.
     """
     names = {layer.name for layer in model.layers}
