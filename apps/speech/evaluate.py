@@ -66,6 +66,9 @@ def main(argv=None) -> int:
     parser.add_argument("--spotting", action="store_true",
                         help="also spot keywords in streams made of the clips (recall, false alarms per minute)")
     parser.add_argument("--threshold", type=float, default=0.6, help="--spotting: keyword probability that counts")
+    parser.add_argument("--step-model", type=int, default=0, metavar="PHASES",
+                        help="--spotting with a streaming run: its step model with PHASES staggered states, each "
+                             "reset once per clip, instead of the sliding window (see predict --help)")
     args = parser.parse_args(argv)
     try:
         return _evaluate(args)
@@ -114,31 +117,31 @@ def _evaluate(args) -> int:
         if row["support"] or row["precision"]:
             print(f"{label:>12} {row['precision']:9.3f} {row['recall']:7.3f} {row['support']:7d}")
     if args.spotting:
-        report["spotting"] = _spotting(model, split, labels, cfg, out, args.threshold)
+        report["spotting"] = _spotting(model, split, labels, cfg, out, args.threshold, args.step_model)
         write_json(out / "metrics.json", report)
     print(f"Metrics: {out / 'metrics.json'}\nConfusion matrix: {out / 'confusion_matrix.png'}")
     return 0
 
 
-def _spotting(model, split, labels, cfg, out: Path, threshold: float) -> dict:
+def _spotting(model, split, labels, cfg, out: Path, threshold: float, step_phases: int = 0) -> dict:
     """Keyword spotting on streams made of the split's clips; prints and returns the totals."""
-    from apps.speech.spotting import (SpotSettings, check_spottable, detect, make_streams, score_detections,
-                                      window_posteriors)
+    from apps.speech.spotting import check_spottable, detect, make_streams, posteriors, score_detections, spot_settings
 
     check_spottable(labels)
-    settings = SpotSettings(threshold=threshold)
+    settings = spot_settings(threshold, step_phases=step_phases)
     keep = np.asarray([labels[y] != SILENCE for y in split.labels], dtype=bool)
     if not np.any([labels[y] not in (SILENCE, UNKNOWN) for y in split.labels]):
         raise ValueError("--spotting needs keyword clips in the evaluated split")
     rate = cfg.data.sample_rate
     clip_samples = int(round(rate * cfg.data.clip_seconds))
     streams = make_streams(split.audio[keep], split.labels[keep], labels, rate)
-    posteriors = [window_posteriors(model, audio, rate, clip_samples, settings.hop_seconds) for audio, _ in streams]
+    per_stream = [posteriors(model, audio, rate, clip_samples, settings, step_phases, cfg.model.streaming_chunk_frames)
+                  for audio, _ in streams]
     minutes = sum(len(audio) for audio, _ in streams) / rate / 60
 
-    def score(spot: SpotSettings) -> dict:
+    def score(spot) -> dict:
         totals: dict = {}
-        for (times, probabilities), (_, truth) in zip(posteriors, streams):
+        for (times, probabilities), (_, truth) in zip(per_stream, streams):
             for key, value in score_detections(detect(times, probabilities, labels, spot), truth).items():
                 totals[key] = totals.get(key, 0) + value
         return {**totals, "recall": totals["hits"] / max(1, totals["keywords"]),
@@ -149,12 +152,12 @@ def _spotting(model, split, labels, cfg, out: Path, threshold: float) -> dict:
     # The trade-off over thresholds, from the same posteriors (a DET-style curve).
     curve = [{"threshold": t, **score(dataclasses.replace(settings, threshold=t))}
              for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)]
-    times, probabilities = posteriors[0]
+    times, probabilities = per_stream[0]
     _plot_stream(times, probabilities, labels, streams[0][1], detect(times, probabilities, labels, settings),
                  out / "spotting.png")
     _plot_curve(curve, settings.threshold, out / "spotting_curve.png")
     result = {**totals, "streams": len(streams), "minutes": minutes, "settings": dataclasses.asdict(settings),
-              "curve": curve}
+              "step_model_phases": step_phases, "curve": curve}
     seconds = minutes * 60
     print(f"spotting: {totals['hits']}/{totals['keywords']} keywords found (recall {result['recall']:.3f}), "
           f"{totals['false_alarms']} false alarms ({result['false_alarms_per_minute']:.2f}/min, "

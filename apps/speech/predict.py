@@ -47,7 +47,7 @@ def spot_files(run_dir, files, settings, step_phases: int = 0) -> list[dict]:
     """
     from apps.speech.data import load_audio
     from apps.speech.evaluate import load_run
-    from apps.speech.spotting import check_spottable, detect, staggered_step_posteriors, window_posteriors
+    from apps.speech.spotting import check_spottable, detect, posteriors
 
     if not files:
         raise ValueError("no audio files given; usage: predict --run-dir DIR --spot recording.wav [...]")
@@ -57,14 +57,8 @@ def spot_files(run_dir, files, settings, step_phases: int = 0) -> list[dict]:
     results = []
     for file in files:
         audio = load_audio(file, cfg.data.sample_rate)
-        if step_phases:
-            times, probabilities = staggered_step_posteriors(model, audio, cfg.model.streaming_chunk_frames, step_phases)
-        else:
-            times, probabilities = window_posteriors(model, audio, cfg.data.sample_rate, clip_samples,
-                                                     settings.hop_seconds)
-        if len(times) == 0:
-            raise ValueError(f"{file} is shorter than one clip ({cfg.data.clip_seconds} s); the step model needs "
-                             "at least that much audio")
+        times, probabilities = posteriors(model, audio, cfg.data.sample_rate, clip_samples, settings, step_phases,
+                                          cfg.model.streaming_chunk_frames)
         results.append({"file": str(file), "seconds": len(audio) / cfg.data.sample_rate,
                         "detections": detect(times, probabilities, labels, settings)})
     return results
@@ -89,14 +83,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.spot:
-            from apps.speech.spotting import SpotSettings
+            from apps.speech.spotting import spot_settings
 
-            if args.step_model < 0:
-                raise ValueError(f"--step-model must be >= 1 (phases), got {args.step_model}")
-            # With the step model a window comes every clip / PHASES; averaging about 0.6 clip of them
-            # did best on the synthetic validation streams (PHASES 2: 1 window, 5: 3; docs/results.md).
-            smooth = max(1, round(0.6 * args.step_model)) if args.step_model else SpotSettings.smooth_windows
-            settings = SpotSettings(hop_seconds=args.hop, threshold=args.threshold, smooth_windows=smooth)
+            settings = spot_settings(args.threshold, args.hop, args.step_model)
             return _print_spots(spot_files(args.run_dir, args.files, settings, args.step_model), args.json)
         results = predict_files(args.run_dir, args.files, args.top_k)
     except USER_ERRORS as err:

@@ -54,6 +54,10 @@ def _check_evaluate_predict_export(run, tmp_path, capsys):
     recalls = [p["recall"] for p in spotting["curve"]]
     assert recalls == sorted(recalls, reverse=True)  # a higher threshold never finds more
     assert (tmp_path / "spot" / "spotting.png").is_file() and (tmp_path / "spot" / "spotting_curve.png").is_file()
+    assert evaluate.main(["--run-dir", str(run), "--spotting", "--step-model", "5", "--out", str(tmp_path / "spot5")]) == 0
+    live = json.loads((tmp_path / "spot5" / "metrics.json").read_text())["spotting"]
+    assert live["step_model_phases"] == 5 and live["settings"]["smooth_windows"] == 3
+    assert live["keywords"] == spotting["keywords"]  # the same streams
 
     out = tmp_path / "export"
     assert export.main(["--run-dir", str(run), "--out", str(out), "--formats", "saved_model,onnx", "--num-clips", "2"]) == 0
