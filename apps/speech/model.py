@@ -254,6 +254,6 @@ def stream_clip(step_model: keras.Model, audio: np.ndarray, runner=None) -> np.n
     probabilities = None
     for start in range(0, audio.shape[1], chunk):
         inputs = [audio[:, start:start + chunk].astype("float32")] + state
-        outputs = runner(inputs) if runner else [np.asarray(o) for o in step_model(inputs, training=False)]
+        outputs = runner(inputs) if runner else [np.array(o) for o in step_model.predict_on_batch(inputs)]
         probabilities, state = outputs[0], list(outputs[1:])
     return probabilities
