@@ -444,6 +444,33 @@ class AugmentedClips(keras.utils.PyDataset):
         return audio, labels
 
 
+class PrefixedClips(AugmentedClips):
+    """`AugmentedClips` with `prefix_clips` random (augmented) training clips joined before each
+    clip; the label stays the last clip's. Input of `apps.speech.model.with_prefix` models."""
+
+    def __init__(self, *args, prefix_clips: int = 1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.prefix_clips = int(prefix_clips)
+
+    def __getitem__(self, index):
+        audio, labels = super().__getitem__(index)
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        pieces = []
+        for _ in range(self.prefix_clips):
+            ids = rng.integers(0, len(self.split), len(labels))
+            clips = self.split.audio[ids].copy()
+            pieces.append(augment_batch(clips, self.noises, self.cfg, self.sample_rate, rng) if self.augment else clips)
+        return np.concatenate(pieces + [audio], axis=1), labels
+
+
+def prefixed(split: Split, prefix_clips: int, seed: int = 0) -> np.ndarray:
+    """`split.audio` with `prefix_clips` other clips of the split joined before each (a fixed draw),
+    to validate a `with_prefix` model the way it trains."""
+    rng = np.random.default_rng([seed, 2])
+    pieces = [split.audio[rng.integers(0, len(split), len(split))] for _ in range(prefix_clips)]
+    return np.concatenate(pieces + [split.audio], axis=1)
+
+
 def room_response(rt60: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     """A synthetic room impulse response: the direct path, then Gaussian noise decaying 60 dB over
     `rt60` seconds (Schroeder's statistical model of a diffuse late tail), unit energy."""

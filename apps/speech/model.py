@@ -140,6 +140,25 @@ def _attention_rnn_body(x, cfg: ModelConfig):
     return keras.layers.Dense(max(8, cfg.dense_units // 2), name="head_dense_1")(x)
 
 
+def with_prefix(model: keras.Model, prefix_clips: int) -> keras.Model:
+    """The `streaming` classifier on `1 + prefix_clips` clips of audio, sharing every layer (and so
+    every weight) with `model`, for training on [earlier clips][clip] with the last clip's label.
+
+    A model trained on single clips learns to hold a word's posterior through the silence after
+    it, and its step model, run on and on, latches (docs/results.md, keyword spotting). Trained
+    with earlier clips before each one, the state learns to let go of them.
+    """
+    names = [layer.name for layer in model.layers]
+    if "frame_projection" not in names:
+        raise ValueError("augment.prefix_clips trains the streaming architecture only; "
+                         "add --set model.architecture=streaming or leave augment.prefix_clips=0")
+    audio = keras.Input((model.inputs[0].shape[1] * (1 + prefix_clips),), name="audio")
+    x = audio
+    for layer in model.layers[1:]:  # a chain of frame-wise layers: each takes any number of frames
+        x = layer(x)
+    return keras.Model(audio, x, name=f"{model.name}_prefixed")
+
+
 def compile_model(model: keras.Model, optimizer) -> keras.Model:
     model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])

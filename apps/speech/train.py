@@ -59,8 +59,8 @@ def main(argv=None) -> int:
 
 def _train(cfg: Config, args) -> int:
 
-    from apps.speech.data import AugmentedClips, load_data
-    from apps.speech.model import adapt_normalization, build_model, compile_model
+    from apps.speech.data import AugmentedClips, PrefixedClips, load_data, prefixed
+    from apps.speech.model import adapt_normalization, build_model, compile_model, with_prefix
     from common.evaluation import plot_history
     from common.distribute import setup_distribution
     from common.training import RunDir, configure_precision, fit, make_optimizer, print_summary, set_seed, steps_for
@@ -86,18 +86,29 @@ def _train(cfg: Config, args) -> int:
                             cfg.data.clip_seconds, seed=cfg.train.seed)
         sample = data.train.audio[np.random.default_rng(cfg.train.seed).permutation(len(data.train))[:1000]]
         adapt_normalization(model, sample)
+        prefix = cfg.augment.prefix_clips
+        # With prefix clips the optimizer trains a longer-input model that shares every layer with `model`.
+        train_model = with_prefix(model, prefix) if prefix else model
         optimizer = make_optimizer(cfg.train, steps_for(len(data.train), dist.global_batch_size), dist)
-        compile_model(model, optimizer)
-    train_ds = AugmentedClips(data.train, data.noises, cfg.augment, dist.global_batch_size, cfg.data.sample_rate,
-                              seed=cfg.train.seed)
-    val = (data.validation.audio, data.validation.labels) if len(data.validation) else None
+        compile_model(train_model, optimizer)
+    clips = PrefixedClips if prefix else AugmentedClips
+    train_ds = clips(data.train, data.noises, cfg.augment, dist.global_batch_size, cfg.data.sample_rate,
+                     seed=cfg.train.seed, **({"prefix_clips": prefix} if prefix else {}))
+    val = None
+    if len(data.validation):
+        val_audio = prefixed(data.validation, prefix, cfg.train.seed) if prefix else data.validation.audio
+        val = (val_audio, data.validation.labels)
     monitor = "val_accuracy" if val is not None else "accuracy"
 
     with RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite, is_chief=dist.is_chief) as run:
         save_config(cfg, run.path / "config.json")
         run.write_json("labels.json", labels)
         run.write_json("dataset.json", summary)
-        model, history = fit(model, train_ds, val, cfg.train, run, monitor=monitor, mode="max", dist=dist)
+        trained, history = fit(train_model, train_ds, val, cfg.train, run, monitor=monitor, mode="max", dist=dist)
+        if prefix:  # fit saved the longer-input training model; the run keeps the one-clip model (same weights)
+            model.save(str(run.path / "model.keras"))
+        else:
+            model = trained
         plot_history(history, run.path / "training_curves.png", title=f"speech {cfg.model.architecture}")
         split_name = "test" if len(data.test) else "validation"
         split = data.test if len(data.test) else data.validation

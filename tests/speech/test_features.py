@@ -168,6 +168,20 @@ def test_running_mean_norm_is_a_causal_moving_average_and_streams():
     assert RunningMeanNormalization.from_config(layer.get_config()).time_constant_frames == 3.0
 
 
+def test_prefixed_training_model_shares_every_weight():
+    from apps.speech.model import with_prefix
+
+    cfg = PRESETS["tiny"]
+    model = build_model(dataclasses.replace(cfg.model, architecture="streaming"), cfg.features, cfg.augment,
+                        num_classes=3, clip_seconds=0.25)
+    long = with_prefix(model, 2)
+    assert long.inputs[0].shape == (None, 3 * 4000) and long.outputs[0].shape == (None, 3)
+    assert {id(v) for v in long.weights} == {id(v) for v in model.weights}  # training one trains the other
+    crnn = build_model(cfg.model, cfg.features, cfg.augment, num_classes=3, clip_seconds=0.25)
+    with pytest.raises(ValueError, match="streaming architecture only"):
+        with_prefix(crnn, 1)
+
+
 def test_last_steps_layer():
     x = np.arange(24, dtype="float32").reshape(2, 4, 3)
     np.testing.assert_array_equal(np.asarray(LastSteps()(x)), x[:, -1])

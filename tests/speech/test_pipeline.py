@@ -14,8 +14,13 @@ def test_tiny_end_to_end(tmp_path, monkeypatch, capsys):
     # One test (not a shared fixture) so pytest-xdist never trains the tiny model twice.
     monkeypatch.setenv("LSTM_SUITE_CACHE", str(tmp_path / "cache"))
     run = tmp_path / "run"
-    code = train.main(["--config", "tiny", "--set", "model.architecture=streaming", "--run-dir", str(run)])
+    # Trained after random earlier clips (augment.prefix_clips), so its step model can run on and on.
+    code = train.main(["--config", "tiny", "--set", "model.architecture=streaming", "--set", "augment.prefix_clips=1",
+                       "--run-dir", str(run)])
     assert code == 0
+    import keras
+
+    assert keras.models.load_model(run / "model.keras").inputs[0].shape == (None, 8000)  # one clip, not two
     for name in ("config.json", "labels.json", "dataset.json", "model.keras", "history.json", "metrics.json",
                  "training_curves.png", "confusion_matrix.png"):
         assert (run / name).is_file(), name
@@ -79,6 +84,7 @@ def _check_user_errors(run, tmp_path, capsys):
     capsys.readouterr()
     assert train.main(["--config", "tiny", "--run-dir", str(run)]) == 2  # finished run, no --overwrite
     assert train.main(["--config", "tiny", "--set", "model.bogus=1", "--run-dir", str(tmp_path / "r")]) == 2
+    assert train.main(["--config", "tiny", "--set", "augment.prefix_clips=1", "--run-dir", str(tmp_path / "r")]) == 2
     assert train.main(["--config", "tiny", "--set", "data.source=folder", "--set", f"data.path={tmp_path / 'no'}",
                        "--run-dir", str(tmp_path / "r")]) == 2
     assert not (tmp_path / "r").exists()
@@ -90,5 +96,6 @@ def _check_user_errors(run, tmp_path, capsys):
     assert predict.main(["--run-dir", str(run), "--spot", "--threshold", "1.5", str(tmp_path / "tone.wav")]) == 2
     assert predict.main(["--run-dir", str(run), "--spot", "--step-model", "2", str(tmp_path / "long.wav")]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and err.count("error: ") >= 8 and "threshold must be in (0, 1]" in err
+    assert "Traceback" not in err and err.count("error: ") >= 9 and "threshold must be in (0, 1]" in err
+    assert "streaming architecture only" in err
     assert "must divide" in err
