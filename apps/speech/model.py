@@ -200,10 +200,11 @@ def build_streaming_model(model: keras.Model, chunk_frames: int, batch_size: int
     (all zeros at the start).
     Outputs: `[probabilities [batch, classes], new_audio_context, *new_norm_states, *new_states, *new_pool_states]`.
     After feeding a whole clip chunk by chunk, the last probabilities equal `model(clip)`.
-    Start every utterance from a fresh state: the classifier was trained on one-second clips and,
-    run on and on over a continuous stream, holds a detected word for seconds (docs/results.md,
-    keyword spotting); `apps.speech.spotting.staggered_step_posteriors` runs it on a long stream
-    with staggered states, each reset once per clip length.
+    Trained on single clips (`augment.prefix_clips=0`), the classifier run on and on over a
+    continuous stream holds a detected word for seconds (docs/results.md, keyword spotting): start
+    every utterance from a fresh state, or use `apps.speech.spotting.staggered_step_posteriors`
+    (staggered states, each reset once per clip). Trained with `augment.prefix_clips=1` it runs on
+    a live stream without resets.
     `dft="matmul"` keeps the TFLite graph within builtin ops.
     """
     names = {layer.name for layer in model.layers}
