@@ -69,6 +69,8 @@ def main(argv=None) -> int:
     parser.add_argument("--step-model", type=int, default=0, metavar="PHASES",
                         help="--spotting with a streaming run: its step model with PHASES staggered states, each "
                              "reset once per clip, instead of the sliding window (see predict --help)")
+    parser.add_argument("--live", action="store_true",
+                        help="--spotting with a streaming run: one step-model state run on and on, never reset")
     args = parser.parse_args(argv)
     try:
         return _evaluate(args)
@@ -82,6 +84,8 @@ def _evaluate(args) -> int:
     from common.evaluation import classification_report, plot_confusion_matrix
     from common.training import write_json
 
+    if args.live and args.step_model:
+        raise ValueError("--live runs one never-reset state; --step-model resets staggered ones: choose one")
     cfg, labels, model = load_run(args.run_dir)
     if args.data:
         split = load_eval_data(args.data, cfg.data, labels, args.split)
@@ -117,13 +121,13 @@ def _evaluate(args) -> int:
         if row["support"] or row["precision"]:
             print(f"{label:>12} {row['precision']:9.3f} {row['recall']:7.3f} {row['support']:7d}")
     if args.spotting:
-        report["spotting"] = _spotting(model, split, labels, cfg, out, args.threshold, args.step_model)
+        report["spotting"] = _spotting(model, split, labels, cfg, out, args.threshold, args.step_model, args.live)
         write_json(out / "metrics.json", report)
     print(f"Metrics: {out / 'metrics.json'}\nConfusion matrix: {out / 'confusion_matrix.png'}")
     return 0
 
 
-def _spotting(model, split, labels, cfg, out: Path, threshold: float, step_phases: int = 0) -> dict:
+def _spotting(model, split, labels, cfg, out: Path, threshold: float, step_phases: int = 0, live: bool = False) -> dict:
     """Keyword spotting on streams made of the split's clips; prints and returns the totals."""
     from apps.speech.spotting import check_spottable, detect, make_streams, posteriors, score_detections, spot_settings
 
@@ -135,8 +139,8 @@ def _spotting(model, split, labels, cfg, out: Path, threshold: float, step_phase
     rate = cfg.data.sample_rate
     clip_samples = int(round(rate * cfg.data.clip_seconds))
     streams = make_streams(split.audio[keep], split.labels[keep], labels, rate)
-    per_stream = [posteriors(model, audio, rate, clip_samples, settings, step_phases, cfg.model.streaming_chunk_frames)
-                  for audio, _ in streams]
+    per_stream = [posteriors(model, audio, rate, clip_samples, settings, step_phases, cfg.model.streaming_chunk_frames,
+                             live) for audio, _ in streams]
     minutes = sum(len(audio) for audio, _ in streams) / rate / 60
 
     def score(spot) -> dict:
@@ -157,7 +161,7 @@ def _spotting(model, split, labels, cfg, out: Path, threshold: float, step_phase
                  out / "spotting.png")
     _plot_curve(curve, settings.threshold, out / "spotting_curve.png")
     result = {**totals, "streams": len(streams), "minutes": minutes, "settings": dataclasses.asdict(settings),
-              "step_model_phases": step_phases, "curve": curve}
+              "step_model_phases": step_phases, "live": live, "curve": curve}
     seconds = minutes * 60
     print(f"spotting: {totals['hits']}/{totals['keywords']} keywords found (recall {result['recall']:.3f}), "
           f"{totals['false_alarms']} false alarms ({result['false_alarms_per_minute']:.2f}/min, "

@@ -39,7 +39,7 @@ def predict_files(run_dir, files, top_k: int = 3) -> list[dict]:
     return results
 
 
-def spot_files(run_dir, files, settings, step_phases: int = 0) -> list[dict]:
+def spot_files(run_dir, files, settings, step_phases: int = 0, live: bool = False) -> list[dict]:
     """[{file, seconds, detections: [{time, label, probability}, ...]}] for each (long) file.
 
     `step_phases > 0` runs a `streaming` run's step model chunk by chunk instead of the sliding
@@ -58,7 +58,7 @@ def spot_files(run_dir, files, settings, step_phases: int = 0) -> list[dict]:
     for file in files:
         audio = load_audio(file, cfg.data.sample_rate)
         times, probabilities = posteriors(model, audio, cfg.data.sample_rate, clip_samples, settings, step_phases,
-                                          cfg.model.streaming_chunk_frames)
+                                          cfg.model.streaming_chunk_frames, live)
         results.append({"file": str(file), "seconds": len(audio) / cfg.data.sample_rate,
                         "detections": detect(times, probabilities, labels, settings)})
     return results
@@ -79,14 +79,19 @@ def main(argv=None) -> int:
                              "would, with PHASES staggered states reset once per clip (2 = a window every half "
                              "clip, 5 = every fifth; PHASES must divide the clip's chunks); posteriors are "
                              "averaged over round(0.6 * PHASES) windows")
+    parser.add_argument("--live", action="store_true",
+                        help="--spot with a streaming run: one step-model state run on and on, never reset, as on "
+                             "a live stream (train with --set augment.prefix_clips=1, or it latches)")
     parser.add_argument("files", nargs="*", help="WAV files (any sample rate)")
     args = parser.parse_args(argv)
     try:
         if args.spot:
             from apps.speech.spotting import spot_settings
 
+            if args.live and args.step_model:
+                raise ValueError("--live runs one never-reset state; --step-model resets staggered ones: choose one")
             settings = spot_settings(args.threshold, args.hop, args.step_model)
-            return _print_spots(spot_files(args.run_dir, args.files, settings, args.step_model), args.json)
+            return _print_spots(spot_files(args.run_dir, args.files, settings, args.step_model, args.live), args.json)
         results = predict_files(args.run_dir, args.files, args.top_k)
     except USER_ERRORS as err:
         return report_user_error(err)

@@ -121,6 +121,31 @@ def staggered_step_posteriors(model, audio: np.ndarray, chunk_frames: int, phase
     return np.asarray(centres)[order], np.asarray(probabilities)[order]
 
 
+def live_step_posteriors(model, audio: np.ndarray, chunk_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """The step model of a `streaming` model run on and on from one state, as a live stream would
+    (never reset): one output per chunk, timed like a window centre (chunk end minus half a clip,
+    at least 0).
+
+    Trained on single clips the state latches onto detected words; trained with
+    `augment.prefix_clips` it lets go (docs/results.md).
+    """
+    from apps.speech.model import build_streaming_model, initial_streaming_state
+
+    clip_samples = int(model.inputs[0].shape[1])
+    rate = int(model.get_layer("frontend").sample_rate)
+    step = build_streaming_model(model, chunk_frames, batch_size=1, dft="stft")
+    chunk = int(step.inputs[0].shape[1])
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    state = initial_streaming_state(step)
+    centres, probabilities = [], []
+    for i in range(len(audio) // chunk):
+        outputs = [np.array(o) for o in step.predict_on_batch([audio[None, i * chunk:(i + 1) * chunk]] + state)]
+        state = outputs[1:]
+        centres.append(max(0.0, ((i + 1) * chunk - clip_samples / 2) / rate))  # the first chunks: at 0
+        probabilities.append(outputs[0][0])
+    return np.asarray(centres), np.asarray(probabilities).reshape(len(centres), -1)
+
+
 def spot_settings(threshold: float = 0.6, hop_seconds: float = 0.1, step_phases: int = 0) -> SpotSettings:
     """Settings for the sliding window, or for the step model with `step_phases` staggered states.
 
@@ -134,8 +159,11 @@ def spot_settings(threshold: float = 0.6, hop_seconds: float = 0.1, step_phases:
 
 
 def posteriors(model, audio: np.ndarray, sample_rate: int, clip_samples: int, settings: SpotSettings,
-               step_phases: int = 0, chunk_frames: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Window posteriors by the sliding window, or by the step model when `step_phases > 0`."""
+               step_phases: int = 0, chunk_frames: int = 10, live: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Window posteriors by the sliding window, by the step model with `step_phases > 0` staggered
+    states, or by one never-reset step model (`live`)."""
+    if live:
+        return live_step_posteriors(model, audio, chunk_frames)
     if step_phases:
         times, probabilities = staggered_step_posteriors(model, audio, chunk_frames, step_phases)
         if len(times) == 0:

@@ -50,7 +50,10 @@ def _check_evaluate_predict_export(run, tmp_path, capsys):
     spotted = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert spotted["seconds"] == 3.0 and all(0 <= d["time"] <= 3 for d in spotted["detections"])
     assert predict.main(["--run-dir", str(run), "--spot", "--step-model", "5", "--json", str(tmp_path / "long.wav")]) == 0
-    live = json.loads(capsys.readouterr().out.strip().splitlines()[-1])  # the step model, as a live stream
+    live = json.loads(capsys.readouterr().out.strip().splitlines()[-1])  # the step model, staggered resets
+    assert live["seconds"] == 3.0 and all(0 <= d["time"] <= 3 for d in live["detections"])
+    assert predict.main(["--run-dir", str(run), "--spot", "--live", "--json", str(tmp_path / "long.wav")]) == 0
+    live = json.loads(capsys.readouterr().out.strip().splitlines()[-1])  # one never-reset state
     assert live["seconds"] == 3.0 and all(0 <= d["time"] <= 3 for d in live["detections"])
     assert evaluate.main(["--run-dir", str(run), "--spotting", "--out", str(tmp_path / "spot")]) == 0
     spotting = json.loads((tmp_path / "spot" / "metrics.json").read_text())["spotting"]

@@ -103,3 +103,9 @@ def test_staggered_step_model_gives_the_full_model_on_each_window():
     np.testing.assert_allclose(probs, ref[:11], atol=2e-5)
     with pytest.raises(ValueError, match="must divide"):
         staggered_step_posteriors(model, audio, chunk_frames=10, phases=2)
+    # One never-reset state: its first whole clip is the full model's first window; later ones carry on.
+    from apps.speech.spotting import live_step_posteriors
+
+    live_times, live = live_step_posteriors(model, audio, chunk_frames=10)
+    assert len(live_times) == 15 and live_times[4] == ref_times[0]
+    np.testing.assert_allclose(live[4], ref[0], atol=2e-5)
