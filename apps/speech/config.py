@@ -83,7 +83,7 @@ class AugmentConfig:
     rt60_range: tuple[float, ...] = (0.1, 0.6)  # reverberation time (s, 60 dB decay) of those room responses
     # streaming only: each training clip comes after this many random training clips (label: the
     # last one), so the recurrent state learns to let go of earlier words and the step model can run
-    # on a live stream without resets (continuous recall 0.93 / 0.89 against 0.25, 2 seeds; docs/results.md)
+    # on a live stream without resets (continuous recall 0.93 / 0.87 against 0.25, 2 seeds; docs/results.md)
     prefix_clips: int = 0
     freq_masks: int = 2  # SpecAugment frequency masks per example
     freq_mask_width: int = 6  # maximum width of each frequency mask (bins)
