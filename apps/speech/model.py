@@ -262,6 +262,24 @@ def initial_streaming_state(step_model: keras.Model) -> list[np.ndarray]:
     return [np.zeros(tuple(t.shape), dtype="float32") for t in step_model.inputs[1:]]
 
 
+def stream_chunks(step_model: keras.Model, audio: np.ndarray, runner=None, reset=None):
+    """Feeds `audio [batch, samples]` through the step model chunk by chunk from a fresh state and
+    yields the probabilities `[batch, classes]` after each whole chunk (a trailing part is left out).
+
+    `runner(inputs) -> outputs` runs another implementation (e.g. TFLite) of the same step model;
+    `reset(i, state)` may set rows of the state arrays back to zero before chunk `i`.
+    """
+    chunk = step_model.inputs[0].shape[1]
+    state = initial_streaming_state(step_model)
+    for i in range(audio.shape[1] // chunk):
+        if reset is not None:
+            reset(i, state)
+        inputs = [audio[:, i * chunk:(i + 1) * chunk].astype("float32")] + state
+        outputs = runner(inputs) if runner else [np.array(o) for o in step_model.predict_on_batch(inputs)]
+        state = list(outputs[1:])
+        yield outputs[0]
+
+
 def stream_clip(step_model: keras.Model, audio: np.ndarray, runner=None) -> np.ndarray:
     """Runs `audio [batch, samples]` through the step model chunk by chunk; returns the last probabilities.
 
@@ -270,10 +288,7 @@ def stream_clip(step_model: keras.Model, audio: np.ndarray, runner=None) -> np.n
     chunk = step_model.inputs[0].shape[1]
     if audio.shape[1] % chunk:
         raise ValueError(f"audio length {audio.shape[1]} is not a multiple of the streaming chunk ({chunk} samples)")
-    state = initial_streaming_state(step_model)
     probabilities = None
-    for start in range(0, audio.shape[1], chunk):
-        inputs = [audio[:, start:start + chunk].astype("float32")] + state
-        outputs = runner(inputs) if runner else [np.array(o) for o in step_model.predict_on_batch(inputs)]
-        probabilities, state = outputs[0], list(outputs[1:])
+    for probabilities in stream_chunks(step_model, audio, runner):
+        pass
     return probabilities

@@ -77,6 +77,15 @@ def window_posteriors(model, audio: np.ndarray, sample_rate: int, clip_samples: 
     return centres, np.concatenate(probabilities)
 
 
+def _step_model(model, chunk_frames: int, batch_size: int):
+    """`(step model, chunk samples, clip samples, sample rate)` of a `streaming` classifier."""
+    from apps.speech.model import build_streaming_model
+
+    step = build_streaming_model(model, chunk_frames, batch_size=batch_size, dft="stft")
+    return (step, int(step.inputs[0].shape[1]), int(model.inputs[0].shape[1]),
+            int(model.get_layer("frontend").sample_rate))
+
+
 def staggered_step_posteriors(model, audio: np.ndarray, chunk_frames: int, phases: int = 2):
     """Window posteriors of a `streaming` model computed as a live stream would: chunk by chunk through
     its step model, with `phases` staggered states, each reset at its own window start.
@@ -89,34 +98,29 @@ def staggered_step_posteriors(model, audio: np.ndarray, chunk_frames: int, phase
 
     Returns `(centres [windows] in seconds, probabilities [windows, classes])`, ordered by time.
     """
-    from apps.speech.model import build_streaming_model, initial_streaming_state
+    from apps.speech.model import stream_chunks
 
-    clip_samples = int(model.inputs[0].shape[1])
-    rate = int(model.get_layer("frontend").sample_rate)
-    step = build_streaming_model(model, chunk_frames, batch_size=phases, dft="stft")
-    chunk = int(step.inputs[0].shape[1])
+    step, chunk, clip_samples, rate = _step_model(model, chunk_frames, phases)
     per_clip = clip_samples // chunk
     if clip_samples % chunk or per_clip % phases:
         raise ValueError(f"phases={phases} must divide the {per_clip} chunks of a clip (clip {clip_samples} samples, "
                          f"chunk {chunk})")
-    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     offsets = [k * per_clip // phases for k in range(phases)]
-    state = initial_streaming_state(step)
-    fresh = initial_streaming_state(step)
-    centres, probabilities = [], []
-    for i in range(len(audio) // chunk):
+
+    def reset(i, state):  # a phase that starts a new window gets a fresh (zero) state
         for k, offset in enumerate(offsets):
-            if i >= offset and (i - offset) % per_clip == 0:  # this phase starts a new window: fresh state
-                for s, f in zip(state, fresh):
-                    s[k] = f[k]
-        piece = np.repeat(audio[None, i * chunk:(i + 1) * chunk], phases, axis=0)
-        outputs = [np.array(o) for o in step.predict_on_batch([piece] + state)]  # compiled: ~20x an eager call
-        state = outputs[1:]
+            if i >= offset and (i - offset) % per_clip == 0:
+                for s in state:
+                    s[k] = 0.0
+
+    audio = np.broadcast_to(np.asarray(audio, dtype=np.float32).reshape(1, -1), (phases, np.size(audio)))
+    centres, probabilities = [], []
+    for i, outputs in enumerate(stream_chunks(step, audio, reset=reset)):
         for k, offset in enumerate(offsets):
             done = i + 1 - offset
             if done >= per_clip and done % per_clip == 0:  # a whole window since the reset
                 centres.append(((i + 1) * chunk - clip_samples / 2) / rate)
-                probabilities.append(outputs[0][k])
+                probabilities.append(outputs[k])
     order = np.argsort(centres, kind="stable")
     return np.asarray(centres)[order], np.asarray(probabilities)[order]
 
@@ -129,20 +133,11 @@ def live_step_posteriors(model, audio: np.ndarray, chunk_frames: int) -> tuple[n
     Trained on single clips the state latches onto detected words; trained with
     `augment.prefix_clips` it lets go (docs/results.md).
     """
-    from apps.speech.model import build_streaming_model, initial_streaming_state
+    from apps.speech.model import stream_chunks
 
-    clip_samples = int(model.inputs[0].shape[1])
-    rate = int(model.get_layer("frontend").sample_rate)
-    step = build_streaming_model(model, chunk_frames, batch_size=1, dft="stft")
-    chunk = int(step.inputs[0].shape[1])
-    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-    state = initial_streaming_state(step)
-    centres, probabilities = [], []
-    for i in range(len(audio) // chunk):
-        outputs = [np.array(o) for o in step.predict_on_batch([audio[None, i * chunk:(i + 1) * chunk]] + state)]
-        state = outputs[1:]
-        centres.append(max(0.0, ((i + 1) * chunk - clip_samples / 2) / rate))  # the first chunks: at 0
-        probabilities.append(outputs[0][0])
+    step, chunk, clip_samples, rate = _step_model(model, chunk_frames, 1)
+    probabilities = [p[0] for p in stream_chunks(step, np.asarray(audio, dtype=np.float32).reshape(1, -1))]
+    centres = [max(0.0, ((i + 1) * chunk - clip_samples / 2) / rate) for i in range(len(probabilities))]  # first chunks: 0
     return np.asarray(centres), np.asarray(probabilities).reshape(len(centres), -1)
 
 
