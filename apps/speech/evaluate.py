@@ -84,8 +84,10 @@ def _evaluate(args) -> int:
     from common.evaluation import classification_report, plot_confusion_matrix
     from common.training import write_json
 
-    if args.live and args.step_model:
-        raise ValueError("--live runs one never-reset state; --step-model resets staggered ones: choose one")
+    from apps.speech.spotting import spot_settings
+
+    # Spotting flags are checked before anything is scored or written.
+    settings = spot_settings(args.threshold, step_phases=args.step_model, live=args.live) if args.spotting else None
     cfg, labels, model = load_run(args.run_dir)
     if args.data:
         split = load_eval_data(args.data, cfg.data, labels, args.split)
@@ -121,18 +123,17 @@ def _evaluate(args) -> int:
         if row["support"] or row["precision"]:
             print(f"{label:>12} {row['precision']:9.3f} {row['recall']:7.3f} {row['support']:7d}")
     if args.spotting:
-        report["spotting"] = _spotting(model, split, labels, cfg, out, args.threshold, args.step_model, args.live)
+        report["spotting"] = _spotting(model, split, labels, cfg, out, settings, args.step_model, args.live)
         write_json(out / "metrics.json", report)
     print(f"Metrics: {out / 'metrics.json'}\nConfusion matrix: {out / 'confusion_matrix.png'}")
     return 0
 
 
-def _spotting(model, split, labels, cfg, out: Path, threshold: float, step_phases: int = 0, live: bool = False) -> dict:
+def _spotting(model, split, labels, cfg, out: Path, settings, step_phases: int = 0, live: bool = False) -> dict:
     """Keyword spotting on streams made of the split's clips; prints and returns the totals."""
-    from apps.speech.spotting import check_spottable, detect, make_streams, posteriors, score_detections, spot_settings
+    from apps.speech.spotting import check_spottable, detect, make_streams, posteriors, score_detections
 
     check_spottable(labels)
-    settings = spot_settings(threshold, step_phases=step_phases)
     keep = np.asarray([labels[y] != SILENCE for y in split.labels], dtype=bool)
     if not np.any([labels[y] not in (SILENCE, UNKNOWN) for y in split.labels]):
         raise ValueError("--spotting needs keyword clips in the evaluated split")
@@ -162,10 +163,9 @@ def _spotting(model, split, labels, cfg, out: Path, threshold: float, step_phase
     _plot_curve(curve, settings.threshold, out / "spotting_curve.png")
     result = {**totals, "streams": len(streams), "minutes": minutes, "settings": dataclasses.asdict(settings),
               "step_model_phases": step_phases, "live": live, "curve": curve}
-    seconds = minutes * 60
     print(f"spotting: {totals['hits']}/{totals['keywords']} keywords found (recall {result['recall']:.3f}), "
           f"{totals['false_alarms']} false alarms ({result['false_alarms_per_minute']:.2f}/min, "
-          f"{totals['wrong_label']} inside another word's clip) in {len(streams)} streams, {seconds / 60:.1f} min; "
+          f"{totals['wrong_label']} inside another word's clip) in {len(streams)} streams, {minutes:.1f} min; "
           f"plots {out / 'spotting.png'}, {out / 'spotting_curve.png'}")
     for point in curve:
         print(f"  threshold {point['threshold']:.1f}: recall {point['recall']:.3f}, "

@@ -88,9 +88,7 @@ def main(argv=None) -> int:
         if args.spot:
             from apps.speech.spotting import spot_settings
 
-            if args.live and args.step_model:
-                raise ValueError("--live runs one never-reset state; --step-model resets staggered ones: choose one")
-            settings = spot_settings(args.threshold, args.hop, args.step_model)
+            settings = spot_settings(args.threshold, args.hop, args.step_model, args.live)
             return _print_spots(spot_files(args.run_dir, args.files, settings, args.step_model, args.live), args.json)
         results = predict_files(args.run_dir, args.files, args.top_k)
     except USER_ERRORS as err:

@@ -22,6 +22,7 @@ import dataclasses
 import numpy as np
 
 from apps.speech.config import SILENCE, UNKNOWN
+from common.config import check_fields
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,17 +35,10 @@ class SpotSettings:
     refractory_seconds: float = 0.8  # no two detections closer than this
 
     def __post_init__(self):
-        problems = []
-        if not self.hop_seconds > 0:
-            problems.append(f"hop_seconds must be > 0, got {self.hop_seconds}")
-        if not 0 < self.threshold <= 1:
-            problems.append(f"threshold must be in (0, 1], got {self.threshold}")
-        if self.smooth_windows < 1:
-            problems.append(f"smooth_windows must be >= 1, got {self.smooth_windows}")
-        if self.refractory_seconds < 0:
-            problems.append(f"refractory_seconds must be >= 0, got {self.refractory_seconds}")
-        if problems:
-            raise ValueError("; ".join(problems))
+        check_fields(self, "spotting", [("hop_seconds", self.hop_seconds > 0, "> 0"),
+                                        ("threshold", 0 < self.threshold <= 1, "in (0, 1]"),
+                                        ("smooth_windows", self.smooth_windows >= 1, ">= 1"),
+                                        ("refractory_seconds", self.refractory_seconds >= 0, ">= 0")])
 
 
 def check_spottable(labels: list[str]) -> None:
@@ -141,14 +135,18 @@ def live_step_posteriors(model, audio: np.ndarray, chunk_frames: int) -> tuple[n
     return np.asarray(centres), np.asarray(probabilities).reshape(len(centres), -1)
 
 
-def spot_settings(threshold: float = 0.6, hop_seconds: float = 0.1, step_phases: int = 0) -> SpotSettings:
-    """Settings for the sliding window, or for the step model with `step_phases` staggered states.
+def spot_settings(threshold: float = 0.6, hop_seconds: float = 0.1, step_phases: int = 0,
+                  live: bool = False) -> SpotSettings:
+    """Settings for the sliding window, for the step model with `step_phases` staggered states, or
+    for one never-reset step-model state (`live`); the CLI flags are checked here, before any work.
 
     With the step model a window comes every clip / `step_phases`; averaging about 0.6 clip of them
     did best on the synthetic validation streams (2 phases: 1 window, 5: 3; docs/results.md).
     """
     if step_phases < 0:
         raise ValueError(f"--step-model must be >= 1 (phases), got {step_phases}")
+    if live and step_phases:
+        raise ValueError("--live runs one never-reset state; --step-model resets staggered ones: choose one")
     smooth = max(1, round(0.6 * step_phases)) if step_phases else SpotSettings.smooth_windows
     return SpotSettings(hop_seconds=hop_seconds, threshold=threshold, smooth_windows=smooth)
 
