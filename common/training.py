@@ -361,9 +361,13 @@ def fit(
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     dist=None,
     metric_callbacks: Sequence[keras.callbacks.Callback] = (),
+    keep: keras.Model | None = None,
     **fit_kwargs,
 ) -> tuple[keras.Model, dict]:
     """Fits a compiled model, restores the best validation weights, saves `model.keras`.
+
+    `keep`: a model sharing the trained layers (e.g. the same network on shorter inputs) that is
+    saved and returned instead of the one trained.
 
     `train_data`/`val_data` are anything `model.fit` takes (tf.data, PyDataset, arrays as a tuple).
     `monitor` may name a metric that one of `metric_callbacks` writes into the epoch logs.
@@ -398,10 +402,11 @@ def fit(
     if best.exists():
         model.load_weights(str(best))
         best.unlink()
-    model.save(str(run.path / "model.keras"))
+    keep = keep if keep is not None else model
+    keep.save(str(run.path / "model.keras"))
     history_path = run.path / "history.json"
     history = json.loads(history_path.read_text()) if history_path.exists() else {}
-    return model, history
+    return keep, history
 
 
 def steps_for(num_examples: int, batch_size: int) -> int:

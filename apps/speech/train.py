@@ -104,11 +104,9 @@ def _train(cfg: Config, args) -> int:
         save_config(cfg, run.path / "config.json")
         run.write_json("labels.json", labels)
         run.write_json("dataset.json", summary)
-        trained, history = fit(train_model, train_ds, val, cfg.train, run, monitor=monitor, mode="max", dist=dist)
-        if prefix:  # fit saved the longer-input training model; the run keeps the one-clip model (same weights)
-            model.save(str(run.path / "model.keras"))
-        else:
-            model = trained
+        # The run keeps the one-clip model; with prefix clips it shares every weight with the one trained.
+        model, history = fit(train_model, train_ds, val, cfg.train, run, monitor=monitor, mode="max", dist=dist,
+                             keep=model)
         plot_history(history, run.path / "training_curves.png", title=f"speech {cfg.model.architecture}")
         split_name = "test" if len(data.test) else "validation"
         split = data.test if len(data.test) else data.validation
