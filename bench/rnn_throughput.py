@@ -45,6 +45,7 @@ import itertools
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -399,12 +400,13 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
 
+    result = {
+        "device": args.device, "keras_backend": keras.backend.backend(), "keras": keras.__version__,
+        "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "gpu": _gpu_name() if args.device == "gpu" else None, "batches_per_epoch": args.batches, "rows": rows,
+    }
+
     def write_json():  # after every shape, so a run cut short still leaves what it measured
-        result = {
-            "device": args.device, "keras_backend": keras.backend.backend(), "keras": keras.__version__,
-            "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "gpu": _gpu_name() if args.device == "gpu" else None, "batches_per_epoch": args.batches, "rows": rows,
-        }
         out.write_text(json.dumps(result, indent=2) + "\n")
 
     combos = _combos(grid)
@@ -427,7 +429,6 @@ def main(argv=None) -> int:
             row["profile_fit"] = profiles[0]
             if args.jax_loop:
                 row["profile_jax_loop"] = profiles[1]
-            import shutil
             shutil.rmtree(trace_dir, ignore_errors=True)
         best_spe = max(args.steps_per_execution, key=lambda spe: row[f"keras_spe{spe}_seq_per_s"])
         row["keras_seq_per_s"], row["keras_best_spe"] = row[f"keras_spe{best_spe}_seq_per_s"], best_spe
