@@ -9,15 +9,14 @@ Ratios (Keras / PyTorch) are the numbers to quote; absolute times depend on the 
     KERAS_BACKEND=jax python -m bench.rnn_throughput --device gpu --grid gpu --steps-per-execution 1 8 --jax-loop \
         --out bench/out/rnn_throughput_gpu.json
 
-`--scan-unroll K [K ...]` adds one column per K: the same shapes trained by `fit` on `ScanRNN`, a
-`keras.ops.scan` recurrence with the input projection hoisted out of the loop and K steps unrolled
-per loop iteration (fewer loop iterations, each with more work). On the H100, Keras' throughput at
-H=128 equalled H=256 and grew with T but not with B, which points at a per-time-step cost of
-the loop (kernel launches, loop bookkeeping) rather than arithmetic; these columns measure whether
-unrolling lifts it. Diagnostic for the next GPU session (4 shapes, a few minutes):
+`--scan-unroll K [K ...]` adds one column per K: the same shapes trained by `fit` on
+`RecurrentStack(implementation="scan", scan_unroll=K)` (`common.layers.ScanLSTM`/`ScanGRU`: the
+input projection hoisted out of the loop, K steps per loop iteration). On an H200 it beat Keras'
+native layers (cuDNN LSTM) at 128-256 units, e.g. LSTM H=128 0.93x PyTorch against 0.56x, and lost
+at H=512 (docs/results.md). The full GPU comparison:
 
-    KERAS_BACKEND=jax python -m bench.rnn_throughput --device gpu --grid anchor --batches 32 --scan-unroll 1 4 16 \
-        --jax-loop --out bench/out/rnn_scan_gpu.json
+    KERAS_BACKEND=jax python -m bench.rnn_throughput --device gpu --grid gpu --batches 32 --scan-unroll 4 8 \
+        --out bench/out/rnn_scan_gpu.json
 
 On CPU (JAX, 2 cores, B=256, T=100, H=128) the hoisted projection is slower than Keras' own scan
 LSTM, which multiplies `x_t @ W` inside the loop (a jitted grad: 235 ms against 160 ms): XLA-CPU
@@ -67,91 +66,29 @@ GRIDS = {
 FEATURES = 32
 
 
-def _data(batch, steps, batches):
+def _data(batch, steps, batches, masked=False):
+    """Inputs, targets and lengths. `masked`: each sequence keeps a random length in [steps/2, steps]
+    and is zero-padded after it (the NLP apps' right-padded batches)."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch * batches, steps, FEATURES)).astype("float32")
     y = rng.normal(size=(batch * batches, 1)).astype("float32")
-    return x, y
+    lengths = np.full(len(x), steps)
+    if masked:
+        lengths = rng.integers(max(1, steps // 2), steps + 1, size=len(x))
+        x[np.arange(steps)[None, :] >= lengths[:, None]] = 0.0
+    return x, y, lengths
 
 
-def _keras_model(cell, steps, units, layers):
+def _keras_model(cell, steps, units, layers, implementation="native", scan_unroll=8, masked=False):
     import keras
 
     from common.layers import RecurrentStack
 
     inputs = keras.Input((steps, FEATURES))
-    hidden = RecurrentStack(cell, (units,) * layers, return_sequences=False)(inputs)
+    x = keras.layers.Masking(0.0)(inputs) if masked else inputs
+    hidden = RecurrentStack(cell, (units,) * layers, return_sequences=False, implementation=implementation,
+                            scan_unroll=scan_unroll)(x)
     return keras.Model(inputs, keras.layers.Dense(1)(hidden))
-
-
-def _scan_rnn_class():
-    import keras
-    from keras import ops
-
-    class ScanRNN(keras.layers.Layer):
-        """LSTM or GRU (Keras gate layouts, GRU `reset_after=True`) as a `keras.ops.scan` with `unroll` steps
-        per iteration. `x @ W + b` for all steps is one matmul before the loop; each step does `h @ U`."""
-
-        def __init__(self, cell, units, unroll=1, return_sequences=False, **kwargs):
-            super().__init__(**kwargs)
-            self.cell, self.units, self.unroll, self.return_sequences = cell, units, unroll, return_sequences
-            self.gates = 4 if cell == "lstm" else 3
-
-        def build(self, input_shape):
-            g, u = self.gates, self.units
-            self.kernel = self.add_weight((input_shape[-1], g * u), "glorot_uniform", name="kernel")
-            self.recurrent_kernel = self.add_weight((u, g * u), "orthogonal", name="recurrent_kernel")
-            # LSTM: one bias, forget block at one (Keras' unit_forget_bias); GRU: input and recurrent biases.
-            bias_shape = (g * u,) if self.cell == "lstm" else (2, g * u)
-            self.bias = self.add_weight(bias_shape, "zeros", name="bias")
-            if self.cell == "lstm":
-                self.bias.assign(ops.concatenate([ops.zeros((u,)), ops.ones((u,)), ops.zeros((2 * u,))]))
-
-        def call(self, inputs):
-            u = self.units
-            input_bias = self.bias if self.cell == "lstm" else self.bias[0]
-            # time-major before the projection: transposing [batch, time, features] is cheaper than [.., g*u]
-            projected = ops.matmul(ops.transpose(inputs, (1, 0, 2)), self.kernel) + input_bias  # [time, batch, g*u]
-            zeros = ops.zeros((ops.shape(inputs)[0], u), dtype=inputs.dtype)
-            jax_backend = keras.backend.backend() == "jax"
-
-            if self.cell == "lstm":
-                def step(carry, x_t):
-                    h, c = carry
-                    z = x_t + ops.matmul(h, self.recurrent_kernel)
-                    i, f = ops.sigmoid(z[:, :u]), ops.sigmoid(z[:, u:2 * u])
-                    c = f * c + i * ops.tanh(z[:, 2 * u:3 * u])
-                    h = ops.sigmoid(z[:, 3 * u:]) * ops.tanh(c)
-                    return (h, c), (h if jax_backend else (h, c))  # Keras' TF scan wants ys shaped like the carry
-                init = (zeros, zeros)
-            else:
-                def step(h, x_t):
-                    r_all = ops.matmul(h, self.recurrent_kernel) + self.bias[1]
-                    z = ops.sigmoid(x_t[:, :u] + r_all[:, :u])
-                    r = ops.sigmoid(x_t[:, u:2 * u] + r_all[:, u:2 * u])
-                    candidate = ops.tanh(x_t[:, 2 * u:] + r * r_all[:, 2 * u:])
-                    h = z * h + (1 - z) * candidate
-                    return h, h
-                init = zeros
-            carry, outputs = ops.scan(step, init, projected, unroll=self.unroll)
-            if self.cell == "lstm" and not jax_backend:
-                outputs = outputs[0]
-            if self.return_sequences:
-                return ops.transpose(outputs, (1, 0, 2))
-            return carry[0] if self.cell == "lstm" else carry
-
-    return ScanRNN
-
-
-def _scan_model(cell, steps, units, layers, unroll):
-    import keras
-
-    scan_rnn = _scan_rnn_class()
-    inputs = keras.Input((steps, FEATURES))
-    x = inputs
-    for i in range(layers):
-        x = scan_rnn(cell, units, unroll=unroll, return_sequences=i < layers - 1)(x)
-    return keras.Model(inputs, keras.layers.Dense(1)(x))
 
 
 def summarize_trace(trace_dir: str | Path, steps: int, top: int = 12) -> dict:
@@ -218,19 +155,20 @@ def _profiled(run, trace_dir, steps: int) -> dict:
 
 
 def keras_throughput(cell, batch, steps, units, layers, batches, repeats, steps_per_execution=1,
-                     scan_unroll=None, profile_dir=None, profiles=None) -> float:
-    """`fit` throughput of the suite's RecurrentStack, or of ScanRNN with `scan_unroll` steps per iteration.
+                     scan_unroll=None, profile_dir=None, profiles=None, masked=False) -> float:
+    """`fit` throughput of the suite's RecurrentStack: native, or `implementation="scan"` with `scan_unroll`.
 
     With `profile_dir`, one more epoch runs under the JAX profiler and its summary is appended to `profiles`.
     """
     import keras
 
     if scan_unroll is None:
-        model = _keras_model(cell, steps, units, layers)
+        model = _keras_model(cell, steps, units, layers, masked=masked)
     else:
-        model = _scan_model(cell, steps, units, layers, scan_unroll)
+        model = _keras_model(cell, steps, units, layers, implementation="scan", scan_unroll=scan_unroll,
+                             masked=masked)
     model.compile(keras.optimizers.Adam(1e-3), "mse", steps_per_execution=steps_per_execution)
-    x, y = _data(batch, steps, batches)
+    x, y, _ = _data(batch, steps, batches, masked)
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)  # compile + warm up
     best = float("inf")
     for _ in range(repeats):
@@ -244,7 +182,7 @@ def keras_throughput(cell, batch, steps, units, layers, batches, repeats, steps_
 
 
 def jax_loop_throughput(cell, batch, steps, units, layers, batches, repeats, profile_dir=None,
-                        profiles=None) -> float:
+                        profiles=None, masked=False) -> float:
     """The same Keras model and optimizer, trained by a hand-written jitted JAX step on device-resident batches.
 
     A diagnostic, not the suite's training path: comparing it with `fit` separates what the
@@ -256,10 +194,10 @@ def jax_loop_throughput(cell, batch, steps, units, layers, batches, repeats, pro
 
     if keras.backend.backend() != "jax":
         raise ValueError("--jax-loop needs KERAS_BACKEND=jax")
-    model = _keras_model(cell, steps, units, layers)
+    model = _keras_model(cell, steps, units, layers, masked=masked)
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
-    x, y = _data(batch, steps, batches)
+    x, y, _ = _data(batch, steps, batches, masked)
     xs = jax.device_put(x.reshape(batches, batch, steps, FEATURES))  # every batch resident on the device
     ys = jax.device_put(y.reshape(batches, batch, 1))
 
@@ -295,7 +233,8 @@ def jax_loop_throughput(cell, batch, steps, units, layers, batches, repeats, pro
     return len(x) / best
 
 
-def torch_throughput(cell, batch, steps, units, layers, batches, repeats, device) -> float:
+def torch_throughput(cell, batch, steps, units, layers, batches, repeats, device, masked=False) -> float:
+    """PyTorch's cuDNN RNN on the same data; `masked` feeds packed sequences (its way to skip padding)."""
     import torch
 
     rnn_class = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
@@ -304,7 +243,7 @@ def torch_throughput(cell, batch, steps, units, layers, batches, repeats, device
     head = torch.nn.Linear(units, 1).to(dev)
     params = list(rnn.parameters()) + list(head.parameters())
     optimizer = torch.optim.Adam(params, lr=1e-3)
-    x, y = _data(batch, steps, batches)
+    x, y, lengths = _data(batch, steps, batches, masked)
     xs = torch.from_numpy(x).to(dev)
     ys = torch.from_numpy(y).to(dev)
 
@@ -312,8 +251,15 @@ def torch_throughput(cell, batch, steps, units, layers, batches, repeats, device
         for i in range(batches):
             xb, yb = xs[i * batch:(i + 1) * batch], ys[i * batch:(i + 1) * batch]
             optimizer.zero_grad(set_to_none=True)
-            out, _ = rnn(xb)
-            loss = torch.nn.functional.mse_loss(head(out[:, -1]), yb)
+            if masked:
+                packed = torch.nn.utils.rnn.pack_padded_sequence(
+                    xb, lengths[i * batch:(i + 1) * batch], batch_first=True, enforce_sorted=False)
+                _, state = rnn(packed)
+                last = (state[0] if cell == "lstm" else state)[-1]  # top layer's h at each sequence's end
+            else:
+                out, _ = rnn(xb)
+                last = out[:, -1]
+            loss = torch.nn.functional.mse_loss(head(last), yb)
             loss.backward()
             optimizer.step()
         if dev.type == "cuda":
@@ -365,8 +311,11 @@ def main(argv=None) -> int:
                         help="also time a jitted JAX loop (lax.scan over device-resident batches) on the same "
                              "Keras model: separates kernel time from fit's per-step overhead (JAX backend)")
     parser.add_argument("--scan-unroll", type=int, nargs="*", default=[],
-                        help="also time fit on a keras.ops.scan LSTM/GRU with the input projection hoisted and "
-                             "this many steps unrolled per loop iteration (one column per value)")
+                        help="also time fit on RecurrentStack(implementation='scan'): the input projection hoisted "
+                             "and this many steps per loop iteration (one column per value)")
+    parser.add_argument("--masked", action="store_true",
+                        help="right-padded sequences of random lengths (T/2..T) behind a Masking layer; PyTorch "
+                             "gets them packed")
     parser.add_argument("--profile", action="store_true",
                         help="profile one more epoch of fit (and of the JAX loop) per shape and store where the "
                              "device time went (busy fraction, kernels per step, top kernels) in the JSON (JAX backend)")
@@ -403,7 +352,8 @@ def main(argv=None) -> int:
     result = {
         "device": args.device, "keras_backend": keras.backend.backend(), "keras": keras.__version__,
         "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-        "gpu": _gpu_name() if args.device == "gpu" else None, "batches_per_epoch": args.batches, "rows": rows,
+        "gpu": _gpu_name() if args.device == "gpu" else None, "batches_per_epoch": args.batches,
+        "masked": args.masked, "rows": rows,
     }
 
     def write_json():  # after every shape, so a run cut short still leaves what it measured
@@ -417,14 +367,16 @@ def main(argv=None) -> int:
         for i, spe in enumerate(args.steps_per_execution):
             row[f"keras_spe{spe}_seq_per_s"] = keras_throughput(
                 cell, batch, steps, units, layers, args.batches, args.repeats, spe,
-                profile_dir=trace_dir / "fit" if args.profile and i == 0 else None, profiles=profiles)
+                profile_dir=trace_dir / "fit" if args.profile and i == 0 else None, profiles=profiles,
+                masked=args.masked)
         for k in args.scan_unroll:
             row[f"scan_u{k}_seq_per_s"] = keras_throughput(cell, batch, steps, units, layers, args.batches,
-                                                           args.repeats, scan_unroll=k)
+                                                           args.repeats, scan_unroll=k, masked=args.masked)
         if args.jax_loop:
             row["jax_loop_seq_per_s"] = jax_loop_throughput(
                 cell, batch, steps, units, layers, args.batches, args.repeats,
-                profile_dir=trace_dir / "jax_loop" if args.profile else None, profiles=profiles)
+                profile_dir=trace_dir / "jax_loop" if args.profile else None, profiles=profiles,
+                masked=args.masked)
         if args.profile:  # traces are large; the summaries are kept
             row["profile_fit"] = profiles[0]
             if args.jax_loop:
@@ -432,10 +384,15 @@ def main(argv=None) -> int:
             shutil.rmtree(trace_dir, ignore_errors=True)
         best_spe = max(args.steps_per_execution, key=lambda spe: row[f"keras_spe{spe}_seq_per_s"])
         row["keras_seq_per_s"], row["keras_best_spe"] = row[f"keras_spe{best_spe}_seq_per_s"], best_spe
+        # The suite's best fit path at this shape: native layers or the scan implementation.
+        paths = {"native": row["keras_seq_per_s"], **{f"scan{k}": row[f"scan_u{k}_seq_per_s"] for k in args.scan_unroll}}
+        row["best_path"] = max(paths, key=paths.get)
+        row["best_seq_per_s"] = paths[row["best_path"]]
         if have_torch:
             row["torch_seq_per_s"] = torch_throughput(cell, batch, steps, units, layers, args.batches, args.repeats,
-                                                      args.device)
+                                                      args.device, masked=args.masked)
             row["ratio"] = row["keras_seq_per_s"] / row["torch_seq_per_s"]
+            row["best_ratio"] = row["best_seq_per_s"] / row["torch_seq_per_s"]
         rows.append(row)
         write_json()
         ratio = f" ratio {row['ratio']:.2f}" if "ratio" in row else ""
@@ -443,6 +400,8 @@ def main(argv=None) -> int:
             ratio += f", scan unroll {k} {row[f'scan_u{k}_seq_per_s']:.0f} seq/s"
         if "jax_loop_seq_per_s" in row:
             ratio += f", jax loop {row['jax_loop_seq_per_s']:.0f} seq/s"
+        if "best_ratio" in row:
+            ratio += f"; best {row['best_path']} {row['best_ratio']:.2f}x torch"
         print(f"[{n}/{len(combos)}] {cell} L={layers} H={units} T={steps} B={batch}: "
               f"keras {row['keras_seq_per_s']:.0f} seq/s{ratio}", flush=True)
         for key in ("profile_fit", "profile_jax_loop"):
@@ -454,15 +413,17 @@ def main(argv=None) -> int:
     spes = args.steps_per_execution
     loop = [f"scan unroll {k} seq/s" for k in args.scan_unroll] + (["jax loop seq/s"] if args.jax_loop else [])
     table = ["| cell | layers | units | steps | batch | " + " | ".join(
-             [f"keras seq/s (spe {s})" for s in spes] + loop) + " | torch seq/s | best keras/torch |",
-             "|---|---|---|---|---|" + "---|" * (len(spes) + len(loop) + 2)]
+             [f"keras seq/s (spe {s})" for s in spes] + loop)
+             + " | torch seq/s | native keras/torch | best path | best/torch |",
+             "|---|---|---|---|---|" + "---|" * (len(spes) + len(loop) + 4)]
     for r in rows:
         cells = [f"{r[f'keras_spe{s}_seq_per_s']:.0f}" for s in spes]
         cells += [f"{r[f'scan_u{k}_seq_per_s']:.0f}" for k in args.scan_unroll]
         cells += [f"{r['jax_loop_seq_per_s']:.0f}"] if args.jax_loop else []
         table.append(f"| {r['cell']} | {r['layers']} | {r['units']} | {r['steps']} | {r['batch']} | "
                      + " | ".join(cells)
-                     + f" | {r.get('torch_seq_per_s', float('nan')):.0f} | {r.get('ratio', float('nan')):.2f} |")
+                     + f" | {r.get('torch_seq_per_s', float('nan')):.0f} | {r.get('ratio', float('nan')):.2f}"
+                     + f" | {r['best_path']} | {r.get('best_ratio', float('nan')):.2f} |")
     out.with_suffix(".md").write_text("\n".join(table) + "\n")
     print("\n".join(table))
     print(f"wrote {out} and {out.with_suffix('.md')}")

@@ -4,6 +4,9 @@ Only `keras.ops` is used inside layers, so the same code runs on TensorFlow (CPU
 and JAX (GPU). Everything here is registered for `.keras` serialization.
 
 - `RecurrentStack`: N LSTM/GRU layers, optional bidirectional, residual, layer norm, dropout.
+- `ScanLSTM` / `ScanGRU`: Keras' LSTM/GRU (same weights, same results) with the input projection
+  hoisted out of the loop and several steps per loop iteration: faster training on a GPU at small
+  and middle widths (`RecurrentStack(implementation="scan")`).
 - `AttentionPooling`: learned weighted average over time (for classifiers).
 - `BahdanauAttention` (additive) and `LuongAttention` (dot/general) for decoders.
 - `build_streaming_step_model` / `stream`: run a unidirectional stack one chunk at a
@@ -12,6 +15,7 @@ and JAX (GPU). Everything here is registered for `.keras` serialization.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import keras
@@ -34,6 +38,152 @@ def _masked_softmax(scores, mask):
     return ops.softmax(scores, axis=-1)
 
 
+IMPLEMENTATIONS = ("native", "scan")
+
+
+class _HoistedScan:
+    """The recurrence of Keras' LSTM/GRU as one `keras.ops.scan`, mixed into their subclasses below.
+
+    Keras' JAX backend runs cuDNN for LSTM (one kernel launch per step and gate matmul) and a
+    step-by-step scan for GRU. Here `x @ kernel + bias` for every step is a single large matmul
+    before the loop, and `scan_unroll` steps share one loop iteration, so XLA fuses across steps and
+    launches fewer, larger kernels. Weights, initial states, masking, `go_backwards`,
+    `return_state` and `zero_output_for_mask` behave as in the parent class (tests compare outputs
+    and gradients), so a model trained this way loads as a plain LSTM/GRU for export.
+    """
+
+    def __init__(self, *args, scan_unroll: int = 8, **kwargs):
+        super().__init__(*args, **kwargs)
+        if isinstance(scan_unroll, bool) or not isinstance(scan_unroll, int) or scan_unroll < 1:
+            raise ValueError(f"scan_unroll must be a positive int (steps per loop iteration), got {scan_unroll!r}")
+        self.scan_unroll = scan_unroll
+        cell = self.cell
+        problems = []
+        if cell.dropout or cell.recurrent_dropout:
+            problems.append("dropout/recurrent_dropout inside the cell (use dropout between layers)")
+        if cell.activation is not keras.activations.tanh or cell.recurrent_activation is not keras.activations.sigmoid:
+            problems.append("activations other than tanh/sigmoid")
+        if not cell.use_bias:
+            problems.append("use_bias=False")
+        if getattr(cell, "reset_after", True) is False:
+            problems.append("GRU reset_after=False")
+        if self.unroll:
+            problems.append("unroll=True (a fully unrolled recurrence has no loop to scan)")
+        if problems:
+            raise ValueError(f"{type(self).__name__} supports the cuDNN-compatible settings only; got "
+                             + ", ".join(problems) + ". Use keras.layers.LSTM/GRU (implementation='native') instead.")
+
+    def _step(self, h, c, x_t):
+        """One step from the projected input `x_t` [batch, gates*units]; returns the new (h, c)."""
+        raise NotImplementedError
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        cell = self.cell
+        lstm = isinstance(self, keras.layers.LSTM)
+        state = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        while len(state) == 1 and isinstance(state[0], (list, tuple)):  # GRU may get [[h]]
+            state = list(state[0])
+        h0 = state[0]
+        c0 = state[1] if lstm else None
+
+        x = ops.transpose(sequences, (1, 0, 2))  # [time, batch, features]
+        if mask is not None:
+            mask = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)  # [time, batch, 1]
+        if self.go_backwards:  # process in reverse; outputs stay in processing order, as Keras returns them
+            x = ops.flip(x, 0)
+            mask = None if mask is None else ops.flip(mask, 0)
+        input_bias = cell.bias if lstm else cell.bias[0]
+        projected = ops.matmul(x, cell.kernel) + input_bias  # [time, batch, gates*units], one matmul
+        want_outputs = self.return_sequences
+        zero_masked = self.zero_output_for_mask and mask is not None
+        # Keras' TensorFlow scan needs per-step outputs shaped like the carry, and cannot take two
+        # sequences of unknown length (Keras 3.15 fails on the static shape check), so there the mask
+        # travels as one more column of the projected inputs. JAX takes any structure.
+        jax_backend = keras.backend.backend() == "jax"
+        carry_shaped_ys = not jax_backend
+        mask_column = mask is not None and not jax_backend
+
+        def step(carry, inputs):
+            h, c = carry if lstm else (carry, None)
+            if mask_column:
+                x_t, m_t = inputs[:, :-1], inputs[:, -1:] > 0.5
+            else:
+                x_t, m_t = inputs if mask is not None else (inputs, None)
+            new_h, new_c = self._step(h, c, x_t)
+            if m_t is not None:  # masked steps keep the state (and, unless zero_output_for_mask, the output)
+                out = ops.where(m_t, new_h, ops.zeros_like(new_h)) if zero_masked else ops.where(m_t, new_h, h)
+                new_h = ops.where(m_t, new_h, h)
+                new_c = ops.where(m_t, new_c, c) if lstm else None
+            else:
+                out = new_h
+            new_carry = (new_h, new_c) if lstm else new_h
+            if not want_outputs:
+                ys = None
+            elif lstm and carry_shaped_ys:
+                ys = (out, new_c)
+            else:
+                ys = out
+            return new_carry, ys
+
+        if mask_column:
+            xs = ops.concatenate([projected, ops.cast(mask, projected.dtype)], axis=-1)
+        else:
+            xs = (projected, mask) if mask is not None else projected
+        init = (h0, c0) if lstm else h0
+        carry, ys = ops.scan(step, init, xs, unroll=self.scan_unroll)
+        h, c = carry if lstm else (carry, None)
+        if want_outputs:
+            outputs = ys[0] if lstm and carry_shaped_ys else ys  # [time, batch, units]
+            last_output = outputs[-1]
+            outputs = ops.transpose(outputs, (1, 0, 2))  # [batch, time, units]
+        else:
+            last_output = ops.where(mask[-1], h, ops.zeros_like(h)) if zero_masked else h
+            outputs = ops.expand_dims(last_output, 1)  # unused by the caller when return_sequences=False
+        return last_output, outputs, ([h, c] if lstm else [h])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(scan_unroll=self.scan_unroll)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="common")
+class ScanLSTM(_HoistedScan, keras.layers.LSTM):
+    """`keras.layers.LSTM` computed as a scan with the input projection hoisted (see `_HoistedScan`).
+
+    Args:
+        scan_unroll: time steps per loop iteration (8 was fastest on an H200 at 128-256 units).
+        Everything else as `keras.layers.LSTM` (cuDNN-compatible settings only).
+    """
+
+    def _step(self, h, c, x_t):
+        u = self.cell.units
+        z = x_t + ops.matmul(h, self.cell.recurrent_kernel)  # [batch, 4*units]: gates i, f, c, o
+        i, f = ops.sigmoid(z[:, :u]), ops.sigmoid(z[:, u:2 * u])
+        c = f * c + i * ops.tanh(z[:, 2 * u:3 * u])
+        return ops.sigmoid(z[:, 3 * u:]) * ops.tanh(c), c
+
+
+@keras.saving.register_keras_serializable(package="common")
+class ScanGRU(_HoistedScan, keras.layers.GRU):
+    """`keras.layers.GRU` (`reset_after=True`) computed as a scan with the input projection hoisted.
+
+    Args:
+        scan_unroll: time steps per loop iteration.
+        Everything else as `keras.layers.GRU` (cuDNN-compatible settings only).
+    """
+
+    def _step(self, h, c, x_t):
+        u = self.cell.units
+        recurrent = ops.matmul(h, self.cell.recurrent_kernel) + self.cell.bias[1]  # [batch, 3*units]: z, r, h
+        z = ops.sigmoid(x_t[:, :u] + recurrent[:, :u])
+        r = ops.sigmoid(x_t[:, u:2 * u] + recurrent[:, u:2 * u])
+        candidate = ops.tanh(x_t[:, 2 * u:] + r * recurrent[:, 2 * u:])
+        return z * h + (1.0 - z) * candidate, None
+
+
 @keras.saving.register_keras_serializable(package="common")
 class RecurrentStack(keras.layers.Layer):
     """A stack of LSTM or GRU layers with the options every app needs.
@@ -53,6 +203,10 @@ class RecurrentStack(keras.layers.Layer):
         return_state: also return the final states of every layer, flattened in layer order
             (`[h, c]` per LSTM, `[h]` per GRU; forward then backward when bidirectional).
         unroll: unroll the recurrence (only for short fixed-length inputs such as streaming steps).
+        implementation: "native" (Keras' LSTM/GRU: cuDNN for LSTM on a GPU) or "scan" (`ScanLSTM`/
+            `ScanGRU`: same weights and results, faster GPU training below 512 units, slower on a
+            CPU; see docs/results.md). An unrolled stack has no loop, so it is always native.
+        scan_unroll: time steps per loop iteration for "scan".
 
     Input shape: `[batch, time, features]` (mask supported).
     Output shape: `[batch, time, width]` or `[batch, width]`, where width is
@@ -70,6 +224,8 @@ class RecurrentStack(keras.layers.Layer):
         return_sequences: bool = True,
         return_state: bool = False,
         unroll: bool = False,
+        implementation: str = "native",
+        scan_unroll: int = 8,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -80,6 +236,8 @@ class RecurrentStack(keras.layers.Layer):
             raise ValueError(f"units must be a non-empty tuple of positive ints, got {units!r}")
         if not 0.0 <= dropout_rate < 1.0:
             raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate!r}")
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
         self.cell = cell
         self.units = units
         self.bidirectional = bool(bidirectional)
@@ -89,9 +247,15 @@ class RecurrentStack(keras.layers.Layer):
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.unroll = bool(unroll)
+        self.implementation = implementation
+        self.scan_unroll = int(scan_unroll)
         self.supports_masking = True
 
-        rnn_class = keras.layers.LSTM if cell == "lstm" else keras.layers.GRU
+        if implementation == "scan" and not self.unroll:
+            scan_class = ScanLSTM if cell == "lstm" else ScanGRU
+            rnn_class = functools.partial(scan_class, scan_unroll=self.scan_unroll)
+        else:
+            rnn_class = keras.layers.LSTM if cell == "lstm" else keras.layers.GRU
         # cuDNN RNN kernels under JAX are float32-only (bf16 crashes at compile); the
         # cells run in float32 and Keras autocasts their inputs and the layers after.
         rnn_dtype = "float32" if self.dtype_policy.compute_dtype == "bfloat16" else self.dtype_policy
@@ -202,6 +366,8 @@ class RecurrentStack(keras.layers.Layer):
             return_sequences=self.return_sequences,
             return_state=self.return_state,
             unroll=self.unroll,
+            implementation=self.implementation,
+            scan_unroll=self.scan_unroll,
         )
         return config
 

@@ -65,22 +65,13 @@ def test_trace_summary_unions_overlapping_device_events(tmp_path):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-@pytest.mark.parametrize("unroll", [1, 4])
-def test_scan_rnn_matches_keras_layer(cell, unroll):
-    """The --scan-unroll variant must compute what Keras' LSTM/GRU computes, or its timings mean nothing."""
-    import keras
-    import numpy as np
+def test_scan_columns_time_the_suites_scan_layer(cell):
+    """The --scan-unroll columns must time common.layers' scan implementation, whose parity with Keras'
+    layers tests/common/test_scan_rnn.py checks; the default column the native layers."""
+    from common.layers import ScanGRU, ScanLSTM
 
-    scan_rnn = rnn_throughput._scan_rnn_class()
-    x = np.random.default_rng(1).normal(size=(3, 10, 5)).astype("float32")  # 10 steps: not a multiple of 4
-    reference = (keras.layers.LSTM if cell == "lstm" else keras.layers.GRU)(6, return_sequences=True)
-    expected = keras.ops.convert_to_numpy(reference(x))
-    for return_sequences in (True, False):
-        layer = scan_rnn(cell, 6, unroll=unroll, return_sequences=return_sequences)
-        layer.build(x.shape)
-        fresh = (keras.layers.LSTM if cell == "lstm" else keras.layers.GRU)(6)
-        fresh.build(x.shape)  # same initial bias as Keras (LSTM forget block at one)
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.bias), fresh.get_weights()[2])
-        layer.set_weights(reference.get_weights())
-        out = keras.ops.convert_to_numpy(layer(x))
-        np.testing.assert_allclose(out, expected if return_sequences else expected[:, -1], atol=1e-5)
+    scan = rnn_throughput._keras_model(cell, 10, 6, 2, implementation="scan", scan_unroll=4)
+    rnns = [layer for layer in scan.get_layer(index=1).rnn_layers]
+    assert all(isinstance(r, ScanLSTM if cell == "lstm" else ScanGRU) and r.scan_unroll == 4 for r in rnns)
+    native = rnn_throughput._keras_model(cell, 10, 6, 2)
+    assert not any(isinstance(r, (ScanLSTM, ScanGRU)) for r in native.get_layer(index=1).rnn_layers)

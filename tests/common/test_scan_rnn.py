@@ -1,0 +1,137 @@
+"""ScanLSTM / ScanGRU must be Keras' LSTM / GRU computed another way: same weights, same outputs,
+same gradients, under every option the suite uses (masks, go_backwards, Bidirectional, states)."""
+
+import keras
+import numpy as np
+import pytest
+
+from common.layers import RecurrentStack, ScanGRU, ScanLSTM
+
+NATIVE = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+SCAN = {"lstm": ScanLSTM, "gru": ScanGRU}
+
+
+def _pair(cell, units=5, scan_unroll=3, **kwargs):
+    """A native layer and its scan twin holding the same (random, not initial) weights."""
+    native = NATIVE[cell](units, **kwargs)
+    scan = SCAN[cell](units, scan_unroll=scan_unroll, **kwargs)
+    native.build((None, None, 4))
+    scan.build((None, None, 4))
+    rng = np.random.default_rng(0)
+    weights = [rng.normal(0, 0.5, w.shape).astype("float32") for w in native.get_weights()]
+    native.set_weights(weights)
+    scan.set_weights(weights)
+    return native, scan
+
+
+def _inputs(batch=3, steps=7, seed=1):
+    return np.random.default_rng(seed).normal(size=(batch, steps, 4)).astype("float32")
+
+
+def _close(a, b, atol=2e-5):
+    for x, y in zip(a if isinstance(a, (list, tuple)) else [a], b if isinstance(b, (list, tuple)) else [b]):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y), atol=atol)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("options", [
+    dict(return_sequences=True),
+    dict(return_sequences=False, return_state=True),
+    dict(return_sequences=True, go_backwards=True, return_state=True),
+    dict(return_sequences=True, zero_output_for_mask=True),
+])
+@pytest.mark.parametrize("masked", [False, True])
+def test_scan_layer_equals_keras_layer(cell, options, masked):
+    native, scan = _pair(cell, **options)
+    x = _inputs()
+    # Ragged on both sides: right padding (the suite's case) and a hole, which Keras also skips.
+    mask = np.ones((3, 7), bool)
+    mask[0, 5:] = False
+    mask[1, 2] = False
+    mask = mask if masked else None
+    _close(native(x, mask=mask), scan(x, mask=mask))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_scan_layer_uses_initial_state_and_unroll_that_does_not_divide_time(cell):
+    native, scan = _pair(cell, scan_unroll=4, return_sequences=True, return_state=True)
+    x = _inputs(steps=9)
+    states = [np.full((3, 5), 0.3, "float32")] * (2 if cell == "lstm" else 1)
+    _close(native(x, initial_state=states), scan(x, initial_state=states))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_scan_bidirectional_stack_matches_native_outputs_and_gradients(cell, tmp_path):
+    x = _inputs(steps=6)
+    mask = np.ones((3, 6), bool)
+    mask[2, 4:] = False
+
+    def build(implementation):
+        inputs = keras.Input((None, 4))
+        masked = keras.layers.Masking(0.0)(inputs)
+        y = RecurrentStack(cell, (5, 5), bidirectional=True, residual=True, implementation=implementation,
+                           scan_unroll=2, name="stack")(masked)
+        return keras.Model(inputs, keras.layers.Dense(1)(y))
+
+    native, scan = build("native"), build("scan")
+    scan.set_weights(native.get_weights())
+    x = x * mask[..., None]  # Masking(0.0) derives the same mask
+    _close(native(x), scan(x))
+
+    loss = keras.losses.MeanSquaredError()
+    target = np.ones((3, 6, 1), "float32")
+    grads = [_gradients(model, loss, x, target) for model in (native, scan)]
+    _close(grads[0], grads[1], atol=1e-4)
+
+    # The scan model saves and loads as itself, and its weights load into the native model.
+    path = tmp_path / "scan.keras"
+    scan.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.get_layer("stack").implementation == "scan"
+    _close(scan(x), loaded(x))
+
+
+def _gradients(model, loss, x, target):
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        def compute(trainable):
+            y, _ = model.stateless_call(trainable, [v.value for v in model.non_trainable_variables], x)
+            return loss(target, y)
+
+        return jax.grad(compute)([v.value for v in model.trainable_variables])
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        value = loss(target, model(x, training=True))
+    return tape.gradient(value, model.trainable_variables)
+
+
+def test_unrolled_stack_stays_native_and_step_model_works_from_a_scan_stack():
+    stack = RecurrentStack("gru", (4,), implementation="scan", unroll=True)
+    assert isinstance(stack.rnn_layers[0], keras.layers.GRU) and not isinstance(stack.rnn_layers[0], ScanGRU)
+    from common.layers import build_streaming_step_model, stream
+
+    scan_stack = RecurrentStack("lstm", (4,), implementation="scan", scan_unroll=2)
+    x = _inputs(batch=1, steps=6)
+    full = keras.ops.convert_to_numpy(scan_stack(x))
+    step = build_streaming_step_model(scan_stack, input_dim=4, chunk_size=2)
+    streamed, _ = stream(step, x, scan_stack.get_initial_state(1))
+    np.testing.assert_allclose(streamed, full, atol=2e-5)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(dropout=0.1), "dropout"),
+    (dict(activation="relu"), "activations"),
+    (dict(unroll=True), "unroll"),
+    (dict(scan_unroll=0), "scan_unroll"),
+])
+def test_scan_layer_rejects_settings_it_does_not_compute(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ScanLSTM(4, **kwargs)
+
+
+def test_recurrent_stack_rejects_unknown_implementation():
+    with pytest.raises(ValueError, match="implementation"):
+        RecurrentStack("lstm", (4,), implementation="cudnn")
