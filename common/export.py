@@ -17,6 +17,8 @@ from typing import Any, Callable, Sequence
 import keras
 import numpy as np
 
+from common.layers import native_recurrence
+
 FORMATS = ("keras", "saved_model", "tflite", "onnx")
 PARITY_ATOL = 1e-4
 
@@ -57,17 +59,20 @@ def _export_signature(model: keras.Model, batch_size: int | None = None):
 
 
 def export_saved_model(model: keras.Model, path: str | Path, batch_size: int | None = None) -> Path:
-    """TF SavedModel with a `serve` endpoint taking the model's raw inputs."""
+    """TF SavedModel with a `serve` endpoint taking the model's raw inputs (scan recurrences exported native)."""
     path = Path(path)
     shutil.rmtree(path, ignore_errors=True)
-    model.export(str(path), format="tf_saved_model", input_signature=_export_signature(model, batch_size), verbose=False)
+    with native_recurrence(model):
+        model.export(str(path), format="tf_saved_model", input_signature=_export_signature(model, batch_size),
+                     verbose=False)
     return path
 
 
 def export_onnx(model: keras.Model, path: str | Path) -> Path:
-    """ONNX via tf2onnx (native ONNX LSTM/GRU ops for Keras RNN layers)."""
+    """ONNX via tf2onnx (native ONNX LSTM/GRU ops for Keras RNN layers, scan ones included)."""
     path = Path(path)
-    model.export(str(path), format="onnx", input_signature=_export_signature(model), verbose=False)
+    with native_recurrence(model):
+        model.export(str(path), format="onnx", input_signature=_export_signature(model), verbose=False)
     return path
 
 

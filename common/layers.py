@@ -15,6 +15,7 @@ and JAX (GPU). Everything here is registered for `.keras` serialization.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Sequence
 
@@ -57,6 +58,7 @@ class _HoistedScan:
         if isinstance(scan_unroll, bool) or not isinstance(scan_unroll, int) or scan_unroll < 1:
             raise ValueError(f"scan_unroll must be a positive int (steps per loop iteration), got {scan_unroll!r}")
         self.scan_unroll = scan_unroll
+        self.native_loop = False  # True inside native_recurrence(): Keras' own loop, for export
         cell = self.cell
         problems = []
         if cell.dropout or cell.recurrent_dropout:
@@ -78,6 +80,8 @@ class _HoistedScan:
         raise NotImplementedError
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
+        if self.native_loop:  # see native_recurrence()
+            return super().inner_loop(sequences, initial_state, mask, training=training)
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         cell = self.cell
@@ -571,6 +575,24 @@ class LuongAttention(_DecoderAttention):
         config = super().get_config()
         config.update(score=self.score, scale=self.scale)
         return config
+
+
+@contextlib.contextmanager
+def native_recurrence(model: keras.Model):
+    """Within this context, `model`'s `ScanLSTM`/`ScanGRU` layers run Keras' native loop.
+
+    Same weights and outputs, nothing rebuilt or copied; graphs traced inside (exports) carry
+    native RNN ops (ONNX LSTM/GRU, TF's fused kernels) instead of a generic loop, which tf2onnx
+    cannot convert.
+    """
+    scans = [layer for layer in model._flatten_layers() if isinstance(layer, _HoistedScan)]
+    for layer in scans:
+        layer.native_loop = True
+    try:
+        yield model
+    finally:
+        for layer in scans:
+            layer.native_loop = False
 
 
 def build_streaming_step_model(

@@ -97,7 +97,8 @@ def build_model(cfg: ModelConfig, features: FeatureConfig, augment: AugmentConfi
     elif cfg.architecture == "streaming":
         x = keras.layers.Dense(cfg.dense_units, activation="relu", name="frame_projection")(x)  # [batch, frames, dense]
         x = RecurrentStack(cell=cfg.cell, units=cfg.units, bidirectional=False, dropout_rate=cfg.dropout_rate,
-                           return_sequences=True, name="recurrent")(x)
+                           return_sequences=True, implementation=cfg.rnn_implementation,
+                           scan_unroll=cfg.scan_unroll, name="recurrent")(x)
         if cfg.streaming_readout == "attention":
             x = AttentionPooling(cfg.attention_units, name="attention_pooling")(x)  # [batch, width]
         else:
@@ -120,7 +121,8 @@ def _crnn_body(x, cfg: ModelConfig):
         x = keras.layers.MaxPooling2D((2, 2), padding="same", name=f"conv_pool_{i}")(x)  # halves time and frequency
     x = keras.layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]), name="merge_channels")(x)  # [batch, time, f*c]
     x = RecurrentStack(cell=cfg.cell, units=cfg.units, bidirectional=cfg.bidirectional,
-                       dropout_rate=cfg.dropout_rate, return_sequences=True, name="recurrent")(x)
+                       dropout_rate=cfg.dropout_rate, return_sequences=True, implementation=cfg.rnn_implementation,
+                       scan_unroll=cfg.scan_unroll, name="recurrent")(x)
     return AttentionPooling(cfg.attention_units, name="attention_pooling")(x)
 
 
@@ -134,7 +136,8 @@ def _attention_rnn_body(x, cfg: ModelConfig):
     x = keras.layers.BatchNormalization(name="conv_norm_1")(x)
     x = keras.layers.Reshape((frames, bins), name="drop_channel")(x)
     x = RecurrentStack(cell=cfg.cell, units=cfg.units, bidirectional=cfg.bidirectional,
-                       dropout_rate=cfg.dropout_rate, return_sequences=True, name="recurrent")(x)
+                       dropout_rate=cfg.dropout_rate, return_sequences=True, implementation=cfg.rnn_implementation,
+                       scan_unroll=cfg.scan_unroll, name="recurrent")(x)
     x = AttentionPooling(cfg.attention_units, name="attention_pooling")(x)
     x = keras.layers.Dense(cfg.dense_units, activation="relu", name="head_dense_0")(x)
     return keras.layers.Dense(max(8, cfg.dense_units // 2), name="head_dense_1")(x)

@@ -10,9 +10,9 @@ from common.layers import AttentionPooling, RecurrentStack, build_streaming_step
 pytestmark = pytest.mark.tf_only
 
 
-def _classifier():
+def _classifier(implementation="native"):
     inputs = keras.Input((None, 5), name="features")
-    h = RecurrentStack("lstm", (8,), bidirectional=True)(inputs)
+    h = RecurrentStack("lstm", (8,), bidirectional=True, implementation=implementation)(inputs)
     return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(AttentionPooling(4)(h)))
 
 
@@ -23,6 +23,19 @@ def test_export_all_formats_match_keras(tmp_path):
     for fmt in ("keras", "saved_model", "onnx"):
         assert report["formats"][fmt]["max_abs_diff"] <= 1e-4
     assert (tmp_path / "parity.json").is_file()
+
+
+def test_scan_model_exports_native_rnn_ops_with_parity(tmp_path):
+    """A model trained with implementation="scan" exports as Keras' native layers: ONNX gets its LSTM op
+    (not a loop), and both formats match the scan model's own outputs."""
+    import onnx
+
+    model = _classifier("scan")
+    x = np.random.default_rng(0).normal(size=(4, 9, 5)).astype("float32")
+    report = export_all(model, tmp_path, [x], formats=("saved_model", "onnx"))
+    assert max(r["max_abs_diff"] for r in report["formats"].values()) <= 1e-4
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "model.onnx")).graph.node}
+    assert "LSTM" in ops and "Loop" not in ops
 
 
 def test_dynamic_rnn_tflite_needs_select_ops(tmp_path):

@@ -63,7 +63,8 @@ def build_classifier(cfg: ModelConfig, vocab_size: int, num_classes: int, seed: 
         x = keras.layers.Dropout(cfg.embedding_dropout_rate, name="embedding_dropout")(x)
     last = cfg.pooling == "last"
     x = RecurrentStack(cell=cfg.cell, units=cfg.units, bidirectional=cfg.bidirectional,
-                       dropout_rate=cfg.recurrent_dropout_rate, return_sequences=not last, name="encoder")(x)
+                       dropout_rate=cfg.recurrent_dropout_rate, return_sequences=not last,
+                       implementation=cfg.rnn_implementation, scan_unroll=cfg.scan_unroll, name="encoder")(x)
     if cfg.pooling == "attention":
         x = AttentionPooling(cfg.attention_units, name="attention_pooling")(x)  # [batch, width]
     elif cfg.pooling == "max":

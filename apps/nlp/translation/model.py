@@ -110,12 +110,14 @@ class Seq2Seq:
             "source_padding_mask": PaddingMask(name="source_padding_mask"),
             "source_dropout": keras.layers.Dropout(c.dropout_rate, name="source_dropout"),
             "encoder": RecurrentStack(c.cell, c.encoder_units, bidirectional=True, dropout_rate=c.dropout_rate,
-                                      return_sequences=True, return_state=True, name="encoder"),
+                                      return_sequences=True, return_state=True, implementation=c.rnn_implementation,
+                                      scan_unroll=c.scan_unroll, name="encoder"),
             # Targets are right-padded and the loss ignores padding, so the decoder needs no mask.
             "target_embedding": keras.layers.Embedding(self.target_vocab_size, c.embedding_dim, name="target_embedding"),
             "target_dropout": keras.layers.Dropout(c.dropout_rate, name="target_dropout"),
             "decoder": RecurrentStack(c.cell, c.decoder_units, dropout_rate=c.dropout_rate,
-                                      return_sequences=True, return_state=True, name="decoder"),
+                                      return_sequences=True, return_state=True, implementation=c.rnn_implementation,
+                                      scan_unroll=c.scan_unroll, name="decoder"),
             "attention": (BahdanauAttention(c.attention_units, name="attention") if c.attention == "bahdanau"
                           else LuongAttention("general", scale=True, name="attention")),
             "attention_combine": keras.layers.Dense(c.decoder_units[-1], activation="tanh", name="attention_combine"),
