@@ -274,6 +274,15 @@ def torch_throughput(cell, batch, steps, units, layers, batches, repeats, device
     return len(x) / best
 
 
+def _scan_key(unroll: int, spe: int) -> str:
+    """JSON key prefix of a scan column: `scan_u8`, or `scan_u8_spe4` with steps_per_execution 4."""
+    return f"scan_u{unroll}" + (f"_spe{spe}" if spe != 1 else "")
+
+
+def _scan_label(unroll: int, spe: int) -> str:
+    return f"scan unroll {unroll}" + (f" spe {spe}" if spe != 1 else "")
+
+
 def _combos(grid: dict) -> list[tuple]:
     """(cell, layers, units, steps, batch) tuples: the full product, or the anchor plus one-axis moves."""
     if "star" not in grid:
@@ -312,7 +321,7 @@ def main(argv=None) -> int:
                              "Keras model: separates kernel time from fit's per-step overhead (JAX backend)")
     parser.add_argument("--scan-unroll", type=int, nargs="*", default=[],
                         help="also time fit on RecurrentStack(implementation='scan'): the input projection hoisted "
-                             "and this many steps per loop iteration (one column per value)")
+                             "and this many steps per loop iteration (one column per value and steps_per_execution)")
     parser.add_argument("--masked", action="store_true",
                         help="right-padded sequences of random lengths (T/2..T) behind a Masking layer; PyTorch "
                              "gets them packed")
@@ -360,6 +369,7 @@ def main(argv=None) -> int:
         out.write_text(json.dumps(result, indent=2) + "\n")
 
     combos = _combos(grid)
+    scan_variants = [(k, spe) for k in args.scan_unroll for spe in args.steps_per_execution]
     for n, (cell, layers, units, steps, batch) in enumerate(combos, 1):
         row = {"cell": cell, "layers": layers, "units": units, "steps": steps, "batch": batch}
         profiles: list[dict] = []
@@ -369,9 +379,9 @@ def main(argv=None) -> int:
                 cell, batch, steps, units, layers, args.batches, args.repeats, spe,
                 profile_dir=trace_dir / "fit" if args.profile and i == 0 else None, profiles=profiles,
                 masked=args.masked)
-        for k in args.scan_unroll:
-            row[f"scan_u{k}_seq_per_s"] = keras_throughput(cell, batch, steps, units, layers, args.batches,
-                                                           args.repeats, scan_unroll=k, masked=args.masked)
+        for k, spe in scan_variants:
+            row[f"{_scan_key(k, spe)}_seq_per_s"] = keras_throughput(
+                cell, batch, steps, units, layers, args.batches, args.repeats, spe, scan_unroll=k, masked=args.masked)
         if args.jax_loop:
             row["jax_loop_seq_per_s"] = jax_loop_throughput(
                 cell, batch, steps, units, layers, args.batches, args.repeats,
@@ -385,7 +395,8 @@ def main(argv=None) -> int:
         best_spe = max(args.steps_per_execution, key=lambda spe: row[f"keras_spe{spe}_seq_per_s"])
         row["keras_seq_per_s"], row["keras_best_spe"] = row[f"keras_spe{best_spe}_seq_per_s"], best_spe
         # The suite's best fit path at this shape: native layers or the scan implementation.
-        paths = {"native": row["keras_seq_per_s"], **{f"scan{k}": row[f"scan_u{k}_seq_per_s"] for k in args.scan_unroll}}
+        paths = {"native" + (f"_spe{best_spe}" if best_spe != 1 else ""): row["keras_seq_per_s"],
+                 **{_scan_key(k, spe).replace("_u", ""): row[f"{_scan_key(k, spe)}_seq_per_s"] for k, spe in scan_variants}}
         row["best_path"] = max(paths, key=paths.get)
         row["best_seq_per_s"] = paths[row["best_path"]]
         if have_torch:
@@ -396,8 +407,8 @@ def main(argv=None) -> int:
         rows.append(row)
         write_json()
         ratio = f" ratio {row['ratio']:.2f}" if "ratio" in row else ""
-        for k in args.scan_unroll:
-            ratio += f", scan unroll {k} {row[f'scan_u{k}_seq_per_s']:.0f} seq/s"
+        for k, spe in scan_variants:
+            ratio += f", {_scan_label(k, spe)} {row[f'{_scan_key(k, spe)}_seq_per_s']:.0f} seq/s"
         if "jax_loop_seq_per_s" in row:
             ratio += f", jax loop {row['jax_loop_seq_per_s']:.0f} seq/s"
         if "best_ratio" in row:
@@ -411,14 +422,14 @@ def main(argv=None) -> int:
                       f"{p['events_per_step']:.0f} kernels/step; top: "
                       + "; ".join(f"{t['name'][:40]} {t['ms_per_step']:.2f} ms" for t in p["top"][:3]), flush=True)
     spes = args.steps_per_execution
-    loop = [f"scan unroll {k} seq/s" for k in args.scan_unroll] + (["jax loop seq/s"] if args.jax_loop else [])
+    loop = [f"{_scan_label(k, spe)} seq/s" for k, spe in scan_variants] + (["jax loop seq/s"] if args.jax_loop else [])
     table = ["| cell | layers | units | steps | batch | " + " | ".join(
              [f"keras seq/s (spe {s})" for s in spes] + loop)
              + " | torch seq/s | native keras/torch | best path | best/torch |",
              "|---|---|---|---|---|" + "---|" * (len(spes) + len(loop) + 4)]
     for r in rows:
         cells = [f"{r[f'keras_spe{s}_seq_per_s']:.0f}" for s in spes]
-        cells += [f"{r[f'scan_u{k}_seq_per_s']:.0f}" for k in args.scan_unroll]
+        cells += [f"{r[f'{_scan_key(k, spe)}_seq_per_s']:.0f}" for k, spe in scan_variants]
         cells += [f"{r['jax_loop_seq_per_s']:.0f}"] if args.jax_loop else []
         table.append(f"| {r['cell']} | {r['layers']} | {r['units']} | {r['steps']} | {r['batch']} | "
                      + " | ".join(cells)
