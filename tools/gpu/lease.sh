@@ -11,7 +11,7 @@
 #     nlp/multi30k/{train,val,test_2016_flickr}.{de,en}.gz
 # THERE:  source tools/gpu/env.sh && bash tools/gpu/lease.sh [SECONDS]     (default 480: a call may run 600 s, and starting the machine eats into a 15-minute lease)
 #
-# PYTHON=.venv/bin/python KERAS_BACKEND=jax LEASE_PRESET=tiny LEASE_BENCH="--device cpu --grid smoke --batches 2 --no-torch" \
+# PYTHON=.venv/bin/python KERAS_BACKEND=jax LEASE_PRESET=tiny LEASE_BENCH_COMMON="--device cpu --grid smoke --batches 2 --no-torch" \
 #   bash tools/gpu/lease.sh 240
 # rehearses the same plan on a CPU (KERAS_BACKEND=jax); tests/test_gpu_lease.py runs it that way.
 set -uo pipefail
@@ -19,9 +19,23 @@ cd "$(dirname "$0")/../.."
 budget=${1:-480}
 preset=${LEASE_PRESET:-gpu}
 # H=128 only: the shape still below target (scan unroll 8 gave 0.80-0.93x PyTorch on an H200, whose
-# own H=128 numbers moved 15 % between runs). Tries unroll 16 and steps_per_execution 4 (the profile
-# showed the device idle 58 % of a native fit step there). LSTM first, each shape saved as it finishes.
-bench_args=${LEASE_BENCH:-"--device gpu --grid anchor --units 128 --batches 32 --scan-unroll 8 16 --steps-per-execution 1 4 --profile"}
+# own H=128 numbers moved 15 % between runs). Three short runs, each with the GPU to itself and its
+# own JSON, so one that fails or runs out of time costs only itself:
+#   main: scan unroll 8 and 16, profiled (the native fit step left the device idle 58 % of the time);
+#   cmdbuf: the same under XLA command buffers (CUDA graphs) for while loops and conditionals, which
+#     replay a loop's many small kernels with one launch;
+#   spe: steps_per_execution 4, which hides per-step host work.
+# LEASE_BENCH_COMMON replaces the shared arguments (the CPU rehearsal's smoke grid); LEASE_BENCH
+# replaces all three runs with one run of the given arguments.
+h128=${LEASE_BENCH_COMMON:-"--device gpu --grid anchor --units 128 --batches 32"}
+declare -a bench_names=(main cmdbuf spe)
+declare -A bench_runs=(
+  [main]="$h128 --scan-unroll 8 16 --profile"
+  [cmdbuf]="$h128 --scan-unroll 8 16"
+  [spe]="$h128 --scan-unroll 8 --steps-per-execution 1 4"
+)
+declare -A bench_env=([cmdbuf]="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL --xla_gpu_graph_min_graph_size=1")
+if [ -n "${LEASE_BENCH:-}" ]; then bench_names=(main); bench_runs=([main]="$LEASE_BENCH"); bench_env=(); fi
 out=$(realpath -m "${OUT:-lease-out}")
 py=${PYTHON:-python3}
 runs=${LEASE_RUNS:-/tmp/lease-runs}
@@ -32,11 +46,17 @@ rm -rf "$res" && mkdir -p "$out" "$res/logs"
 exec > >(tee "$out/lease.txt") 2>&1
 echo "lease plan: ${budget}s; bench, then speech/sentiment/translation/forecast '$preset' presets; results in $out"
 
-# 1. Throughput diagnostic, alone on the GPU: 30 % of the budget at most (every variant compiles once).
-bench_limit=$(( budget * 3 / 10 ))
-timeout "$bench_limit" "$py" -m bench.rnn_throughput $bench_args --out "$res/rnn_bench.json" \
-  > "$res/logs/bench.log" 2>&1
-echo "bench: exit $? after $(( SECONDS - start ))s (limit ${bench_limit}s)"
+# 1. Throughput diagnostics, alone on the GPU: 30 % of the budget at most, split evenly (every
+#    variant compiles once; each JSON is written shape by shape, so a run cut short keeps its rows).
+bench_limit=$(( budget * 3 / 10 / ${#bench_names[@]} ))
+for name in "${bench_names[@]}"; do
+  json="$res/rnn_bench.json"; [ "$name" = main ] || json="$res/rnn_bench_$name.json"
+  flags=(); [ -n "${bench_env[$name]:-}" ] && flags=(env "XLA_FLAGS=${XLA_FLAGS:-} ${bench_env[$name]}")
+  "${flags[@]}" timeout "$bench_limit" "$py" -m bench.rnn_throughput \
+    ${bench_runs[$name]} --out "$json" > "$res/logs/bench_$name.log" 2>&1
+  echo "bench $name: exit $? after $(( SECONDS - start ))s (limit ${bench_limit}s each)"
+  grep "^\[" "$res/logs/bench_$name.log" || tail -3 "$res/logs/bench_$name.log"
+done
 
 # 2. The four apps at once. Each job is killed at what is left less a margin for copying; its
 #    training stops earlier (time_budget_minutes), leaving time for data preparation before it and
