@@ -25,6 +25,10 @@ CASES = [
     ("apps.nlp.sentiment.train", "data.corpus_vocab_size=5000", "embedding_init=word2vec"),
     ("apps.nlp.sentiment.train", "data.corpus_vocab_size=-1", "corpus_vocab_size"),
     ("apps.speech.train", "data.path=clips", "data.source=folder"),
+    ("apps.speech.train", "model.rnn_implementation=cudnn", "rnn_implementation"),
+    ("apps.speech.train", "model.scan_unroll=0", "scan_unroll"),
+    ("apps.nlp.sentiment.train", "model.scan_unroll=0", "scan_unroll"),
+    ("apps.nlp.translation.train", "model.scan_unroll=0", "scan_unroll"),
 ]
 
 

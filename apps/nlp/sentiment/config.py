@@ -64,7 +64,8 @@ class ModelConfig:
     scan_unroll: int = 8  # time steps per loop iteration when rnn_implementation=scan
 
     def __post_init__(self):
-        check_fields(self, "model", [("ensemble_size", self.ensemble_size >= 1, ">= 1 (1 trains a single model)")])
+        check_fields(self, "model", [("ensemble_size", self.ensemble_size >= 1, ">= 1 (1 trains a single model)"),
+                                     ("scan_unroll", self.scan_unroll >= 1, ">= 1 (time steps per loop iteration)")])
 
 
 @dataclasses.dataclass(frozen=True)

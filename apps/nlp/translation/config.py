@@ -55,6 +55,9 @@ class ModelConfig:
     rnn_implementation: Literal["native", "scan"] = "native"  # scan: common.layers.ScanLSTM/ScanGRU, same weights and results; 1.3-2.3x faster GPU training at 128-256 units (H200 bench), slower on CPU and at 512 units
     scan_unroll: int = 8  # time steps per loop iteration when rnn_implementation=scan
 
+    def __post_init__(self):
+        check_fields(self, "model", [("scan_unroll", self.scan_unroll >= 1, ">= 1 (time steps per loop iteration)")])
+
 
 @dataclasses.dataclass(frozen=True)
 class DecodeConfig:
