@@ -22,19 +22,21 @@ On CPU (JAX, 2 cores, B=256, T=100, H=128) the hoisted projection is slower than
 LSTM, which multiplies `x_t @ W` inside the loop (a jitted grad: 235 ms against 160 ms): XLA-CPU
 then writes and reads the `[time, batch, 4*units]` gradient once more. Unrolling also lost there
 (LSTM 1098 / 889 / 312 seq/s at unroll 1 / 4 / 16). CPU numbers say nothing about the GPU's
-per-step floor; only a GPU run decides.
+per-step floor; only a GPU run decides. `--masked` feeds right-padded batches of random lengths
+behind a Masking layer (the NLP apps' case) and packed sequences to PyTorch. Each row also names
+the faster of the suite's paths at that shape ("best path") and its ratio to PyTorch.
 
 `--jax-loop` adds a diagnostic column: the same Keras model and optimizer trained by a jitted
 `lax.scan` over device-resident batches, which shows how much of `fit`'s time is the kernels.
 On CPU (JAX, H=8, T=10, B=16) it ran 107k seq/s against fit's 16k: fit adds about 0.85 ms per
-step there. On the H100, `steps_per_execution=8` did not speed up H=128 (see docs/results.md),
-so that shape's floor looked device-side; run this column there to confirm.
+step there. On the H200 at H=128 the jitted loop ran 1.27x `fit` for the LSTM (native layers),
+and the profile below found the device idle for 42 % of that loop's step: launch-bound kernels.
 
 `--profile` (JAX) profiles one more epoch of `fit` and of the JAX loop per shape and keeps a
 summary of the trace in the JSON: milliseconds per step, the fraction of that the device was busy,
 kernels per step and the top kernels. A low busy fraction means the host (launches, Python,
 copies) sets the pace; a high one with many small kernels per time step means the loop does.
-`tools/gpu/lease.sh` runs the anchor diagnostic with it.
+`tools/gpu/lease.sh` runs the H=128 diagnostics with it.
 """
 
 from __future__ import annotations
