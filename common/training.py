@@ -280,9 +280,12 @@ class TimeBudget(keras.callbacks.Callback):
         self._steps = []
         self._last = time.perf_counter()
 
-    def on_train_batch_end(self, batch, logs=None):
+    # Timed at each batch's start, a hook that gets no logs: a batch-end hook would make Keras wait
+    # for every step's results (see make_callbacks).
+    def on_train_batch_begin(self, batch, logs=None):
         now = time.perf_counter()
-        self._steps.append(now - self._last)
+        if batch > 0:
+            self._steps.append(now - self._last)
         self._last = now
 
     def predicted_epoch_seconds(self, epoch_end: float) -> float:
@@ -299,21 +302,38 @@ class TimeBudget(keras.callbacks.Callback):
                   f"{self.seconds / 60:.1f} minutes used; another epoch would overrun)", flush=True)
 
 
+class StopOnNaN(keras.callbacks.TerminateOnNaN):
+    """`TerminateOnNaN` that Keras may run off the training thread (`async_safe`): it reads each
+    step's loss there, so the loop does not wait for every step, and stops training a few steps
+    after a NaN instead of at once."""
+
+    async_safe = True
+
+
+def _epoch_only(callback: keras.callbacks.Callback) -> keras.callbacks.Callback:
+    """Marks a Keras callback that saves per epoch (its batch-end hook then does nothing) as async-safe."""
+    callback.async_safe = True
+    return callback
+
+
 def make_callbacks(
     cfg: TrainConfig, run: RunDir, monitor: str = "val_loss", mode: str = "min", has_validation: bool = True
 ) -> list[keras.callbacks.Callback]:
+    """The run's callbacks. None of them needs a training step's results at the end of that step,
+    so Keras' JAX loop dispatches step after step without waiting for the device (one callback
+    with a plain batch-end hook would make every step sync; cfg.tensorboard's does)."""
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.BackupAndRestore(str(run.backup_dir)),
+        _epoch_only(keras.callbacks.BackupAndRestore(str(run.backup_dir))),
         JSONHistory(run.path / "history.json"),
         keras.callbacks.CSVLogger(str(run.path / "history.csv"), append=True),
-        keras.callbacks.TerminateOnNaN(),
+        StopOnNaN(),
     ]
     if has_validation:
-        callbacks.append(
+        callbacks.append(_epoch_only(
             keras.callbacks.ModelCheckpoint(
                 str(run.path / "best.weights.h5"), monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True
             )
-        )
+        ))
         if cfg.early_stopping_patience > 0:
             callbacks.append(
                 keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience)

@@ -75,3 +75,15 @@ def test_scan_columns_time_the_suites_scan_layer(cell):
     assert all(isinstance(r, ScanLSTM if cell == "lstm" else ScanGRU) and r.scan_unroll == 4 for r in rnns)
     native = rnn_throughput._keras_model(cell, 10, 6, 2)
     assert not any(isinstance(r, (ScanLSTM, ScanGRU)) for r in native.get_layer(index=1).rnn_layers)
+
+
+def test_callback_sync_bench_compares_the_suite_callbacks_with_a_blocking_list(tmp_path):
+    from bench import callback_sync
+
+    out = tmp_path / "sync.json"
+    assert callback_sync.main(["--units", "4", "--steps", "3", "--batch", "4", "--batches", "3", "--repeats", "1",
+                               "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["ms_per_step"]) == {"suite callbacks", "with a per-step sync"}
+    assert result["sync_over_suite"] == pytest.approx(
+        result["ms_per_step"]["with a per-step sync"] / result["ms_per_step"]["suite callbacks"])

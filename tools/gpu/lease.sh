@@ -58,6 +58,11 @@ for name in "${bench_names[@]}"; do
   grep "^\[" "$res/logs/bench_$name.log" || tail -3 "$res/logs/bench_$name.log"
 done
 
+# 1b. What a per-step host sync in fit costs on the GPU (the suite's callbacks avoid it since 2026-11-26).
+sync_args=${LEASE_SYNC_ARGS:-"--units 128 --steps 100 --batch 256 --batches 50"}
+timeout 45 "$py" -m bench.callback_sync $sync_args --out "$res/callback_sync.json" > "$res/logs/callback_sync.log" 2>&1
+echo "callback_sync: exit $? after $(( SECONDS - start ))s"; tail -3 "$res/logs/callback_sync.log"
+
 # 2. The four apps at once. Each job is killed at what is left less a margin for copying; its
 #    training stops earlier (time_budget_minutes), leaving time for data preparation before it and
 #    evaluation after it (speech synthesis ~150 s, translation beam search 82 s on an H100).
