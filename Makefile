@@ -25,10 +25,10 @@ lock: ## Re-resolve requirements.txt into requirements.lock.
 	{ echo "# Full resolved set for Python 3.11 (regenerate: make lock). Top-level pins live in requirements.txt."; .venv-lock/bin/pip freeze; } > requirements.lock
 	rm -rf .venv-lock
 
-# Fast suite: TensorFlow backend for everything, then the shared blocks again under JAX.
+# Fast suite: TensorFlow backend for everything, then the shared blocks (and the apps' scan recurrences) under JAX.
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" -n 2 tests
-	KERAS_BACKEND=jax $(PY) -m pytest -q -m "not slow and not tf_only" -n 2 tests/common
+	KERAS_BACKEND=jax $(PY) -m pytest -q -m "not slow and not tf_only" -n 2 tests/common tests/test_rnn_implementation.py
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests

@@ -45,8 +45,8 @@ IMPLEMENTATIONS = ("native", "scan")
 class _HoistedScan:
     """The recurrence of Keras' LSTM/GRU as one `keras.ops.scan`, mixed into their subclasses below.
 
-    Keras' JAX backend runs cuDNN for LSTM (one kernel launch per step and gate matmul) and a
-    step-by-step scan for GRU. Here `x @ kernel + bias` for every step is a single large matmul
+    For the JAX backend, where Keras runs cuDNN for LSTM (several kernel launches per time step)
+    and a step-by-step scan for GRU; on TensorFlow these layers run Keras' own loop. Here `x @ kernel + bias` for every step is a single large matmul
     before the loop, and `scan_unroll` steps share one loop iteration, so XLA fuses across steps and
     launches fewer, larger kernels. Weights, initial states, masking, `go_backwards`,
     `return_state` and `zero_output_for_mask` behave as in the parent class (tests compare outputs
@@ -80,7 +80,9 @@ class _HoistedScan:
         raise NotImplementedError
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
-        if self.native_loop:  # see native_recurrence()
+        # TensorFlow's scan does not unroll (its `unroll` only sets parallel_iterations) and its native
+        # layers have fused kernels, so there the scan would only be slower: it runs Keras' own loop.
+        if self.native_loop or keras.backend.backend() != "jax":  # native_loop: see native_recurrence()
             return super().inner_loop(sequences, initial_state, mask, training=training)
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
@@ -102,19 +104,10 @@ class _HoistedScan:
         projected = ops.matmul(x, cell.kernel) + input_bias  # [time, batch, gates*units], one matmul
         want_outputs = self.return_sequences
         zero_masked = self.zero_output_for_mask and mask is not None
-        # Keras' TensorFlow scan needs per-step outputs shaped like the carry, and cannot take two
-        # sequences of unknown length (Keras 3.15 fails on the static shape check), so there the mask
-        # travels as one more column of the projected inputs. JAX takes any structure.
-        jax_backend = keras.backend.backend() == "jax"
-        carry_shaped_ys = not jax_backend
-        mask_column = mask is not None and not jax_backend
 
         def step(carry, inputs):
             h, c = carry if lstm else (carry, None)
-            if mask_column:
-                x_t, m_t = inputs[:, :-1], inputs[:, -1:] > 0.5
-            else:
-                x_t, m_t = inputs if mask is not None else (inputs, None)
+            x_t, m_t = inputs if mask is not None else (inputs, None)
             new_h, new_c = self._step(h, c, x_t)
             if m_t is not None:  # masked steps keep the state (and, unless zero_output_for_mask, the output)
                 out = ops.where(m_t, new_h, ops.zeros_like(new_h)) if zero_masked else ops.where(m_t, new_h, h)
@@ -122,24 +115,13 @@ class _HoistedScan:
                 new_c = ops.where(m_t, new_c, c) if lstm else None
             else:
                 out = new_h
-            new_carry = (new_h, new_c) if lstm else new_h
-            if not want_outputs:
-                ys = None
-            elif lstm and carry_shaped_ys:
-                ys = (out, new_c)
-            else:
-                ys = out
-            return new_carry, ys
+            return ((new_h, new_c) if lstm else new_h), (out if want_outputs else None)
 
-        if mask_column:
-            xs = ops.concatenate([projected, ops.cast(mask, projected.dtype)], axis=-1)
-        else:
-            xs = (projected, mask) if mask is not None else projected
+        xs = (projected, mask) if mask is not None else projected
         init = (h0, c0) if lstm else h0
-        carry, ys = ops.scan(step, init, xs, unroll=self.scan_unroll)
+        carry, outputs = ops.scan(step, init, xs, unroll=self.scan_unroll)  # outputs: [time, batch, units]
         h, c = carry if lstm else (carry, None)
         if want_outputs:
-            outputs = ys[0] if lstm and carry_shaped_ys else ys  # [time, batch, units]
             last_output = outputs[-1]
             outputs = ops.transpose(outputs, (1, 0, 2))  # [batch, time, units]
         else:

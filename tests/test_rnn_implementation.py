@@ -10,6 +10,9 @@ import pytest
 
 from common.layers import RecurrentStack, ScanGRU, ScanLSTM
 
+# The scan runs on JAX only (on TensorFlow it is Keras' own loop); `make test` runs this file under JAX.
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax", reason="the scan runs on the JAX backend only")
+
 
 def _scan_stacks(model: keras.Model) -> list[RecurrentStack]:
     stacks = [layer for layer in model._flatten_layers() if isinstance(layer, RecurrentStack)]
