@@ -374,26 +374,32 @@ def main(argv=None) -> int:
     scan_variants = [(k, spe) for k in args.scan_unroll for spe in args.steps_per_execution]
     for n, (cell, layers, units, steps, batch) in enumerate(combos, 1):
         row = {"cell": cell, "layers": layers, "units": units, "steps": steps, "batch": batch}
+        # Profiled (with --profile): native fit, the first scan column and the JAX loop, in that order.
         profiles: list[dict] = []
+        profiled: list[str] = []
         trace_dir = Path(args.out).parent / f"trace_{cell}_{layers}_{units}_{steps}_{batch}"
+
+        def trace(name: str, wanted: bool):
+            if not (args.profile and wanted):
+                return None
+            profiled.append(name)
+            return trace_dir / name
+
         for i, spe in enumerate(args.steps_per_execution):
             row[f"keras_spe{spe}_seq_per_s"] = keras_throughput(
                 cell, batch, steps, units, layers, args.batches, args.repeats, spe,
-                profile_dir=trace_dir / "fit" if args.profile and i == 0 else None, profiles=profiles,
-                masked=args.masked)
-        for k, spe in scan_variants:
+                profile_dir=trace("fit", i == 0), profiles=profiles, masked=args.masked)
+        for j, (k, spe) in enumerate(scan_variants):
             row[f"{_scan_key(k, spe)}_seq_per_s"] = keras_throughput(
-                cell, batch, steps, units, layers, args.batches, args.repeats, spe, scan_unroll=k, masked=args.masked)
+                cell, batch, steps, units, layers, args.batches, args.repeats, spe, scan_unroll=k,
+                profile_dir=trace(_scan_key(k, spe), j == 0), profiles=profiles, masked=args.masked)
         if args.jax_loop:
             row["jax_loop_seq_per_s"] = jax_loop_throughput(
                 cell, batch, steps, units, layers, args.batches, args.repeats,
-                profile_dir=trace_dir / "jax_loop" if args.profile else None, profiles=profiles,
-                masked=args.masked)
-        if args.profile:  # traces are large; the summaries are kept
-            row["profile_fit"] = profiles[0]
-            if args.jax_loop:
-                row["profile_jax_loop"] = profiles[1]
-            shutil.rmtree(trace_dir, ignore_errors=True)
+                profile_dir=trace("jax_loop", True), profiles=profiles, masked=args.masked)
+        for name, summary in zip(profiled, profiles):  # traces are large; the summaries are kept
+            row[f"profile_{name}"] = summary
+        shutil.rmtree(trace_dir, ignore_errors=True)
         best_spe = max(args.steps_per_execution, key=lambda spe: row[f"keras_spe{spe}_seq_per_s"])
         row["keras_seq_per_s"], row["keras_best_spe"] = row[f"keras_spe{best_spe}_seq_per_s"], best_spe
         # The suite's best fit path at this shape: native layers or the scan implementation.
@@ -417,8 +423,8 @@ def main(argv=None) -> int:
             ratio += f"; best {row['best_path']} {row['best_ratio']:.2f}x torch"
         print(f"[{n}/{len(combos)}] {cell} L={layers} H={units} T={steps} B={batch}: "
               f"keras {row['keras_seq_per_s']:.0f} seq/s{ratio}", flush=True)
-        for key in ("profile_fit", "profile_jax_loop"):
-            if key in row and "top" in row[key]:
+        for key in [key for key in row if key.startswith("profile_")]:
+            if "top" in row[key]:
                 p = row[key]
                 print(f"    {key[8:]}: {p['span_ms_per_step']:.2f} ms/step, device busy {p['busy_fraction']:.0%}, "
                       f"{p['events_per_step']:.0f} kernels/step; top: "

@@ -31,13 +31,13 @@ def test_jax_loop_diagnostic_runs_under_jax(tmp_path):
     out = tmp_path / "j.json"
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(root)}
     proc = subprocess.run([sys.executable, "-m", "bench.rnn_throughput", "--grid", "smoke", "--batches", "2",
-                           "--repeats", "1", "--no-torch", "--jax-loop", "--profile", "--out", str(out)],
+                           "--repeats", "1", "--no-torch", "--jax-loop", "--scan-unroll", "2", "--profile", "--out", str(out)],
                           cwd=root, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     row = json.loads(out.read_text())["rows"][0]
     assert row["jax_loop_seq_per_s"] > 0 and row["keras_seq_per_s"] > 0
     assert "jax loop seq/s" in out.with_suffix(".md").read_text()
-    for key in ("profile_fit", "profile_jax_loop"):  # --profile: where the time went, traces removed
+    for key in ("profile_fit", "profile_scan_u2", "profile_jax_loop"):  # where the time went, traces removed
         assert 0 < row[key]["busy_fraction"] <= 1 and row[key]["events_per_step"] > 0 and row[key]["top"]
     assert not list(tmp_path.glob("trace_*"))
 
