@@ -75,6 +75,7 @@ $(VENV)/.bench-installed: $(STAMP) requirements-bench.txt
 
 bench: $(VENV)/.bench-installed
 	$(PY) -m bench.rnn_throughput --device cpu --out bench/out/rnn_throughput_cpu.json
+	KERAS_BACKEND=jax $(PY) -m bench.callback_sync --out bench/out/callback_sync_cpu.json
 
 experiments: $(STAMP)
 	$(PY) -m apps.experiments.run --config default --run-dir $(RUN)/experiments
