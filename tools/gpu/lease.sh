@@ -71,7 +71,7 @@ if [ "$job_limit" -lt 60 ]; then echo "error: ${job_limit}s left for the trainin
 minutes() { "$py" -c "print(round(max(0.1, ($job_limit - $1) / 60), 2))"; }
 # Extra settings per app. Speech (BiGRU-128), sentiment (masked BiGRU-128) and translation (masked
 # BiLSTM-128 encoder, LSTM-256 decoder) train with the scan recurrence, which the H200 bench found
-# 1.3-2.3x faster than native at those widths. Speech's and translation's epoch times compare with
+# 1.0-2.5x (median 1.4x) faster than native at those widths. Speech's and translation's epoch times compare with
 # the native runs of 2026-11-26 (docs/results.md, same 4-way sharing; sentiment's preset changed
 # since). Forecasting's SegRNN recurs over 2 segments only.
 scan="--set model.rnn_implementation=scan"

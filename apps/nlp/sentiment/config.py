@@ -60,7 +60,7 @@ class ModelConfig:
     hidden_units: int = 0  # optional dense layer before the classifier; 0 skips it
     classifier_dropout_rate: float = 0.3  # dropout before the output layer
     ensemble_size: int = 1  # >1: train this many classifiers (seeds seed, seed+1, ...; each learns its own word vectors) and average their probabilities; N x the training time
-    rnn_implementation: Literal["native", "scan"] = "native"  # scan: common.layers.ScanLSTM/ScanGRU, same weights and results; 1.3-2.3x faster GPU training at 128-256 units (H200 bench), slower on CPU and at 512 units
+    rnn_implementation: Literal["native", "scan"] = "native"  # scan: common.layers.ScanLSTM/ScanGRU, same weights and results; 1.0-2.5x (median 1.4x) faster GPU training at 128-256 units (H200 bench), slower at 512 units and on CPU
     scan_unroll: int = 8  # time steps per loop iteration when rnn_implementation=scan
 
     def __post_init__(self):
