@@ -302,16 +302,29 @@ class TimeBudget(keras.callbacks.Callback):
                   f"{self.seconds / 60:.1f} minutes used; another epoch would overrun)", flush=True)
 
 
-class StopOnNaN(keras.callbacks.TerminateOnNaN):
-    """`TerminateOnNaN` that Keras may run off the training thread (`async_safe`): it reads each
-    step's loss there, so the loop does not wait for every step, and stops training a few steps
-    after a NaN instead of at once."""
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops training after an epoch whose mean loss is NaN or infinite (a NaN step makes the mean NaN).
 
-    async_safe = True
+    Keras' `TerminateOnNaN` checks every step, which makes the JAX loop wait for each step's loss.
+    Run off the training thread instead (`async_safe`), it raced with the loop: under JAX a
+    callback's `self.model` syncs the model state, and doing that from Keras' callback thread while
+    the loop donates the same buffers failed in CI ("buffer has been deleted or donated"). Checking
+    at the epoch's end, on the training thread, costs at most the rest of that epoch.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            print(f"epoch {epoch + 1}: loss is {loss}; stopping training", flush=True)
+            self.model.stop_training = True
 
 
 def _epoch_only(callback: keras.callbacks.Callback) -> keras.callbacks.Callback:
-    """Marks a Keras callback that saves per epoch (its batch-end hook then does nothing) as async-safe."""
+    """Marks a Keras checkpoint callback that saves per epoch as async-safe: its batch-end hook then
+    only counts batches and never touches `self.model` (which, under JAX, would sync the state from
+    Keras' callback thread; see StopOnNaN)."""
+    if callback.save_freq != "epoch":
+        raise ValueError(f"{type(callback).__name__} must save per epoch to run off the training thread")
     callback.async_safe = True
     return callback
 
