@@ -81,7 +81,8 @@ def _data(batch, steps, batches, masked=False):
     return x, y, lengths
 
 
-def _keras_model(cell, steps, units, layers, implementation="native", scan_unroll=8, masked=False):
+def _keras_model(cell, steps, units, layers, implementation="native", scan_unroll=8, masked=False,
+                 fused_backward=False):
     import keras
 
     from common.layers import RecurrentStack
@@ -89,7 +90,7 @@ def _keras_model(cell, steps, units, layers, implementation="native", scan_unrol
     inputs = keras.Input((steps, FEATURES))
     x = keras.layers.Masking(0.0)(inputs) if masked else inputs
     hidden = RecurrentStack(cell, (units,) * layers, return_sequences=False, implementation=implementation,
-                            scan_unroll=scan_unroll)(x)
+                            scan_unroll=scan_unroll, scan_fused_backward=fused_backward)(x)
     return keras.Model(inputs, keras.layers.Dense(1)(hidden))
 
 
@@ -157,7 +158,7 @@ def _profiled(run, trace_dir, steps: int) -> dict:
 
 
 def keras_throughput(cell, batch, steps, units, layers, batches, repeats, steps_per_execution=1,
-                     scan_unroll=None, profile_dir=None, profiles=None, masked=False) -> float:
+                     scan_unroll=None, profile_dir=None, profiles=None, masked=False, fused_backward=False) -> float:
     """`fit` throughput of the suite's RecurrentStack: native, or `implementation="scan"` with `scan_unroll`.
 
     With `profile_dir`, one more epoch runs under the JAX profiler and its summary is appended to `profiles`.
@@ -168,7 +169,7 @@ def keras_throughput(cell, batch, steps, units, layers, batches, repeats, steps_
         model = _keras_model(cell, steps, units, layers, masked=masked)
     else:
         model = _keras_model(cell, steps, units, layers, implementation="scan", scan_unroll=scan_unroll,
-                             masked=masked)
+                             masked=masked, fused_backward=fused_backward)
     model.compile(keras.optimizers.Adam(1e-3), "mse", steps_per_execution=steps_per_execution)
     x, y, _ = _data(batch, steps, batches, masked)
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)  # compile + warm up
@@ -276,13 +277,14 @@ def torch_throughput(cell, batch, steps, units, layers, batches, repeats, device
     return len(x) / best
 
 
-def _scan_key(unroll: int, spe: int) -> str:
-    """JSON key prefix of a scan column: `scan_u8`, or `scan_u8_spe4` with steps_per_execution 4."""
-    return f"scan_u{unroll}" + (f"_spe{spe}" if spe != 1 else "")
+def _scan_key(unroll: int, spe: int, fused: bool = False) -> str:
+    """JSON key prefix of a scan column: `scan_u8`; `scan_u8_spe4` with steps_per_execution 4;
+    `scan_u8_fb` with the hand-written backward pass."""
+    return f"scan_u{unroll}" + (f"_spe{spe}" if spe != 1 else "") + ("_fb" if fused else "")
 
 
-def _scan_label(unroll: int, spe: int) -> str:
-    return f"scan unroll {unroll}" + (f" spe {spe}" if spe != 1 else "")
+def _scan_label(unroll: int, spe: int, fused: bool = False) -> str:
+    return f"scan unroll {unroll}" + (f" spe {spe}" if spe != 1 else "") + (" fused bwd" if fused else "")
 
 
 def _combos(grid: dict) -> list[tuple]:
@@ -324,6 +326,9 @@ def main(argv=None) -> int:
     parser.add_argument("--scan-unroll", type=int, nargs="*", default=[],
                         help="also time fit on RecurrentStack(implementation='scan'): the input projection hoisted "
                              "and this many steps per loop iteration (one column per value and steps_per_execution)")
+    parser.add_argument("--fused-backward", action="store_true",
+                        help="time every scan column also with scan_fused_backward (the recurrent kernel's "
+                             "gradient as one matmul after the backward loop; JAX)")
     parser.add_argument("--masked", action="store_true",
                         help="right-padded sequences of random lengths (T/2..T) behind a Masking layer; PyTorch "
                              "gets them packed")
@@ -371,7 +376,8 @@ def main(argv=None) -> int:
         out.write_text(json.dumps(result, indent=2) + "\n")
 
     combos = _combos(grid)
-    scan_variants = [(k, spe) for k in args.scan_unroll for spe in args.steps_per_execution]
+    scan_variants = [(k, spe, fb) for k in args.scan_unroll for spe in args.steps_per_execution
+                     for fb in ((False, True) if args.fused_backward else (False,))]
     for n, (cell, layers, units, steps, batch) in enumerate(combos, 1):
         row = {"cell": cell, "layers": layers, "units": units, "steps": steps, "batch": batch}
         # Profiled (with --profile): native fit, the first scan column and the JAX loop, in that order.
@@ -389,10 +395,11 @@ def main(argv=None) -> int:
             row[f"keras_spe{spe}_seq_per_s"] = keras_throughput(
                 cell, batch, steps, units, layers, args.batches, args.repeats, spe,
                 profile_dir=trace("fit", i == 0), profiles=profiles, masked=args.masked)
-        for j, (k, spe) in enumerate(scan_variants):
-            row[f"{_scan_key(k, spe)}_seq_per_s"] = keras_throughput(
+        for j, (k, spe, fb) in enumerate(scan_variants):
+            row[f"{_scan_key(k, spe, fb)}_seq_per_s"] = keras_throughput(
                 cell, batch, steps, units, layers, args.batches, args.repeats, spe, scan_unroll=k,
-                profile_dir=trace(_scan_key(k, spe), j == 0), profiles=profiles, masked=args.masked)
+                profile_dir=trace(_scan_key(k, spe, fb), j == 0 or (fb and j == 1)), profiles=profiles,
+                masked=args.masked, fused_backward=fb)
         if args.jax_loop:
             row["jax_loop_seq_per_s"] = jax_loop_throughput(
                 cell, batch, steps, units, layers, args.batches, args.repeats,
@@ -404,7 +411,7 @@ def main(argv=None) -> int:
         row["keras_seq_per_s"], row["keras_best_spe"] = row[f"keras_spe{best_spe}_seq_per_s"], best_spe
         # The suite's best fit path at this shape: native layers or the scan implementation.
         paths = {"native" + (f"_spe{best_spe}" if best_spe != 1 else ""): row["keras_seq_per_s"],
-                 **{_scan_key(k, spe).replace("_u", ""): row[f"{_scan_key(k, spe)}_seq_per_s"] for k, spe in scan_variants}}
+                 **{_scan_key(*v).replace("_u", ""): row[f"{_scan_key(*v)}_seq_per_s"] for v in scan_variants}}
         row["best_path"] = max(paths, key=paths.get)
         row["best_seq_per_s"] = paths[row["best_path"]]
         if have_torch:
@@ -415,8 +422,8 @@ def main(argv=None) -> int:
         rows.append(row)
         write_json()
         ratio = f" ratio {row['ratio']:.2f}" if "ratio" in row else ""
-        for k, spe in scan_variants:
-            ratio += f", {_scan_label(k, spe)} {row[f'{_scan_key(k, spe)}_seq_per_s']:.0f} seq/s"
+        for v in scan_variants:
+            ratio += f", {_scan_label(*v)} {row[f'{_scan_key(*v)}_seq_per_s']:.0f} seq/s"
         if "jax_loop_seq_per_s" in row:
             ratio += f", jax loop {row['jax_loop_seq_per_s']:.0f} seq/s"
         if "best_ratio" in row:
@@ -430,14 +437,14 @@ def main(argv=None) -> int:
                       f"{p['events_per_step']:.0f} kernels/step; top: "
                       + "; ".join(f"{t['name'][:40]} {t['ms_per_step']:.2f} ms" for t in p["top"][:3]), flush=True)
     spes = args.steps_per_execution
-    loop = [f"{_scan_label(k, spe)} seq/s" for k, spe in scan_variants] + (["jax loop seq/s"] if args.jax_loop else [])
+    loop = [f"{_scan_label(*v)} seq/s" for v in scan_variants] + (["jax loop seq/s"] if args.jax_loop else [])
     table = ["| cell | layers | units | steps | batch | " + " | ".join(
              [f"keras seq/s (spe {s})" for s in spes] + loop)
              + " | torch seq/s | native keras/torch | best path | best/torch |",
              "|---|---|---|---|---|" + "---|" * (len(spes) + len(loop) + 4)]
     for r in rows:
         cells = [f"{r[f'keras_spe{s}_seq_per_s']:.0f}" for s in spes]
-        cells += [f"{r[f'{_scan_key(k, spe)}_seq_per_s']:.0f}" for k, spe in scan_variants]
+        cells += [f"{r[f'{_scan_key(*v)}_seq_per_s']:.0f}" for v in scan_variants]
         cells += [f"{r['jax_loop_seq_per_s']:.0f}"] if args.jax_loop else []
         table.append(f"| {r['cell']} | {r['layers']} | {r['units']} | {r['steps']} | {r['batch']} | "
                      + " | ".join(cells)

@@ -46,18 +46,21 @@ class _HoistedScan:
     """The recurrence of Keras' LSTM/GRU as one `keras.ops.scan`, mixed into their subclasses below.
 
     For the JAX backend, where Keras runs cuDNN for LSTM (several kernel launches per time step)
-    and a step-by-step scan for GRU; on TensorFlow these layers run Keras' own loop. Here `x @ kernel + bias` for every step is a single large matmul
-    before the loop, and `scan_unroll` steps share one loop iteration, so XLA fuses across steps and
-    launches fewer, larger kernels. Weights, initial states, masking, `go_backwards`,
+    and a step-by-step scan for GRU; on TensorFlow these layers run Keras' own loop. Here
+    `x @ kernel + bias` for every step is a single large matmul before the loop, and `scan_unroll`
+    steps share one loop iteration, so XLA fuses across steps and launches fewer, larger kernels.
+    `fused_backward=True` also takes the recurrent kernel's gradient out of the backward loop
+    (`common.scan_backward`). Weights, initial states, masking, `go_backwards`,
     `return_state` and `zero_output_for_mask` behave as in the parent class (tests compare outputs
     and gradients), so a model trained this way loads as a plain LSTM/GRU for export.
     """
 
-    def __init__(self, *args, scan_unroll: int = 8, **kwargs):
+    def __init__(self, *args, scan_unroll: int = 8, fused_backward: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         if isinstance(scan_unroll, bool) or not isinstance(scan_unroll, int) or scan_unroll < 1:
             raise ValueError(f"scan_unroll must be a positive int (steps per loop iteration), got {scan_unroll!r}")
         self.scan_unroll = scan_unroll
+        self.fused_backward = bool(fused_backward)
         self.native_loop = False  # True inside native_recurrence(): Keras' own loop, for export
         cell = self.cell
         problems = []
@@ -104,6 +107,8 @@ class _HoistedScan:
         projected = ops.matmul(x, cell.kernel) + input_bias  # [time, batch, gates*units], one matmul
         want_outputs = self.return_sequences
         zero_masked = self.zero_output_for_mask and mask is not None
+        if self.fused_backward:
+            return self._fused_loop(projected, h0, c0, mask, zero_masked, lstm)
 
         def step(carry, inputs):
             h, c = carry if lstm else (carry, None)
@@ -129,9 +134,26 @@ class _HoistedScan:
             outputs = ops.expand_dims(last_output, 1)  # unused by the caller when return_sequences=False
         return last_output, outputs, ([h, c] if lstm else [h])
 
+    def _fused_loop(self, projected, h0, c0, mask, zero_masked, lstm):
+        """The same loop through `common.scan_backward` (hand-written backward pass)."""
+        from common import scan_backward
+
+        if mask is None:
+            mask = ops.ones(ops.shape(projected)[:2] + (1,), dtype="bool")
+        kernel = ops.convert_to_tensor(self.cell.recurrent_kernel)  # a JAX array, as custom_vjp needs
+        if lstm:
+            outputs, h, c = scan_backward.lstm_scan(self.scan_unroll, zero_masked, projected, kernel, h0, c0, mask)
+            states = [h, c]
+        else:
+            outputs, h = scan_backward.gru_scan(self.scan_unroll, zero_masked, projected, kernel,
+                                                ops.convert_to_tensor(self.cell.bias)[1], h0, mask)
+            states = [h]
+        last_output = outputs[-1]
+        return last_output, ops.transpose(outputs, (1, 0, 2)), states  # outputs: [batch, time, units]
+
     def get_config(self):
         config = super().get_config()
-        config.update(scan_unroll=self.scan_unroll)
+        config.update(scan_unroll=self.scan_unroll, fused_backward=self.fused_backward)
         return config
 
 
@@ -193,6 +215,8 @@ class RecurrentStack(keras.layers.Layer):
             `ScanGRU`: same weights and results, faster GPU training below 512 units, slower on a
             CPU; see docs/results.md). An unrolled stack has no loop, so it is always native.
         scan_unroll: time steps per loop iteration for "scan".
+        scan_fused_backward: for "scan", compute the recurrent kernel's gradient with one matmul after
+            the backward loop instead of one per step (`common.scan_backward`; a GPU experiment).
 
     Input shape: `[batch, time, features]` (mask supported).
     Output shape: `[batch, time, width]` or `[batch, width]`, where width is
@@ -212,6 +236,7 @@ class RecurrentStack(keras.layers.Layer):
         unroll: bool = False,
         implementation: str = "native",
         scan_unroll: int = 8,
+        scan_fused_backward: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -235,11 +260,13 @@ class RecurrentStack(keras.layers.Layer):
         self.unroll = bool(unroll)
         self.implementation = implementation
         self.scan_unroll = int(scan_unroll)
+        self.scan_fused_backward = bool(scan_fused_backward)
         self.supports_masking = True
 
         if implementation == "scan" and not self.unroll:
             scan_class = ScanLSTM if cell == "lstm" else ScanGRU
-            rnn_class = functools.partial(scan_class, scan_unroll=self.scan_unroll)
+            rnn_class = functools.partial(scan_class, scan_unroll=self.scan_unroll,
+                                          fused_backward=self.scan_fused_backward)
         else:
             rnn_class = keras.layers.LSTM if cell == "lstm" else keras.layers.GRU
         # cuDNN RNN kernels under JAX are float32-only (bf16 crashes at compile); the
@@ -354,6 +381,7 @@ class RecurrentStack(keras.layers.Layer):
             unroll=self.unroll,
             implementation=self.implementation,
             scan_unroll=self.scan_unroll,
+            scan_fused_backward=self.scan_fused_backward,
         )
         return config
 

@@ -36,7 +36,8 @@ def test_lease_plan_runs_every_app_and_returns_small_results(tmp_path):
     # The three bench runs (main, XLA command buffers, steps_per_execution) each leave their JSON.
     for name in ("rnn_bench.json", "rnn_bench_cmdbuf.json", "rnn_bench_spe.json"):
         assert json.loads((out / name).read_text())["rows"], name
-    assert "scan_u8_spe4_seq_per_s" in json.loads((out / "rnn_bench_spe.json").read_text())["rows"][0]
+    assert "scan_u16_spe4_seq_per_s" in json.loads((out / "rnn_bench_spe.json").read_text())["rows"][0]
+    assert "scan_u8_fb_seq_per_s" in json.loads((out / "rnn_bench.json").read_text())["rows"][0]
     assert json.loads((out / "callback_sync.json").read_text())["sync_over_suite"] > 0
     # Speech, sentiment and translation train with the scan recurrence; forecasting has no such option.
     for app in ("speech", "sentiment", "translation"):

@@ -6,7 +6,8 @@ from bench import rnn_throughput
 
 
 def test_benchmark_smoke_writes_json_and_table(tmp_path):
-    args = ["--grid", "smoke", "--batches", "1", "--repeats", "1", "--scan-unroll", "2", "--out", str(tmp_path / "b.json")]
+    args = ["--grid", "smoke", "--batches", "1", "--repeats", "1", "--scan-unroll", "2", "--fused-backward",
+            "--out", str(tmp_path / "b.json")]
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -16,6 +17,7 @@ def test_benchmark_smoke_writes_json_and_table(tmp_path):
     row = result["rows"][0]
     assert row["keras_seq_per_s"] > 0 and (tmp_path / "b.md").read_text().startswith("| cell")
     assert row["scan_u2_seq_per_s"] > 0 and "scan unroll 2 seq/s" in (tmp_path / "b.md").read_text()
+    assert row["scan_u2_fb_seq_per_s"] > 0 and "scan unroll 2 fused bwd seq/s" in (tmp_path / "b.md").read_text()
     if "ratio" in row:
         assert row["ratio"] == pytest.approx(row["keras_seq_per_s"] / row["torch_seq_per_s"])
 

@@ -173,3 +173,38 @@ def test_on_tensorflow_the_scan_layer_runs_keras_loop():
     native, scan = _pair("lstm", return_sequences=True)
     x = _inputs()
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(native(x)), keras.ops.convert_to_numpy(scan(x)))
+
+
+@jax_only
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("options", [
+    dict(return_sequences=True, return_state=True),
+    dict(return_sequences=False, return_state=True, go_backwards=True),
+    dict(return_sequences=True, zero_output_for_mask=True),
+])
+@pytest.mark.parametrize("fused", [False, True])
+def test_scan_layer_gradients_equal_keras_layer(cell, options, fused):
+    """Gradients with respect to the weights, the inputs and the initial states, through outputs and
+    final states, with a ragged mask; `fused` is the hand-written backward pass (common.scan_backward)."""
+    import jax
+
+    native, scan = _pair(cell, **options)
+    scan.fused_backward = fused
+    x = _inputs(steps=9)
+    mask = np.ones((3, 9), bool)
+    mask[0, 6:] = False
+    mask[1, 3] = False
+    rng = np.random.default_rng(5)
+    states = [rng.normal(size=(3, 5)).astype("float32") for _ in range(2 if cell == "lstm" else 1)]
+    results = native(x, mask=mask, initial_state=states)
+    weights = [rng.normal(size=np.shape(r)).astype("float32") for r in keras.tree.flatten(results)]
+
+    def gradients(layer):
+        def loss(variables, inputs, initial):
+            outputs, _ = layer.stateless_call(variables, [v.value for v in layer.non_trainable_variables], inputs,
+                                              mask=mask, initial_state=initial)
+            return sum((o * w).sum() for o, w in zip(keras.tree.flatten(outputs), weights))
+
+        return jax.grad(loss, argnums=(0, 1, 2))([v.value for v in layer.trainable_variables], x, states)
+
+    _close(keras.tree.flatten(gradients(native)), keras.tree.flatten(gradients(scan)), atol=max(1e-4, ATOL))

@@ -21,18 +21,19 @@ preset=${LEASE_PRESET:-gpu}
 # H=128 only: the shape still below target (scan unroll 8 gave 0.80-0.93x PyTorch on an H200, whose
 # own H=128 numbers moved 15 % between runs). Three short runs, each with the GPU to itself and its
 # own JSON, so one that fails or runs out of time costs only itself:
-#   main: scan unroll 8 and 16, profiled (the native fit step left the device idle 58 % of the time);
+#   main: scan unroll 8, with and without the hand-written backward pass (scan_fused_backward: the
+#     recurrent kernel's gradient as one matmul after the loop; 1.14-1.28x on the CPU), profiled;
 #   cmdbuf: the same under XLA command buffers (CUDA graphs) for while loops and conditionals, which
 #     replay a loop's many small kernels with one launch;
-#   spe: steps_per_execution 4, which hides per-step host work.
+#   spe: scan unroll 16, and steps_per_execution 4, which hides per-step host work.
 # LEASE_BENCH_COMMON replaces the shared arguments (the CPU rehearsal's smoke grid); LEASE_BENCH
 # replaces all three runs with one run of the given arguments.
 h128=${LEASE_BENCH_COMMON:-"--device gpu --grid anchor --units 128 --batches 32"}
 declare -a bench_names=(main cmdbuf spe)
 declare -A bench_runs=(
-  [main]="$h128 --scan-unroll 8 16 --profile"
-  [cmdbuf]="$h128 --scan-unroll 8 16"
-  [spe]="$h128 --scan-unroll 8 --steps-per-execution 1 4"
+  [main]="$h128 --scan-unroll 8 --fused-backward --profile"
+  [cmdbuf]="$h128 --scan-unroll 8 --fused-backward"
+  [spe]="$h128 --scan-unroll 16 --steps-per-execution 1 4"
 )
 declare -A bench_env=([cmdbuf]="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL --xla_gpu_graph_min_graph_size=1")
 if [ -n "${LEASE_BENCH:-}" ]; then bench_names=(main); bench_runs=([main]="$LEASE_BENCH"); bench_env=(); fi
