@@ -88,7 +88,7 @@ def test_scan_layer_uses_initial_state_and_unroll_that_does_not_divide_time(cell
 
 
 @jax_only
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", [pytest.param("lstm", marks=pytest.mark.slow), "gru"])  # lstm: two layers, 11 s
 def test_scan_bidirectional_stack_matches_native_outputs_and_gradients(cell, tmp_path):
     x = _inputs(steps=6)
     mask = np.ones((3, 6), bool)
@@ -182,7 +182,7 @@ def test_on_tensorflow_the_scan_layer_runs_keras_loop():
     dict(return_sequences=False, return_state=True, go_backwards=True),
     dict(return_sequences=True, zero_output_for_mask=True),
 ])
-@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("fused", [pytest.param(False, marks=pytest.mark.slow), True])  # autodiff: also in the stack test
 def test_scan_layer_gradients_equal_keras_layer(cell, options, fused):
     """Gradients with respect to the weights, the inputs and the initial states, through outputs and
     final states, with a ragged mask; `fused` is the hand-written backward pass (common.scan_backward)."""
