@@ -24,6 +24,22 @@ import jax.numpy as jnp
 _sigmoid = jax.nn.sigmoid
 
 
+def _with_backward(forward, backward):
+    """`forward(unroll, zero_masked, p, kernel, ..., mask) -> (result, saved)` as a function whose
+    gradient is `backward(unroll, zero_masked, (saved, kernel, mask), cotangents)`."""
+
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+    def scan(unroll, zero_masked, *args):
+        return forward(unroll, zero_masked, *args)[0]
+
+    def scan_forward(unroll, zero_masked, *args):
+        result, saved = forward(unroll, zero_masked, *args)
+        return result, (saved, args[1], args[-1])  # the kernel and the mask
+
+    scan.defvjp(scan_forward, backward)
+    return scan
+
+
 def _masked_cotangents(dh, d_out, mask, zero_masked):
     """(cotangent of the new state before masking, cotangent passed straight to the previous state)."""
     if zero_masked:  # output = mask ? new : 0, state = mask ? new : previous
@@ -52,16 +68,6 @@ def _lstm_forward(unroll, zero_masked, p, kernel, h0, c0, mask):
     return (outputs, h_last, c_last), saved
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def lstm_scan(unroll, zero_masked, p, kernel, h0, c0, mask):
-    return _lstm_forward(unroll, zero_masked, p, kernel, h0, c0, mask)[0]
-
-
-def _lstm_fwd(unroll, zero_masked, p, kernel, h0, c0, mask):
-    result, saved = _lstm_forward(unroll, zero_masked, p, kernel, h0, c0, mask)
-    return result, (saved, kernel, mask)
-
-
 def _lstm_bwd(unroll, zero_masked, residuals, cotangents):
     (h_prev, c_prev, i, f, g, o, tanh_c), kernel, mask = residuals
     d_outputs, d_h_last, d_c_last = cotangents
@@ -83,8 +89,6 @@ def _lstm_bwd(unroll, zero_masked, residuals, cotangents):
     return dz_all, d_kernel, dh0, dc0, None
 
 
-lstm_scan.defvjp(_lstm_fwd, _lstm_bwd)
-
 
 def _gru_forward(unroll, zero_masked, p, kernel, recurrent_bias, h0, mask):
     units = h0.shape[-1]
@@ -103,16 +107,6 @@ def _gru_forward(unroll, zero_masked, p, kernel, recurrent_bias, h0, mask):
 
     h_last, (outputs, saved) = jax.lax.scan(step, h0, (p, mask), unroll=unroll)
     return (outputs, h_last), saved
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def gru_scan(unroll, zero_masked, p, kernel, recurrent_bias, h0, mask):
-    return _gru_forward(unroll, zero_masked, p, kernel, recurrent_bias, h0, mask)[0]
-
-
-def _gru_fwd(unroll, zero_masked, p, kernel, recurrent_bias, h0, mask):
-    result, saved = _gru_forward(unroll, zero_masked, p, kernel, recurrent_bias, h0, mask)
-    return result, (saved, kernel, mask)
 
 
 def _gru_bwd(unroll, zero_masked, residuals, cotangents):
@@ -136,4 +130,5 @@ def _gru_bwd(unroll, zero_masked, residuals, cotangents):
     return d_p_all, d_kernel, d_rec_all.sum(axis=(0, 1)), dh0, None
 
 
-gru_scan.defvjp(_gru_fwd, _gru_bwd)
+lstm_scan = _with_backward(_lstm_forward, _lstm_bwd)  # (unroll, zero_masked, p, kernel, h0, c0, mask)
+gru_scan = _with_backward(_gru_forward, _gru_bwd)  # (unroll, zero_masked, p, kernel, recurrent_bias, h0, mask)
