@@ -115,9 +115,9 @@ class _HoistedScan:
             x_t, m_t = inputs if mask is not None else (inputs, None)
             new_h, new_c = self._step(h, c, x_t)
             if m_t is not None:  # masked steps keep the state (and, unless zero_output_for_mask, the output)
-                out = ops.where(m_t, new_h, ops.zeros_like(new_h)) if zero_masked else ops.where(m_t, new_h, h)
-                new_h = ops.where(m_t, new_h, h)
-                new_c = ops.where(m_t, new_c, c) if lstm else None
+                kept_h = ops.where(m_t, new_h, h)
+                out = ops.where(m_t, new_h, ops.zeros_like(new_h)) if zero_masked else kept_h
+                new_h, new_c = kept_h, (ops.where(m_t, new_c, c) if lstm else None)
             else:
                 out = new_h
             return ((new_h, new_c) if lstm else new_h), (out if want_outputs else None)
@@ -163,6 +163,7 @@ class ScanLSTM(_HoistedScan, keras.layers.LSTM):
 
     Args:
         scan_unroll: time steps per loop iteration (8 was fastest on an H200 at 128-256 units).
+        fused_backward: use `common.scan_backward`'s hand-written backward pass.
         Everything else as `keras.layers.LSTM` (cuDNN-compatible settings only).
     """
 
@@ -180,6 +181,7 @@ class ScanGRU(_HoistedScan, keras.layers.GRU):
 
     Args:
         scan_unroll: time steps per loop iteration.
+        fused_backward: use `common.scan_backward`'s hand-written backward pass.
         Everything else as `keras.layers.GRU` (cuDNN-compatible settings only).
     """
 
