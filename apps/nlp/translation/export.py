@@ -32,7 +32,6 @@ from apps.nlp.translation.data import load_splits, pad_batch
 from apps.nlp.translation.decode import Translator
 from apps.nlp.translation.tokenizer import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, WORD_START, BPETokenizer
 from common.export import ExportError, export_all
-from common.layers import native_recurrence
 from common.training import USER_ERRORS, report_user_error
 
 _OPEN, _CLOSE = "\x01", "\x02"  # delimit BPE symbols so regex merges never overlap
@@ -154,8 +153,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, num_parit
     module = build_string_translator(translator)
     path = out / "translator"
     shutil.rmtree(path, ignore_errors=True)
-    with native_recurrence(translator.encoder), native_recurrence(translator.step):  # native RNN ops in the graph
-        tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
     loaded = tf.saved_model.load(str(path))
     exported = [t.decode("utf-8") for t in loaded.serve(tf.constant(sources))["translation"].numpy()]
     expected = [t.text for t in translator.translate(sources, beam_size=1)]
