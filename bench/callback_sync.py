@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     import keras
 
     from common.layers import RecurrentStack
-    from common.training import RunDir, TrainConfig, make_callbacks
+    from common.training import RunDir, StopOnNaN, TrainConfig, make_callbacks
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(args.batch * args.batches, args.steps, 16)).astype("float32")
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     model.compile("adam", "mse")
     with tempfile.TemporaryDirectory() as tmp, RunDir(Path(tmp) / "run") as run:
         suite = make_callbacks(TrainConfig(epochs=1), run, has_validation=False)
-        blocking = [keras.callbacks.TerminateOnNaN() if type(cb).__name__ == "StopOnNaN" else cb for cb in suite]
+        blocking = [keras.callbacks.TerminateOnNaN() if isinstance(cb, StopOnNaN) else cb for cb in suite]
         variants = {"suite callbacks": suite, "with a per-step sync": blocking}
         best = {name: float("inf") for name in variants}
         model.fit(x, y, batch_size=args.batch, epochs=1, verbose=0)  # compile

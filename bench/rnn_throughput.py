@@ -161,7 +161,8 @@ def keras_throughput(cell, batch, steps, units, layers, batches, repeats, steps_
                      scan_unroll=None, profile_dir=None, profiles=None, masked=False, fused_backward=False) -> float:
     """`fit` throughput of the suite's RecurrentStack: native, or `implementation="scan"` with `scan_unroll`.
 
-    With `profile_dir`, one more epoch runs under the JAX profiler and its summary is appended to `profiles`.
+    With `profile_dir`, one more epoch runs under the JAX profiler and its summary goes into
+    `profiles[profile_dir.name]`.
     """
     import keras
 
@@ -179,8 +180,8 @@ def keras_throughput(cell, batch, steps, units, layers, batches, repeats, steps_
         model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
         best = min(best, time.perf_counter() - start)
     if profile_dir is not None:
-        profiles.append(_profiled(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False),
-                                  profile_dir, batches))
+        profiles[profile_dir.name] = _profiled(
+            lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False), profile_dir, batches)
     return len(x) / best
 
 
@@ -232,7 +233,7 @@ def jax_loop_throughput(cell, batch, steps, units, layers, batches, repeats, pro
     if not np.isfinite(np.asarray(losses)).all():
         raise RuntimeError("the JAX loop diverged")
     if profile_dir is not None:
-        profiles.append(_profiled(lambda: jax.block_until_ready(epoch(state, xs, ys)), profile_dir, batches))
+        profiles[profile_dir.name] = _profiled(lambda: jax.block_until_ready(epoch(state, xs, ys)), profile_dir, batches)
     return len(x) / best
 
 
@@ -380,16 +381,13 @@ def main(argv=None) -> int:
                      for fb in ((False, True) if args.fused_backward else (False,))]
     for n, (cell, layers, units, steps, batch) in enumerate(combos, 1):
         row = {"cell": cell, "layers": layers, "units": units, "steps": steps, "batch": batch}
-        # Profiled (with --profile): native fit, the first scan column and the JAX loop, in that order.
-        profiles: list[dict] = []
-        profiled: list[str] = []
+        # Profiled (with --profile): native fit, the first scan column (and its fused-backward twin)
+        # and the JAX loop, each summary under the name of its trace folder.
+        profiles: dict[str, dict] = {}
         trace_dir = Path(args.out).parent / f"trace_{cell}_{layers}_{units}_{steps}_{batch}"
 
         def trace(name: str, wanted: bool):
-            if not (args.profile and wanted):
-                return None
-            profiled.append(name)
-            return trace_dir / name
+            return trace_dir / name if args.profile and wanted else None
 
         for i, spe in enumerate(args.steps_per_execution):
             row[f"keras_spe{spe}_seq_per_s"] = keras_throughput(
@@ -404,8 +402,7 @@ def main(argv=None) -> int:
             row["jax_loop_seq_per_s"] = jax_loop_throughput(
                 cell, batch, steps, units, layers, args.batches, args.repeats,
                 profile_dir=trace("jax_loop", True), profiles=profiles, masked=args.masked)
-        for name, summary in zip(profiled, profiles):  # traces are large; the summaries are kept
-            row[f"profile_{name}"] = summary
+        row.update({f"profile_{name}": summary for name, summary in profiles.items()})  # traces are large
         shutil.rmtree(trace_dir, ignore_errors=True)
         best_spe = max(args.steps_per_execution, key=lambda spe: row[f"keras_spe{spe}_seq_per_s"])
         row["keras_seq_per_s"], row["keras_best_spe"] = row[f"keras_spe{best_spe}_seq_per_s"], best_spe
