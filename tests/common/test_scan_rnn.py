@@ -208,3 +208,21 @@ def test_scan_layer_gradients_equal_keras_layer(cell, options, fused):
         return jax.grad(loss, argnums=(0, 1, 2))([v.value for v in layer.trainable_variables], x, states)
 
     _close(keras.tree.flatten(gradients(native)), keras.tree.flatten(gradients(scan)), atol=max(1e-4, ATOL))
+
+
+def test_native_recurrence_switches_scan_layers_for_its_duration_only():
+    """Exports trace inside `native_recurrence` (Keras' own loop, which export converters know); the
+    switch must cover every scan layer of the model and be undone even when the body fails."""
+    from common.layers import native_recurrence
+
+    inputs = keras.Input((None, 4))
+    model = keras.Model(inputs, RecurrentStack("gru", (5, 5), bidirectional=True, implementation="scan")(inputs))
+    scans = [layer for layer in model._flatten_layers() if isinstance(layer, (ScanLSTM, ScanGRU))]
+    assert len(scans) == 4  # two layers, forward and backward
+    x = _inputs()
+    expected = keras.ops.convert_to_numpy(model(x))
+    with pytest.raises(RuntimeError), native_recurrence(model):
+        assert all(layer.native_loop for layer in scans)
+        _close(model(x), expected)
+        raise RuntimeError("export failed")
+    assert not any(layer.native_loop for layer in scans)
