@@ -28,7 +28,7 @@ preset=${LEASE_PRESET:-gpu}
 #   spe: scan unroll 16, and steps_per_execution 4, which hides per-step host work.
 # LEASE_BENCH_COMMON replaces the shared arguments (the CPU rehearsal's smoke grid); LEASE_BENCH
 # replaces all three runs with one run of the given arguments.
-h128=${LEASE_BENCH_COMMON:-"--device gpu --grid anchor --units 128 --batches 32"}
+h128=${LEASE_BENCH_COMMON:-"--device gpu --grid anchor --units 128 --batches 32 --repeats 3"}
 declare -a bench_names=(main cmdbuf spe)
 declare -A bench_runs=(
   [main]="$h128 --scan-unroll 8 --fused-backward --profile"
@@ -47,9 +47,10 @@ rm -rf "$res" && mkdir -p "$out" "$res/logs"
 exec > >(tee "$out/lease.txt") 2>&1
 echo "lease plan: ${budget}s; bench, then speech/sentiment/translation/forecast '$preset' presets; results in $out"
 
-# 1. Throughput diagnostics, alone on the GPU: 30 % of the budget at most, split evenly (every
-#    variant compiles once; each JSON is written shape by shape, so a run cut short keeps its rows).
-bench_limit=$(( budget * 3 / 10 / ${#bench_names[@]} ))
+# 1. Throughput diagnostics, alone on the GPU: LEASE_BENCH_PCT (default 40) % of the budget at most,
+#    split evenly (every variant compiles once; each JSON is written shape by shape, so a run cut
+#    short keeps its rows).
+bench_limit=$(( budget * ${LEASE_BENCH_PCT:-40} / 100 / ${#bench_names[@]} ))
 for name in "${bench_names[@]}"; do
   json="$res/rnn_bench.json"; [ "$name" = main ] || json="$res/rnn_bench_$name.json"
   flags=(); [ -n "${bench_env[$name]:-}" ] && flags=(env "XLA_FLAGS=${XLA_FLAGS:-} ${bench_env[$name]}")
