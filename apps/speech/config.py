@@ -114,7 +114,7 @@ class ModelConfig:
     # streaming: "last" reads the last recurrent step; "attention" pools every step so far with
     # attention (an online softmax whose running sums the step model carries as state)
     streaming_readout: Literal["last", "attention"] = "last"
-    rnn_implementation: Literal["native", "scan"] = "native"  # scan: common.layers.ScanLSTM/ScanGRU, same weights and results; 1.0-2.5x (median 1.4x) faster GPU training at 128-256 units (H200 bench), slower at 512 units and on CPU
+    rnn_implementation: Literal["native", "scan"] = "native"  # scan: common.layers.ScanLSTM/ScanGRU, same weights and results; 1.4-2.8x faster GPU fit than native at 128-512 units (H200 bench), but every input shape compiles longer (first epoch 2-3x with length buckets) and it is slower on CPU
     scan_unroll: int = 8  # time steps per loop iteration when rnn_implementation=scan
 
     def __post_init__(self):

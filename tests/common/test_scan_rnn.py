@@ -75,7 +75,9 @@ def test_scan_layer_equals_keras_layer(cell, options, masked):
         # own scan path and the docs ("return the reversed sequence"); ScanLSTM follows the docs, which is
         # what Bidirectional's per-layer path expects.
         expected = [keras.ops.flip(expected[0], axis=1)] + list(expected[1:])
-    _close(expected, scan(x, mask=mask))
+    for fused in (True, False):  # the default hand-written pass's forward, and the autodiff scan
+        scan.fused_backward = fused
+        _close(expected, scan(x, mask=mask))
 
 
 @jax_only
@@ -182,7 +184,7 @@ def test_on_tensorflow_the_scan_layer_runs_keras_loop():
     dict(return_sequences=False, return_state=True, go_backwards=True),
     dict(return_sequences=True, zero_output_for_mask=True),
 ])
-@pytest.mark.parametrize("fused", [pytest.param(False, marks=pytest.mark.slow), True])  # autodiff: also in the stack test
+@pytest.mark.parametrize("fused", [pytest.param(False, marks=pytest.mark.slow), True])  # True: the default
 def test_scan_layer_gradients_equal_keras_layer(cell, options, fused):
     """Gradients with respect to the weights, the inputs and the initial states, through outputs and
     final states, with a ragged mask; `fused` is the hand-written backward pass (common.scan_backward)."""

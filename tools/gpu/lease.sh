@@ -11,32 +11,18 @@
 #     nlp/multi30k/{train,val,test_2016_flickr}.{de,en}.gz
 # THERE:  source tools/gpu/env.sh && bash tools/gpu/lease.sh [SECONDS]     (default 480: a call may run 600 s, and starting the machine eats into a 15-minute lease)
 #
-# PYTHON=.venv/bin/python KERAS_BACKEND=jax LEASE_PRESET=tiny LEASE_BENCH_COMMON="--device cpu --grid smoke --batches 2 --no-torch" \
+# PYTHON=.venv/bin/python KERAS_BACKEND=jax LEASE_PRESET=tiny LEASE_BENCH="--device cpu --grid smoke --batches 2 --no-torch" \
 #   bash tools/gpu/lease.sh 240
 # rehearses the same plan on a CPU (KERAS_BACKEND=jax); tests/test_gpu_lease.py runs it that way.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 budget=${1:-480}
 preset=${LEASE_PRESET:-gpu}
-# H=128 only: the shape still below target (scan unroll 8 gave 0.80-0.93x PyTorch on an H200, whose
-# own H=128 numbers moved 15 % between runs). Three short runs, each with the GPU to itself and its
-# own JSON, so one that fails or runs out of time costs only itself:
-#   main: scan unroll 8, with and without the hand-written backward pass (scan_fused_backward: the
-#     recurrent kernel's gradient as one matmul after the loop; 1.14-1.28x on the CPU), profiled;
-#   cmdbuf: the same under XLA command buffers (CUDA graphs) for while loops and conditionals, which
-#     replay a loop's many small kernels with one launch;
-#   spe: scan unroll 16, and steps_per_execution 4, which hides per-step host work.
-# LEASE_BENCH_COMMON replaces the shared arguments (the CPU rehearsal's smoke grid); LEASE_BENCH
-# replaces all three runs with one run of the given arguments.
-h128=${LEASE_BENCH_COMMON:-"--device gpu --grid anchor --units 128 --batches 32 --repeats 3"}
-declare -a bench_names=(main cmdbuf spe)
-declare -A bench_runs=(
-  [main]="$h128 --scan-unroll 8 --fused-backward --profile"
-  [cmdbuf]="$h128 --scan-unroll 8 --fused-backward"
-  [spe]="$h128 --scan-unroll 16 --steps-per-execution 1 4"
-)
-declare -A bench_env=([cmdbuf]="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL --xla_gpu_graph_min_graph_size=1")
-if [ -n "${LEASE_BENCH:-}" ]; then bench_names=(main); bench_runs=([main]="$LEASE_BENCH"); bench_env=(); fi
+# The star grid (16 shapes: LSTM/GRU at B=256, T=100, H=256 and one axis moved at a time) against
+# PyTorch's cuDNN: native layers, scan unroll 8 with JAX's autodiff, and with the hand-written
+# backward pass (the suite's default scan since 2026-11-26). LEASE_BENCH replaces its arguments
+# (the CPU rehearsal's smoke grid).
+bench_args=${LEASE_BENCH:-"--device gpu --grid gpu --batches 32 --scan-unroll 8 --fused-backward"}
 out=$(realpath -m "${OUT:-lease-out}")
 py=${PYTHON:-python3}
 runs=${LEASE_RUNS:-/tmp/lease-runs}
@@ -47,18 +33,12 @@ rm -rf "$res" && mkdir -p "$out" "$res/logs"
 exec > >(tee "$out/lease.txt") 2>&1
 echo "lease plan: ${budget}s; bench, then speech/sentiment/translation/forecast '$preset' presets; results in $out"
 
-# 1. Throughput diagnostics, alone on the GPU: LEASE_BENCH_PCT (default 40) % of the budget at most,
-#    split evenly (every variant compiles once; each JSON is written shape by shape, so a run cut
-#    short keeps its rows).
-bench_limit=$(( budget * ${LEASE_BENCH_PCT:-40} / 100 / ${#bench_names[@]} ))
-for name in "${bench_names[@]}"; do
-  json="$res/rnn_bench.json"; [ "$name" = main ] || json="$res/rnn_bench_$name.json"
-  flags=(); [ -n "${bench_env[$name]:-}" ] && flags=(env "XLA_FLAGS=${XLA_FLAGS:-} ${bench_env[$name]}")
-  "${flags[@]}" timeout "$bench_limit" "$py" -m bench.rnn_throughput \
-    ${bench_runs[$name]} --out "$json" > "$res/logs/bench_$name.log" 2>&1
-  echo "bench $name: exit $? after $(( SECONDS - start ))s (limit ${bench_limit}s each)"
-  grep "^\[" "$res/logs/bench_$name.log" || tail -3 "$res/logs/bench_$name.log"
-done
+# 1. Throughput, alone on the GPU: LEASE_BENCH_PCT (default 45) % of the budget at most (every
+#    variant compiles once per shape; the JSON is written shape by shape, so a run cut short keeps its rows).
+bench_limit=$(( budget * ${LEASE_BENCH_PCT:-45} / 100 ))
+timeout "$bench_limit" "$py" -m bench.rnn_throughput $bench_args --out "$res/rnn_bench.json" > "$res/logs/bench.log" 2>&1
+echo "bench: exit $? after $(( SECONDS - start ))s (limit ${bench_limit}s)"
+grep "^\[" "$res/logs/bench.log" || tail -3 "$res/logs/bench.log"
 
 # 1b. What a per-step host sync in fit costs on the GPU (the suite's callbacks avoid it since 2026-11-26).
 sync_args=${LEASE_SYNC_ARGS:-"--units 128 --steps 100 --batch 256 --batches 50"}
@@ -67,21 +47,18 @@ echo "callback_sync: exit $? after $(( SECONDS - start ))s"; tail -3 "$res/logs/
 
 # 2. The four apps at once. Each job is killed at what is left less a margin for copying; its
 #    training stops earlier (time_budget_minutes), leaving time for data preparation before it and
-#    evaluation after it (speech synthesis ~150 s, translation beam search 82 s on an H100).
+#    evaluation after it (speech synthesis ~150 s, translation beam search 82 s on an H100; with
+#    210 s speech's evaluation finished but the process was killed on exit on 2026-11-26, so 240).
 job_limit=$(( $(left) - 15 ))
 if [ "$job_limit" -lt 60 ]; then echo "error: ${job_limit}s left for the trainings; give a larger budget" >&2; exit 2; fi
 minutes() { "$py" -c "print(round(max(0.1, ($job_limit - $1) / 60), 2))"; }
-# Extra settings per app. Speech (BiGRU-128), sentiment (masked BiGRU-128) and translation (masked
-# BiLSTM-128 encoder, LSTM-256 decoder) train with the scan recurrence, which the H200 bench found
-# 1.0-2.5x (median 1.4x) faster than native at those widths. Speech's and translation's epoch times compare with
-# the native runs of 2026-11-26 (docs/results.md, same 4-way sharing; sentiment's preset changed
-# since). Forecasting's SegRNN recurs over 2 segments only.
-scan="--set model.rnn_implementation=scan"
+# Extra settings per app (LEASE_SET_<APP>, e.g. LEASE_SET_TRANSLATION="--set model.rnn_implementation=scan");
+# by default each `gpu` preset runs as it is.
 declare -A jobs=(
-  [speech]="apps.speech.train --set train.time_budget_minutes=$(minutes 210) ${LEASE_SET_SPEECH-$scan}"
-  [sentiment]="apps.nlp.sentiment.train --set train.time_budget_minutes=$(minutes 180) ${LEASE_SET_SENTIMENT-$scan}"
-  [translation]="apps.nlp.translation.train --set train.time_budget_minutes=$(minutes 180) ${LEASE_SET_TRANSLATION-$scan}"
-  [forecast]="apps.timeseries.train --set train.time_budget_minutes=$(minutes 60) ${LEASE_SET_FORECAST-}"
+  [speech]="apps.speech.train --set train.time_budget_minutes=$(minutes 240) ${LEASE_SET_SPEECH:-}"
+  [sentiment]="apps.nlp.sentiment.train --set train.time_budget_minutes=$(minutes 180) ${LEASE_SET_SENTIMENT:-}"
+  [translation]="apps.nlp.translation.train --set train.time_budget_minutes=$(minutes 180) ${LEASE_SET_TRANSLATION:-}"
+  [forecast]="apps.timeseries.train --set train.time_budget_minutes=$(minutes 60) ${LEASE_SET_FORECAST:-}"
 )
 declare -A pids=()
 for name in "${!jobs[@]}"; do

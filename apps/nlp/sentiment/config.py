@@ -60,7 +60,7 @@ class ModelConfig:
     hidden_units: int = 0  # optional dense layer before the classifier; 0 skips it
     classifier_dropout_rate: float = 0.3  # dropout before the output layer
     ensemble_size: int = 1  # >1: train this many classifiers (seeds seed, seed+1, ...; each learns its own word vectors) and average their probabilities; N x the training time
-    rnn_implementation: Literal["native", "scan"] = "native"  # scan: common.layers.ScanLSTM/ScanGRU, same weights and results; 1.0-2.5x (median 1.4x) faster GPU training at 128-256 units (H200 bench), slower at 512 units and on CPU
+    rnn_implementation: Literal["native", "scan"] = "native"  # scan: common.layers.ScanLSTM/ScanGRU, same weights and results; 1.4-2.8x faster GPU fit than native at 128-512 units (H200 bench), but every input shape compiles longer (first epoch 2-3x with length buckets) and it is slower on CPU
     scan_unroll: int = 8  # time steps per loop iteration when rnn_implementation=scan
 
     def __post_init__(self):
