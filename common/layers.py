@@ -51,7 +51,7 @@ class _HoistedScan:
     steps share one loop iteration, so XLA fuses across steps and launches fewer, larger kernels.
     By default (`fused_backward=True`) the backward pass is hand-written (`common.scan_backward`):
     the recurrent kernel's gradient is one matmul after the backward loop instead of one per step,
-    22-31 % faster GPU training than autodiff of the same scan at every shape measured on an H200
+    23-32 % faster GPU training than autodiff of the same scan at every shape measured on an H200
     (128-512 units, dense and masked) and 14-28 % on a CPU; `fused_backward=False` keeps JAX's
     autodiff of the scan, the reference the tests compare against. Weights, initial states, masking, `go_backwards`,
     `return_state` and `zero_output_for_mask` behave as in the parent class (tests compare outputs
@@ -224,7 +224,7 @@ class RecurrentStack(keras.layers.Layer):
             compiles longer; see docs/results.md). An unrolled stack has no loop, so it is always native.
         scan_unroll: time steps per loop iteration for "scan".
         scan_fused_backward: for "scan", compute the recurrent kernel's gradient with one matmul after
-            the backward loop instead of one per step (`common.scan_backward`; default, 22-31 %
+            the backward loop instead of one per step (`common.scan_backward`; default, 23-32 %
             faster on an H200); False: JAX autodiff of the scan.
 
     Input shape: `[batch, time, features]` (mask supported).
