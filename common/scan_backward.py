@@ -1,5 +1,5 @@
 """LSTM/GRU recurrences with a hand-written backward pass (JAX only), for `ScanLSTM`/`ScanGRU`
-with `fused_backward=True`.
+(`fused_backward=True`, their default; `*_scan_autodiff` differentiate the same forward by JAX).
 
 Autodiff of a scan accumulates the recurrent kernel's gradient `h_{t-1}^T dz_t` inside the
 backward loop: one small matmul per time step, plus an add. Here the backward loop only carries
@@ -8,9 +8,10 @@ one large matmul over all steps, `H_prev^T DZ`, as cuDNN computes it. On a GPU a
 where kernel launches per time step set the pace, that removes a third of the loop's matmuls.
 
 Inputs are time-major: projected inputs `p` `[time, batch, gates*units]` (input matmul and input
-bias already applied), boolean `mask` `[time, batch, 1]`. Masked steps keep the state; their
+bias already applied), boolean `mask` `[time, batch, 1]` or None (every step counts). Masked steps keep the state; their
 output is the kept state, or zeros with `zero_masked`. Outputs: `(outputs [time, batch, units],
-last h, last c)` for the LSTM, `(outputs, last h)` for the GRU. tests/common/test_scan_rnn.py
+last h, last c)` for the LSTM, `(outputs, last h)` for the GRU; `outputs` is None unless
+`sequences` (then no per-step outputs are stored, nor their cotangents carried). tests/common/test_scan_rnn.py
 compares values and gradients with Keras' layers.
 """
 
@@ -25,30 +26,39 @@ _sigmoid = jax.nn.sigmoid
 
 
 def _with_backward(forward, backward):
-    """`forward(unroll, zero_masked, p, kernel, ..., mask) -> (result, saved)` as a function whose
-    gradient is `backward(unroll, zero_masked, (saved, kernel, mask), cotangents)`."""
+    """`forward(unroll, zero_masked, sequences, p, kernel, ..., mask) -> (result, saved)` as a function
+    whose gradient is `backward(unroll, zero_masked, sequences, (saved, kernel, mask), cotangents)`."""
 
-    @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-    def scan(unroll, zero_masked, *args):
-        return forward(unroll, zero_masked, *args)[0]
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+    def scan(unroll, zero_masked, sequences, *args):
+        return forward(unroll, zero_masked, sequences, *args)[0]
 
-    def scan_forward(unroll, zero_masked, *args):
-        result, saved = forward(unroll, zero_masked, *args)
+    def scan_forward(unroll, zero_masked, sequences, *args):
+        result, saved = forward(unroll, zero_masked, sequences, *args)
         return result, (saved, args[1], args[-1])  # the kernel and the mask
 
     scan.defvjp(scan_forward, backward)
     return scan
 
 
+def _where(mask, new, old):
+    """`mask ? new : old`; without a mask (None) every step counts, and no select is traced."""
+    return new if mask is None else jnp.where(mask, new, old)
+
+
 def _masked_cotangents(dh, d_out, mask, zero_masked):
     """(cotangent of the new state before masking, cotangent passed straight to the previous state)."""
+    if d_out is None:  # no per-step outputs: only the final state carries a cotangent
+        d_out = jnp.zeros_like(dh) if zero_masked else 0.0
+    if mask is None:
+        return dh + d_out, jnp.zeros_like(dh)
     if zero_masked:  # output = mask ? new : 0, state = mask ? new : previous
         return jnp.where(mask, dh + d_out, 0.0), jnp.where(mask, 0.0, dh)
     state = dh + d_out  # output = state = mask ? new : previous
     return jnp.where(mask, state, 0.0), jnp.where(mask, 0.0, state)
 
 
-def _lstm_forward(unroll, zero_masked, p, kernel, h0, c0, mask):
+def _lstm_forward(unroll, zero_masked, sequences, p, kernel, h0, c0, mask, save=True):
     units = h0.shape[-1]
 
     def step(carry, inputs):
@@ -60,15 +70,15 @@ def _lstm_forward(unroll, zero_masked, p, kernel, h0, c0, mask):
         c_new = f * c + i * g
         tanh_c = jnp.tanh(c_new)
         h_new = o * tanh_c
-        h_t, c_t = jnp.where(m, h_new, h), jnp.where(m, c_new, c)
-        out = jnp.where(m, h_new, 0.0) if zero_masked else h_t
-        return (h_t, c_t), (out, (h, c, i, f, g, o, tanh_c))
+        h_t, c_t = _where(m, h_new, h), _where(m, c_new, c)
+        out = _where(m, h_new, 0.0) if zero_masked else h_t
+        return (h_t, c_t), (out if sequences else None, (h, c, i, f, g, o, tanh_c) if save else ())
 
     (h_last, c_last), (outputs, saved) = jax.lax.scan(step, (h0, c0), (p, mask), unroll=unroll)
     return (outputs, h_last, c_last), saved
 
 
-def _lstm_bwd(unroll, zero_masked, residuals, cotangents):
+def _lstm_bwd(unroll, zero_masked, sequences, residuals, cotangents):
     (h_prev, c_prev, i, f, g, o, tanh_c), kernel, mask = residuals
     d_outputs, d_h_last, d_c_last = cotangents
     kernel_t = kernel.T
@@ -77,7 +87,7 @@ def _lstm_bwd(unroll, zero_masked, residuals, cotangents):
         dh, dc = carry  # cotangents of the state after this step
         d_out, c_p, i_, f_, g_, o_, tc, m = inputs
         d_h_new, dh_pass = _masked_cotangents(dh, d_out, m, zero_masked)
-        d_c_new, dc_pass = jnp.where(m, dc, 0.0), jnp.where(m, 0.0, dc)
+        d_c_new, dc_pass = (dc, jnp.zeros_like(dc)) if m is None else (jnp.where(m, dc, 0.0), jnp.where(m, 0.0, dc))
         dc_total = d_c_new + d_h_new * o_ * (1.0 - tc * tc)
         dz = jnp.concatenate([dc_total * g_ * i_ * (1.0 - i_), dc_total * c_p * f_ * (1.0 - f_),
                               dc_total * i_ * (1.0 - g_ * g_), d_h_new * tc * o_ * (1.0 - o_)], axis=-1)
@@ -90,7 +100,7 @@ def _lstm_bwd(unroll, zero_masked, residuals, cotangents):
 
 
 
-def _gru_forward(unroll, zero_masked, p, kernel, recurrent_bias, h0, mask):
+def _gru_forward(unroll, zero_masked, sequences, p, kernel, recurrent_bias, h0, mask, save=True):
     units = h0.shape[-1]
 
     def step(h, inputs):
@@ -101,15 +111,15 @@ def _gru_forward(unroll, zero_masked, p, kernel, recurrent_bias, h0, mask):
         rec_h = rec[:, 2 * units:]
         candidate = jnp.tanh(p_t[:, 2 * units:] + r * rec_h)
         h_new = z * h + (1.0 - z) * candidate
-        h_t = jnp.where(m, h_new, h)
-        out = jnp.where(m, h_new, 0.0) if zero_masked else h_t
-        return h_t, (out, (h, z, r, candidate, rec_h))
+        h_t = _where(m, h_new, h)
+        out = _where(m, h_new, 0.0) if zero_masked else h_t
+        return h_t, (out if sequences else None, (h, z, r, candidate, rec_h) if save else ())
 
     h_last, (outputs, saved) = jax.lax.scan(step, h0, (p, mask), unroll=unroll)
     return (outputs, h_last), saved
 
 
-def _gru_bwd(unroll, zero_masked, residuals, cotangents):
+def _gru_bwd(unroll, zero_masked, sequences, residuals, cotangents):
     (h_prev, z, r, candidate, rec_h), kernel, mask = residuals
     d_outputs, d_h_last = cotangents
     kernel_t = kernel.T
@@ -130,5 +140,15 @@ def _gru_bwd(unroll, zero_masked, residuals, cotangents):
     return d_p_all, d_kernel, d_rec_all.sum(axis=(0, 1)), dh0, None
 
 
-lstm_scan = _with_backward(_lstm_forward, _lstm_bwd)  # (unroll, zero_masked, p, kernel, h0, c0, mask)
-gru_scan = _with_backward(_gru_forward, _gru_bwd)  # (unroll, zero_masked, p, kernel, recurrent_bias, h0, mask)
+lstm_scan = _with_backward(_lstm_forward, _lstm_bwd)  # (unroll, zero_masked, sequences, p, kernel, h0, c0, mask)
+gru_scan = _with_backward(_gru_forward, _gru_bwd)  # (unroll, zero_masked, sequences, p, kernel, recurrent_bias, h0, mask)
+
+
+# The same forward passes, differentiated by JAX (`fused_backward=False`): the reference the
+# hand-written backward passes are compared and timed against.
+def lstm_scan_autodiff(unroll, zero_masked, sequences, *args):
+    return _lstm_forward(unroll, zero_masked, sequences, *args, save=False)[0]  # JAX keeps its own residuals
+
+
+def gru_scan_autodiff(unroll, zero_masked, sequences, *args):
+    return _gru_forward(unroll, zero_masked, sequences, *args, save=False)[0]

@@ -58,6 +58,7 @@ def _close(a, b, atol=None):
     dict(return_sequences=False, return_state=True),
     dict(return_sequences=True, go_backwards=True, return_state=True),
     dict(return_sequences=True, zero_output_for_mask=True),
+    dict(return_sequences=False, zero_output_for_mask=True),  # a last step masked out gives zeros
 ])
 @pytest.mark.parametrize("masked", [False, True])
 def test_scan_layer_equals_keras_layer(cell, options, masked):
