@@ -8,11 +8,11 @@ one large matmul over all steps, `H_prev^T DZ`, as cuDNN computes it. On a GPU a
 where kernel launches per time step set the pace, that removes a third of the loop's matmuls.
 
 Inputs are time-major: projected inputs `p` `[time, batch, gates*units]` (input matmul and input
-bias already applied), boolean `mask` `[time, batch, 1]` or None (every step counts). Masked steps keep the state; their
-output is the kept state, or zeros with `zero_masked`. Outputs: `(outputs [time, batch, units],
-last h, last c)` for the LSTM, `(outputs, last h)` for the GRU; `outputs` is None unless
-`sequences` (then no per-step outputs are stored, nor their cotangents carried). tests/common/test_scan_rnn.py
-compares values and gradients with Keras' layers.
+bias already applied), boolean `mask` `[time, batch, 1]` or None (every step counts). Masked
+steps keep the state; their output is the kept state, or zeros with `zero_masked`. Outputs:
+`(outputs [time, batch, units], last h, last c)` for the LSTM, `(outputs, last h)` for the GRU;
+`outputs` is None unless `sequences` (then no per-step outputs are stored, nor their cotangents
+carried). tests/common/test_scan_rnn.py compares values and gradients with Keras' layers.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _where(mask, new, old):
 def _masked_cotangents(dh, d_out, mask, zero_masked):
     """(cotangent of the new state before masking, cotangent passed straight to the previous state)."""
     if d_out is None:  # no per-step outputs: only the final state carries a cotangent
-        d_out = jnp.zeros_like(dh) if zero_masked else 0.0
+        d_out = 0.0
     if mask is None:
         return dh + d_out, jnp.zeros_like(dh)
     if zero_masked:  # output = mask ? new : 0, state = mask ? new : previous
@@ -141,7 +141,7 @@ def _gru_bwd(unroll, zero_masked, sequences, residuals, cotangents):
 
 
 lstm_scan = _with_backward(_lstm_forward, _lstm_bwd)  # (unroll, zero_masked, sequences, p, kernel, h0, c0, mask)
-gru_scan = _with_backward(_gru_forward, _gru_bwd)  # (unroll, zero_masked, sequences, p, kernel, recurrent_bias, h0, mask)
+gru_scan = _with_backward(_gru_forward, _gru_bwd)  # (..., p, kernel, recurrent_bias, h0, mask)
 
 
 # The same forward passes, differentiated by JAX (`fused_backward=False`): the reference the
