@@ -46,16 +46,20 @@ def _where(mask, new, old):
     return new if mask is None else jnp.where(mask, new, old)
 
 
+def _split(mask, cotangent):
+    """The cotangent of `state = mask ? new : previous`, as (its part for new, its part for previous)."""
+    if mask is None:
+        return cotangent, jnp.zeros_like(cotangent)
+    return jnp.where(mask, cotangent, 0.0), jnp.where(mask, 0.0, cotangent)
+
+
 def _masked_cotangents(dh, d_out, mask, zero_masked):
     """(cotangent of the new state before masking, cotangent passed straight to the previous state)."""
     if d_out is None:  # no per-step outputs: only the final state carries a cotangent
         d_out = 0.0
-    if mask is None:
-        return dh + d_out, jnp.zeros_like(dh)
-    if zero_masked:  # output = mask ? new : 0, state = mask ? new : previous
+    if zero_masked:  # output = mask ? new : 0, state = mask ? new : previous (zero_masked implies a mask)
         return jnp.where(mask, dh + d_out, 0.0), jnp.where(mask, 0.0, dh)
-    state = dh + d_out  # output = state = mask ? new : previous
-    return jnp.where(mask, state, 0.0), jnp.where(mask, 0.0, state)
+    return _split(mask, dh + d_out)  # output = state = mask ? new : previous
 
 
 def _lstm_forward(unroll, zero_masked, sequences, p, kernel, h0, c0, mask, save=True):
@@ -87,7 +91,7 @@ def _lstm_bwd(unroll, zero_masked, sequences, residuals, cotangents):
         dh, dc = carry  # cotangents of the state after this step
         d_out, c_p, i_, f_, g_, o_, tc, m = inputs
         d_h_new, dh_pass = _masked_cotangents(dh, d_out, m, zero_masked)
-        d_c_new, dc_pass = (dc, jnp.zeros_like(dc)) if m is None else (jnp.where(m, dc, 0.0), jnp.where(m, 0.0, dc))
+        d_c_new, dc_pass = _split(m, dc)
         dc_total = d_c_new + d_h_new * o_ * (1.0 - tc * tc)
         dz = jnp.concatenate([dc_total * g_ * i_ * (1.0 - i_), dc_total * c_p * f_ * (1.0 - f_),
                               dc_total * i_ * (1.0 - g_ * g_), d_h_new * tc * o_ * (1.0 - o_)], axis=-1)
