@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 
-class ConfigError(ValueError):
-    """A user-facing configuration mistake (unknown key, wrong type, bad preset)."""
+from common.errors import ConfigError  # noqa: E402,F401  (re-exported: apps import it from here)
 
 
 def _type_name(tp: Any) -> str:

@@ -27,6 +27,8 @@ import keras
 import numpy as np
 
 from common.config import ConfigError, check_fields
+from common.errors import DivergedError
+from common.rundir import RunDir, RunDirError, SubRun, open_run_dir, write_json  # noqa: F401  (re-exported)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,28 +102,6 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int, dist=None) -> keras.o
     return keras.optimizers.SGD(learning_rate=lr, momentum=0.9, nesterov=True, **clip)
 
 
-def write_json(path: str | Path, obj: Any) -> None:
-    """Writes JSON atomically (temp file + rename) so readers never see half a file."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
-    os.replace(tmp, path)
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
-
-
-class RunDirError(ValueError):
-    """The run directory cannot be used as asked (exists, missing, incomplete)."""
-
-
 # Exceptions that mean a user mistake: entry points print them as one line and exit 2.
 USER_ERRORS = (ConfigError, RunDirError, ValueError, FileNotFoundError)
 
@@ -130,106 +110,6 @@ def report_user_error(err: BaseException) -> int:
     """Prints `error: ...` to stderr and returns the exit code for a user mistake."""
     print(f"error: {err}", file=sys.stderr)
     return 2
-
-
-class RunDir:
-    """Stages a run in `<path>.partial/` and publishes it as `<path>/` on success.
-
-    Args:
-        path: the final run directory.
-        resume: keep an existing `<path>.partial/` and continue from its backup.
-        overwrite: replace an existing finished run at `path`.
-    """
-
-    def __init__(self, path: str | Path, resume: bool = False, overwrite: bool = False, is_chief: bool = True):
-        self.final = Path(path)
-        self.staging = Path(str(self.final).rstrip("/") + ".partial")
-        self.resume = resume
-        self.overwrite = overwrite
-        self.is_chief = is_chief
-        if not is_chief:
-            # Non-chief workers of a multi-worker run write to a scratch dir that is discarded.
-            import tempfile
-
-            self.staging = Path(tempfile.mkdtemp(prefix="lstm-suite-worker-"))
-            self.resume = False
-
-    @property
-    def path(self) -> Path:
-        return self.staging
-
-    @property
-    def backup_dir(self) -> Path:
-        return self.staging / "backup"
-
-    def check(self) -> "RunDir":
-        """Raises the RunDirError that entering would raise, touching nothing: call it before long
-        preparation (data, tokenizers, word vectors) so a taken run dir fails in seconds."""
-        if not self.is_chief:
-            return self
-        if self.final.exists() and any(self.final.iterdir()) and not self.overwrite:
-            raise RunDirError(
-                f"run dir {self.final} already holds a finished run; choose another --run-dir or pass --overwrite"
-            )
-        if self.resume and not self._resumable():
-            raise RunDirError(f"nothing to resume: {self.backup_dir} does not exist (start without --resume)")
-        return self
-
-    def __enter__(self) -> "RunDir":
-        if not self.is_chief:
-            return self
-        self.check()
-        if self.staging.exists() and not self.resume:
-            shutil.rmtree(self.staging)
-        self.staging.mkdir(parents=True, exist_ok=True)
-        return self
-
-    def _resumable(self) -> bool:
-        """A backup to continue from, here or in a SubRun (or a SubRun that already finished)."""
-        if self.backup_dir.exists():
-            return True
-        return any(self.staging.glob("*/**/backup")) or any(self.staging.glob("*/**/model.keras"))
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if not self.is_chief:
-            shutil.rmtree(self.staging, ignore_errors=True)
-            return False
-        if exc_type is not None:
-            print(
-                f"\nTraining stopped ({exc_type.__name__}); partial state kept in {self.staging} "
-                f"- rerun the same command with --resume to continue.",
-                file=sys.stderr,
-            )
-            return False
-        shutil.rmtree(self.backup_dir, ignore_errors=True)
-        if self.final.exists():
-            shutil.rmtree(self.final)
-        os.replace(self.staging, self.final)
-        return False
-
-    def write_json(self, name: str, obj: Any) -> None:
-        write_json(self.staging / name, obj)
-
-
-class SubRun:
-    """A folder inside a RunDir that `fit` can use as its run, e.g. one member of an ensemble.
-
-    `fit` checkpoints, logs history and backs up under `<run>/<name>/`; the folder is published
-    (or kept for `--resume`) with the enclosing run dir.
-    """
-
-    def __init__(self, run: RunDir, name: str):
-        self.path = run.path / name
-        self.path.mkdir(parents=True, exist_ok=True)
-
-    @property
-    def backup_dir(self) -> Path:
-        return self.path / "backup"
-
-    @property
-    def finished(self) -> bool:
-        """`fit` completed here (it writes model.keras last), so a resumed run can skip it."""
-        return (self.path / "model.keras").is_file() and not self.backup_dir.exists()
 
 
 class JSONHistory(keras.callbacks.Callback):
@@ -408,6 +288,14 @@ def fit(
     datasets must already be batched with `dist.global_batch_size`.
     Returns the model and the history dict (also written to history.json).
     """
+    keep = keep if keep is not None else model
+    history_path = run.path / "history.json"
+    if (run.path / "model.keras").is_file() and not run.backup_dir.exists():
+        # A resumed run whose training had finished (it was stopped during evaluation): use its model.
+        print(f"training had finished: continuing from {run.path / 'model.keras'}", flush=True)
+        trained = keras.models.load_model(str(run.path / "model.keras"), compile=False)
+        keep.set_weights(trained.get_weights())
+        return keep, json.loads(history_path.read_text()) if history_path.exists() else {}
     # metric_callbacks run first at each epoch end, so the metrics they add to the logs (e.g. a
     # validation BLEU) reach the history, the best checkpoint and early stopping.
     callbacks = (list(metric_callbacks) + make_callbacks(cfg, run, monitor, mode, has_validation=val_data is not None)
@@ -435,11 +323,29 @@ def fit(
     if best.exists():
         model.load_weights(str(best))
         best.unlink()
-    keep = keep if keep is not None else model
-    keep.save(str(run.path / "model.keras"))
-    history_path = run.path / "history.json"
     history = json.loads(history_path.read_text()) if history_path.exists() else {}
+    check_finite(keep, history, cfg)
+    keep.save(str(run.path / "model.keras"))
     return keep, history
+
+
+WEIGHT_LIMIT = 1e8
+
+
+def check_finite(model: keras.Model, history: dict, cfg: TrainConfig) -> None:
+    """Raises DivergedError when training left non-finite weights (or never had a finite loss):
+    such a model must not be published as a finished run."""
+    losses = [float(v) for v in history.get("loss", [])]
+    # Weights this large only come from an exploding update (a sane network's stay below ~1e2).
+    bad_weights = [w.path for w in model.weights
+                   if not np.all(np.abs(keras.ops.convert_to_numpy(w.value).astype("float64")) < WEIGHT_LIMIT)]
+    if bad_weights or (losses and not any(np.isfinite(losses))):
+        shown = ", ".join(f"{v:.3g}" for v in losses[-3:])
+        raise DivergedError(
+            f"training diverged (loss per epoch ends {shown}; {len(bad_weights)} weight tensors are NaN, inf "
+            f"or beyond {WEIGHT_LIMIT:.0e}), so "
+            f"nothing was published; lower train.learning_rate (now {cfg.learning_rate:g}) or keep "
+            f"train.clipnorm > 0 (now {cfg.clipnorm:g})")
 
 
 def steps_for(num_examples: int, batch_size: int) -> int:
@@ -462,20 +368,6 @@ def print_summary(title: str, run_dir: Path, metrics: dict, files: Iterable[str]
     for name in files:
         if (run_dir / name).exists():
             print(f"  {run_dir / name}")
-
-
-def open_run_dir(run_dir: str | Path) -> Path:
-    """Validates a finished run dir for evaluate/predict/export, with a clear error otherwise."""
-    path = Path(run_dir)
-    partial = Path(str(path).rstrip("/") + ".partial")
-    if not path.is_dir():
-        if partial.is_dir():
-            raise RunDirError(f"{path} is not finished: training stopped early (state in {partial}); rerun train with --resume")
-        raise RunDirError(f"run dir {path} not found; train first (e.g. make train-speech) or pass the right --run-dir")
-    for name in ("config.json", "model.keras"):
-        if not (path / name).is_file():
-            raise RunDirError(f"{path} has no {name}: it is not a run dir written by a train script")
-    return path
 
 
 def load_model(run_dir: str | Path) -> keras.Model:

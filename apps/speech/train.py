@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from apps.speech.config import PRESETS, Config
-from common.config import build_parser, describe, resolve_config, save_config
+from common.config import to_dict, build_parser, describe, resolve_config, save_config
 from common.training import USER_ERRORS, report_user_error
 
 
@@ -66,7 +66,7 @@ def _train(cfg: Config, args) -> int:
     from common.training import RunDir, configure_precision, fit, make_optimizer, print_summary, set_seed, steps_for
 
     started = time.perf_counter()
-    RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite).check()  # before generating/loading data
+    RunDir(args.run_dir, app="speech", config=to_dict(cfg), resume=args.resume, overwrite=args.overwrite).check()  # before generating/loading data
     print("Config:\n  " + "\n  ".join(describe(cfg)))
     set_seed(cfg.train.seed)
     configure_precision(cfg.train.precision)
@@ -100,7 +100,7 @@ def _train(cfg: Config, args) -> int:
         val = (val_audio, data.validation.labels)
     monitor = "val_accuracy" if val is not None else "accuracy"
 
-    with RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite, is_chief=dist.is_chief) as run:
+    with RunDir(args.run_dir, app="speech", config=to_dict(cfg), resume=args.resume, overwrite=args.overwrite, is_chief=dist.is_chief) as run:
         save_config(cfg, run.path / "config.json")
         run.write_json("labels.json", labels)
         run.write_json("dataset.json", summary)

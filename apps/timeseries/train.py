@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 from apps.timeseries.config import PRESETS, Config
-from common.config import build_parser, describe, resolve_config, save_config
+from common.config import to_dict, build_parser, describe, resolve_config, save_config
 from common.training import (RunDir, add_train_flags, fit, make_optimizer, print_summary, set_seed,
                              steps_for)
 from common.training import USER_ERRORS, report_user_error
@@ -40,7 +40,8 @@ def main(argv=None) -> int:
 
 
 def run(cfg: Config, args) -> int:
-    # Data problems surface before anything is written or any framework is imported.
+    # A bad or taken run dir, then data problems, surface before anything is written.
+    RunDir(args.run_dir, app="forecasting", config=to_dict(cfg), resume=args.resume, overwrite=args.overwrite).check()
     from apps.timeseries.data import load_series, make_splits
 
     series = load_series(cfg.data)
@@ -66,7 +67,7 @@ def run(cfg: Config, args) -> int:
         steps = steps_for(len(splits.train), dist.global_batch_size)
         model.compile(optimizer=make_optimizer(cfg.train, steps, dist), loss=make_loss(cfg.model),
                       steps_per_execution=cfg.train.steps_per_execution)
-    with RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite, is_chief=dist.is_chief) as run_dir:
+    with RunDir(args.run_dir, app="forecasting", config=to_dict(cfg), resume=args.resume, overwrite=args.overwrite, is_chief=dist.is_chief) as run_dir:
         save_config(cfg, run_dir.path / "config.json")
         run_dir.write_json("preprocessing.json", preprocessing_state(series, splits))
         start = time.perf_counter()

@@ -52,15 +52,16 @@ def test_fit_learns_and_writes_run_dir(tmp_path, cell):
 def test_run_dir_refuses_to_clobber_and_keeps_partial_on_failure(tmp_path):
     (tmp_path / "done").mkdir()
     (tmp_path / "done" / "model.keras").write_text("x")
-    with pytest.raises(RunDirError, match="already holds a finished run"):
+    with pytest.raises(RunDirError, match="did not write"):
         RunDir(tmp_path / "done").__enter__()
     with pytest.raises(KeyboardInterrupt):
         with RunDir(tmp_path / "crash") as run:
             (run.path / "history.json").write_text("{}")
+            (run.path / "backup").mkdir()  # an epoch backup: resumable
             raise KeyboardInterrupt
     assert not (tmp_path / "crash").exists() and (tmp_path / "crash.partial" / "history.json").exists()
     with pytest.raises(RunDirError, match="nothing to resume"):
-        RunDir(tmp_path / "crash", resume=True).__enter__()
+        RunDir(tmp_path / "nothing", resume=True).__enter__()
     with pytest.raises(RunDirError, match="not finished"):
         open_run_dir(tmp_path / "crash")
     with pytest.raises(RunDirError, match="not found"):
@@ -202,6 +203,7 @@ def test_bad_train_value_stops_before_any_run_dir(tmp_path):
 def test_run_dir_check_fails_early_without_touching_anything(tmp_path):
     (tmp_path / "done").mkdir()
     (tmp_path / "done" / "model.keras").write_text("x")
+    (tmp_path / "done" / "config.json").write_text("{}")  # a run dir of an older suite version (no run.json)
     with pytest.raises(RunDirError, match="already holds a finished run"):
         RunDir(tmp_path / "done").check()
     with pytest.raises(RunDirError, match="nothing to resume"):
@@ -211,6 +213,7 @@ def test_run_dir_check_fails_early_without_touching_anything(tmp_path):
     # An ensemble member that finished (SubRun) is something to resume from.
     (tmp_path / "ens.partial" / "members" / "1").mkdir(parents=True)
     (tmp_path / "ens.partial" / "members" / "1" / "model.keras").write_text("x")
+    (tmp_path / "ens.partial" / "config.json").write_text("{}")
     assert RunDir(tmp_path / "ens", resume=True).check()
 
 
@@ -236,6 +239,17 @@ def test_nan_loss_still_stops_training(tmp_path):
     x[0, 0, 0] = np.nan  # the first step's loss, and every weight after it, is NaN
     model = _model()
     model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
-    with RunDir(tmp_path / "run") as run:
-        _, history = fit(model, (x, y), None, TrainConfig(epochs=50, batch_size=16, seed=0), run)
-    assert len(history["loss"]) == 1  # stopped after the epoch with the first NaN
+    from common.errors import DivergedError
+
+    with pytest.raises(DivergedError, match="diverged"):
+        with RunDir(tmp_path / "run") as run:
+            fit(model, (x, y), None, TrainConfig(epochs=50, batch_size=16, seed=0), run, extra_callbacks=[counter := _Epochs()])
+    assert counter.epochs == 1  # stopped after the epoch with the first NaN
+    assert not any(tmp_path.iterdir())  # and nothing was published or kept
+
+
+class _Epochs(keras.callbacks.Callback):
+    epochs = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs += 1

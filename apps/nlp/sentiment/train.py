@@ -29,7 +29,7 @@ from apps.nlp.sentiment.config import PRESETS
 from apps.nlp.sentiment.data import encode_labels, load_dataset
 from apps.nlp.sentiment.evaluate import evaluate_split, print_report
 from apps.nlp.sentiment.model import build_classifier, build_ensemble, compile_classifier
-from common.config import build_parser, describe, resolve_config, save_config
+from common.config import to_dict, build_parser, describe, resolve_config, save_config
 from common.evaluation import plot_history
 from common.distribute import setup_distribution
 from common.training import (RunDir, SubRun, add_train_flags, configure_precision, fit, make_optimizer,
@@ -57,7 +57,7 @@ def _train(cfg, args) -> int:
     print("\n".join(describe(cfg)))
     embeddings.check_settings(cfg.data.source, cfg.data.pretrain_corpus, cfg.model.embedding_init,
                               cfg.data.corpus_vocab_size)
-    RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite).check()  # before minutes of preparation
+    RunDir(args.run_dir, app="sentiment", config=to_dict(cfg), resume=args.resume, overwrite=args.overwrite).check()  # before minutes of preparation
     dataset = load_dataset(cfg.data, seed=cfg.train.seed)
     label_names = dataset.label_names
     print(f"data: {dataset.description}; train {len(dataset.train)}, validation {len(dataset.validation)}, "
@@ -101,7 +101,7 @@ def _train(cfg, args) -> int:
     steps = features.count_batches(len(ids["train"]), dist.global_batch_size)
     size = cfg.model.ensemble_size
 
-    with RunDir(args.run_dir, resume=args.resume, overwrite=args.overwrite, is_chief=dist.is_chief) as run:
+    with RunDir(args.run_dir, app="sentiment", config=to_dict(cfg), resume=args.resume, overwrite=args.overwrite, is_chief=dist.is_chief) as run:
         save_config(cfg, run.path / "config.json")
         features.save_vocabulary(vocabulary, run.path / "vocabulary.txt")
         run.write_json("labels.json", {"label_names": label_names,

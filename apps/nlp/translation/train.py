@@ -27,7 +27,7 @@ from apps.nlp.translation.decode import Translator
 from apps.nlp.translation.evaluate import ValidationBLEU, evaluate_pairs, print_samples, write_translations
 from apps.nlp.translation.model import Seq2Seq, compile_training_model
 from apps.nlp.translation.tokenizer import BPETokenizer
-from common.config import build_parser, describe, resolve_config, save_config
+from common.config import to_dict, build_parser, describe, resolve_config, save_config
 from common.evaluation import plot_history
 from common.distribute import setup_distribution
 from common.training import (RunDir, add_train_flags, configure_precision, fit, make_optimizer,
@@ -44,7 +44,7 @@ def train(cfg, run_dir: str, resume: bool = False, overwrite: bool = False) -> d
     if cfg.decode.select_by_bleu > 0 and cfg.train.distribution != "none":
         raise ValueError("decode.select_by_bleu decodes on one device during training; use it with "
                          "train.distribution=none, or select by validation loss (decode.select_by_bleu=0)")
-    RunDir(run_dir, resume=resume, overwrite=overwrite).check()
+    RunDir(run_dir, app="translation", config=to_dict(cfg), resume=resume, overwrite=overwrite).check()
     set_seed(cfg.train.seed)
     configure_precision(cfg.train.precision)
     start = time.perf_counter()
@@ -73,7 +73,7 @@ def train(cfg, run_dir: str, resume: bool = False, overwrite: bool = False) -> d
         model = seq2seq.training_model()
         compile_training_model(model, make_optimizer(cfg.train, len(train_batches), dist), cfg.model.label_smoothing)
 
-    with RunDir(run_dir, resume=resume, overwrite=overwrite, is_chief=dist.is_chief) as run:
+    with RunDir(run_dir, app="translation", config=to_dict(cfg), resume=resume, overwrite=overwrite, is_chief=dist.is_chief) as run:
         save_config(cfg, run.path / "config.json")
         source_tokenizer.save(run.path / "source_tokenizer.json")
         target_tokenizer.save(run.path / "target_tokenizer.json")
