@@ -23,6 +23,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from common.initializers import Chrono, lstm_chrono_kwargs
+
 CELLS = ("lstm", "gru")
 
 
@@ -181,6 +183,10 @@ class RecurrentStack(keras.layers.Layer):
         scan_fused_backward: for "scan", compute the recurrent kernel's gradient with one matmul after
             the backward loop instead of one per step (`common.scan_backward`; default, 23-32 %
             faster on an H200); False: JAX autodiff of the scan.
+        chrono_t_max: > 0 initialises every layer's gate biases with chrono initialisation
+            (`common.initializers.Chrono`, Tallec & Ollivier 2018: LSTM forget bias `log U[1, t_max - 1]`,
+            input bias its negative; GRU the update-gate bias that keeps the state), so units
+            start with memories of up to `t_max` steps; 0 keeps Keras' default (LSTM forget bias +1).
 
     Input shape: `[batch, time, features]` (mask supported).
     Output shape: `[batch, time, width]` or `[batch, width]`, where width is
@@ -201,6 +207,7 @@ class RecurrentStack(keras.layers.Layer):
         implementation: str = "native",
         scan_unroll: int = 8,
         scan_fused_backward: bool = True,
+        chrono_t_max: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -225,6 +232,9 @@ class RecurrentStack(keras.layers.Layer):
         self.implementation = implementation
         self.scan_unroll = int(scan_unroll)
         self.scan_fused_backward = bool(scan_fused_backward)
+        self.chrono_t_max = int(chrono_t_max)
+        if self.chrono_t_max and self.chrono_t_max <= 2:
+            raise ValueError(f"chrono_t_max must be 0 (off) or > 2, got {chrono_t_max!r}")
         self.supports_masking = True
 
         if implementation == "scan" and not self.unroll:
@@ -241,6 +251,11 @@ class RecurrentStack(keras.layers.Layer):
         self.dropout_layers = []
         for i, width in enumerate(units):
             last = i == len(units) - 1
+            bias_init = {}
+            if self.chrono_t_max:
+                # A fresh initializer per layer: one shared instance would repeat its seed's biases.
+                bias_init = (lstm_chrono_kwargs(self.chrono_t_max) if cell == "lstm"
+                             else {"bias_initializer": Chrono(self.chrono_t_max, gates="gru")})
             rnn = rnn_class(
                 width,
                 return_sequences=True if not last else self.return_sequences,
@@ -248,6 +263,7 @@ class RecurrentStack(keras.layers.Layer):
                 unroll=self.unroll,
                 name=f"{cell}_{i}",
                 dtype=rnn_dtype,
+                **bias_init,
             )
             if self.bidirectional:
                 rnn = keras.layers.Bidirectional(rnn, name=f"bidirectional_{i}", dtype=rnn_dtype)
@@ -346,6 +362,7 @@ class RecurrentStack(keras.layers.Layer):
             implementation=self.implementation,
             scan_unroll=self.scan_unroll,
             scan_fused_backward=self.scan_fused_backward,
+            chrono_t_max=self.chrono_t_max,
         )
         return config
 
