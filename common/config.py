@@ -25,6 +25,10 @@ from common.errors import ConfigError  # noqa: E402,F401  (re-exported: apps imp
 
 
 def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is typing.Literal:
+        return "|".join(str(a) for a in typing.get_args(tp))
+    if typing.get_origin(tp) is not None:
+        return str(tp).replace("typing.", "")
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
@@ -137,8 +141,14 @@ def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def from_dict(cls: type, data: Mapping, prefix: str = "") -> Any:
-    """Rebuilds a (nested) config dataclass from `to_dict` output, checking keys and types."""
+def from_dict(cls: type, data: Mapping, prefix: str = "", strict: bool = False) -> Any:
+    """Rebuilds a (nested) config dataclass from `to_dict` output, checking keys and types.
+
+    `strict`: every field must be given (a run dir's config.json is complete: a missing field
+    means a damaged or foreign file, not "use the default").
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping of fields, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
@@ -146,7 +156,15 @@ def from_dict(cls: type, data: Mapping, prefix: str = "") -> Any:
         raise ConfigError(
             f"unknown config key(s) {sorted(prefix + k for k in unknown)}; valid: {sorted(prefix + n for n in names)}"
         )
-    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
+    if strict and names - set(data):
+        raise ConfigError(f"config key(s) {sorted(prefix + k for k in names - set(data))} missing")
+    kwargs = {}
+    for k, v in data.items():
+        tp = hints[k]
+        if strict and dataclasses.is_dataclass(tp) and isinstance(v, Mapping):
+            kwargs[k] = from_dict(tp, v, prefix=prefix + k + ".", strict=True)
+        else:
+            kwargs[k] = _coerce(v, tp, prefix + k)
     return cls(**kwargs)
 
 
@@ -194,10 +212,19 @@ def save_config(cfg: Any, path: str | Path) -> None:
 
 
 def load_config(cls: type, path: str | Path) -> Any:
+    """The complete config a run dir recorded; errors name the file and what is wrong with it."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path} not found: is this a run directory written by a train script?")
-    return from_dict(cls, json.loads(path.read_text()))
+        raise ConfigError(f"{path} not found: is this a run directory written by a train command?")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{path} is not valid JSON ({err}); the run dir is damaged: retrain or restore it") from None
+    try:
+        return from_dict(cls, data, strict=True)
+    except ConfigError as err:
+        raise ConfigError(f"{path} does not hold a complete {cls.__module__.split('.')[-2]} config ({err}); "
+                          f"the run dir is damaged or from another app: retrain or restore it") from None
 
 
 def build_parser(description: str, presets: Mapping[str, Any], run_dir_default: str | None = None) -> argparse.ArgumentParser:
@@ -223,3 +250,47 @@ def describe(cfg: Any, prefix: str = "") -> list[str]:
         else:
             lines.append(f"{prefix}{f.name} = {value!r}")
     return lines
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The comment of each field of a config dataclass: its end-of-line comment, after the comment
+    lines just above it. The comments are the documentation `--help` shows."""
+    import inspect
+    import io
+    import tokenize
+
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    comments: dict[int, str] = {}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            comments[token.start[0]] = token.string.lstrip("#").strip()
+    names = {f.name for f in dataclasses.fields(cls)}
+    docs: dict[str, str] = {}
+    above: list[str] = []
+    for number, line in enumerate(source.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            above.append(comments.get(number, ""))
+            continue
+        name = stripped.split(":", 1)[0].strip()
+        if ":" in stripped and name in names and name not in docs:
+            docs[name] = " ".join(above + ([comments[number]] if number in comments else [])).strip()
+        above = []
+    return docs
+
+
+def field_table(cfg: Any, prefix: str = "") -> list[tuple[str, str, Any, str]]:
+    """(`section.key`, type, value in `cfg`, comment) for every leaf field, for --help listings."""
+    rows = []
+    hints = typing.get_type_hints(type(cfg))
+    docs = field_docs(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            rows.extend(field_table(value, prefix + f.name + "."))
+        else:
+            rows.append((prefix + f.name, _type_name(hints[f.name]), value, docs.get(f.name, "")))
+    return rows

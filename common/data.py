@@ -2,7 +2,8 @@
 
 Real data lives in `../shared/data/` beside the project (or `$LSTM_SUITE_DATA`).
 Archives (`.tar.xz`, `.zip`) are extracted once into `$LSTM_SUITE_CACHE`
-(default `~/.cache/lstm-suite/`), as a user's download would be; never into the repo.
+(default `~/.cache/lstm-suite/`), as a user's download would be; never into the repo. The
+extraction is keyed by the archive's content, so a changed archive is read afresh.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
+
+from common.errors import DataError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,13 +31,13 @@ def require_shared_data(relative: str) -> Path:
     """Path to a file/folder under the shared data dir, or a clear error saying where it was looked for."""
     root = shared_data_dir()
     if root is None:
-        raise FileNotFoundError(
+        raise DataError(
             "shared real-data folder not found: expected ../shared/data beside the project "
             "or a path in $LSTM_SUITE_DATA"
         )
     path = root / relative
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found in the shared data folder (see {root / 'README.md'})")
+        raise DataError(f"{path} not found in the shared data folder (see {root / 'README.md'})")
     return path
 
 
@@ -44,32 +47,60 @@ def cache_dir() -> Path:
     return path
 
 
-def extract_archive(archive: str | Path, cache: Path | None = None) -> Path:
-    """Extracts `archive` once into `<cache>/<archive stem>/` and returns that folder.
+def _archive_key(archive: Path) -> str:
+    """A short content key of an archive: its size, mtime and a hash of its bytes (cached by size+mtime)."""
+    import hashlib
 
-    Extraction goes to a temporary sibling first and is renamed into place, so a crash
-    or a concurrent test worker never sees a half-extracted tree.
-    """
-    archive = Path(archive)
-    if not archive.is_file():
-        raise FileNotFoundError(f"archive {archive} not found")
+    stat = archive.stat()
+    digest = hashlib.sha256()
+    with open(archive, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"{stat.st_size}-{digest.hexdigest()[:16]}"
+
+
+def _archive_stem(archive: Path) -> str:
     stem = archive.name
     for suffix in (".tar.xz", ".tar.gz", ".tgz", ".tar", ".zip"):
         if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    target = (cache or cache_dir()) / stem
+            return stem[: -len(suffix)]
+    return stem
+
+
+def extract_archive(archive: str | Path, cache: Path | None = None) -> Path:
+    """Extracts `archive` once into `<cache>/<archive stem>-<content key>/` and returns that folder.
+
+    The folder is keyed by the archive's content (size and a hash of its bytes), so two archives
+    with the same name, or one updated in place, never share an extraction. Extraction goes to a
+    temporary sibling first and is renamed into place, so a crash or a concurrent test worker
+    never sees a half-extracted tree. A damaged archive is a DataError naming it.
+    """
+    import gzip
+    import lzma
+
+    from common.errors import DataError
+
+    archive = Path(archive)
+    if not archive.is_file():
+        raise DataError(f"archive {archive} not found")
+    stem = _archive_stem(archive)
+    root = cache or cache_dir()
+    target = root / f"{stem}-{_archive_key(archive)}"
     if (target / ".complete").exists():
         return target
-    tmp = Path(tempfile.mkdtemp(prefix=f".{stem}-", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{stem}-", dir=root))
     try:
-        if archive.name.endswith(".zip"):
-            with zipfile.ZipFile(archive) as zf:
-                zf.extractall(tmp)
-        else:
-            with tarfile.open(archive) as tf:
-                tf.extractall(tmp, filter="data")
-        (tmp / ".complete").write_text(str(archive) + "\n")
+        try:
+            if archive.name.endswith(".zip"):
+                with zipfile.ZipFile(archive) as zf:
+                    zf.extractall(tmp)
+            else:
+                with tarfile.open(archive) as tf:
+                    tf.extractall(tmp, filter="data")
+        except (tarfile.TarError, zipfile.BadZipFile, gzip.BadGzipFile, EOFError, lzma.LZMAError) as err:
+            raise DataError(f"cannot extract {archive}: {err or type(err).__name__}; the archive is damaged or not a "
+                            f".tar.xz/.tar.gz/.zip: download or build it again") from None
+        (tmp / ".complete").write_text(f"{archive.resolve()}\n")
         try:
             os.rename(tmp, target)
         except OSError:

@@ -42,6 +42,22 @@ class DataConfig:
     synthetic_silence_clips: int = 300  # noise-only clips generated for _silence_
     seed: int = 0  # fixes synthetic generation and the hash split
 
+    def __post_init__(self):
+        words = tuple(self.words)
+        checks = [("sample_rate", self.sample_rate > 0, "> 0"), ("clip_seconds", self.clip_seconds > 0, "> 0"),
+                  ("words", len(words) > 0 and len(set(words)) == len(words) and all(w.strip() for w in words),
+                   "a non-empty tuple of distinct words"),
+                  ("unknown_fraction", self.unknown_fraction >= 0, ">= 0"),
+                  ("silence_fraction", self.silence_fraction >= 0, ">= 0"),
+                  ("validation_percent", 0 <= self.validation_percent < 100, "in [0, 100)"),
+                  ("testing_percent", 0 <= self.testing_percent <= 100, "in [0, 100]"),
+                  ("max_per_class", self.max_per_class >= 0, ">= 0 (0 keeps all)"),
+                  ("synthetic_speakers", self.synthetic_speakers >= 1, ">= 1"),
+                  ("synthetic_repeats", self.synthetic_repeats >= 1, ">= 1"),
+                  ("synthetic_unknown_per_speaker", self.synthetic_unknown_per_speaker >= 0, ">= 0"),
+                  ("synthetic_silence_clips", self.synthetic_silence_clips >= 0, ">= 0")]
+        check_fields(self, "data", checks)
+
 
 @dataclasses.dataclass(frozen=True)
 class FeatureConfig:
@@ -118,7 +134,14 @@ class ModelConfig:
     scan_unroll: int = 8  # time steps per loop iteration when rnn_implementation=scan
 
     def __post_init__(self):
-        check_fields(self, "model", [("scan_unroll", self.scan_unroll >= 1, ">= 1 (time steps per loop iteration)")])
+        units, filters = tuple(self.units), tuple(self.conv_filters)
+        check_fields(self, "model", [
+            ("units", len(units) > 0 and min(units) >= 1, "a non-empty tuple of positive layer widths, e.g. (64,)"),
+            ("conv_filters", min(filters, default=1) >= 1, "positive filter counts, e.g. (16, 32)"),
+            ("attention_units", self.attention_units >= 1, ">= 1"), ("dense_units", self.dense_units >= 1, ">= 1"),
+            ("dropout_rate", 0.0 <= self.dropout_rate < 1.0, "in [0, 1)"),
+            ("streaming_chunk_frames", self.streaming_chunk_frames >= 1, ">= 1"),
+            ("scan_unroll", self.scan_unroll >= 1, ">= 1 (time steps per loop iteration)")])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 from apps.speech.config import BACKGROUND_NOISE, SILENCE, UNKNOWN, AugmentConfig, DataConfig
+from common.errors import DataError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
@@ -76,17 +77,27 @@ def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"audio file {path} not found")
+        raise DataError(f"audio file {path} not found")
     try:
         audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as err:  # soundfile raises LibsndfileError/RuntimeError for unreadable files
-        raise ValueError(f"cannot read audio file {path}: {err}; expected a WAV/FLAC/OGG file") from err
+        raise DataError(f"cannot read audio file {path}: {err}; expected a WAV/FLAC/OGG file") from err
     if audio.shape[0] == 0:
-        raise ValueError(f"audio file {path} is empty (0 samples); re-record or remove it")
+        raise DataError(f"audio file {path} is empty (0 samples); re-record or remove it")
+    check_finite(audio, f"audio file {path}")
     audio = audio.mean(axis=1)
     if rate != sample_rate:
         audio = resample(audio, rate, sample_rate)
     return audio.astype(np.float32)
+
+
+def check_finite(audio: np.ndarray, what: str) -> None:
+    """Refuses NaN/inf samples (a float WAV can hold them): a model would answer them confidently."""
+    bad = ~np.isfinite(audio)
+    if bad.any():
+        first = int(np.argwhere(bad)[0][0])
+        raise DataError(f"{what} has {int(bad.sum())} non-finite (NaN/inf) samples, the first at sample {first}; "
+                        f"the file is damaged: re-record, repair or remove it")
 
 
 def fit_length(audio: np.ndarray, num_samples: int) -> np.ndarray:
@@ -140,7 +151,7 @@ def label_names(cfg: DataConfig) -> list[str]:
 
         return list(DIGIT_LABELS)
     if len(set(cfg.words)) != len(cfg.words) or not cfg.words:
-        raise ValueError(f"data.words must be non-empty and unique, got {cfg.words!r}")
+        raise DataError(f"data.words must be non-empty and unique, got {cfg.words!r}")
     labels = [w for w in cfg.words]
     if cfg.include_silence:
         labels.append(SILENCE)
@@ -154,10 +165,10 @@ def _resolve_folder(path: str | Path, what: str) -> Path:
 
     path = Path(path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"{what} {path} not found; pass an existing folder or archive with --set data.path=...")
+        raise DataError(f"{what} {path} not found; pass an existing folder or archive with --set data.path=...")
     if path.is_file():
         if not path.name.endswith((".tar.xz", ".tar.gz", ".tgz", ".tar", ".zip")):
-            raise ValueError(f"{what} {path} is a file but not an archive (.tar.xz/.tar.gz/.zip)")
+            raise DataError(f"{what} {path} is a file but not an archive (.tar.xz/.tar.gz/.zip)")
         path = extract_archive(path)
         children = [c for c in path.iterdir() if not c.name.startswith(".")]
         if len(children) == 1 and children[0].is_dir():
@@ -189,7 +200,7 @@ def load_speech_commands_folder(path: str | Path, cfg: DataConfig, labels: Seque
     num_samples = int(round(cfg.sample_rate * cfg.clip_seconds))
     word_dirs = sorted(d for d in root.iterdir() if d.is_dir() and d.name != BACKGROUND_NOISE and not d.name.startswith("."))
     if not word_dirs:
-        raise ValueError(f"{root} has no word folders; expected the Speech Commands layout <word>/<speaker>_nohash_<n>.wav")
+        raise DataError(f"{root} has no word folders; expected the Speech Commands layout <word>/<speaker>_nohash_<n>.wav")
     lists = {}
     for name, file in (("validation", "validation_list.txt"), ("test", "testing_list.txt")):
         lists[name] = set((root / file).read_text().split()) if (root / file).is_file() and not ignore_lists else None
@@ -231,7 +242,7 @@ def load_speech_commands_folder(path: str | Path, cfg: DataConfig, labels: Seque
         missing = [label for label in labels if label not in (SILENCE, UNKNOWN) and index[label] not in found]
         if missing:
             available = [d.name for d in word_dirs if not d.name.startswith("_")]
-            raise ValueError(f"no clips for label(s) {missing} in {root}; set data.words to words it has: {available}")
+            raise DataError(f"no clips for label(s) {missing} in {root}; set data.words to words it has: {available}")
     noises = load_noises(root, cfg.sample_rate)
     rng = np.random.default_rng(cfg.seed)
     keyword_count = sum(1 for label in labels if label not in (SILENCE, UNKNOWN))
@@ -292,10 +303,10 @@ def load_fsdd(path: str | Path | None, cfg: DataConfig) -> SpeechData:
         root = root / "recordings"
     files = sorted(p for p in root.iterdir() if FSDD_NAME.match(p.name)) if root.is_dir() else []
     if not files:
-        raise ValueError(f"{root} has no FSDD recordings named {{digit}}_{{speaker}}_{{index}}.wav")
+        raise DataError(f"{root} has no FSDD recordings named {{digit}}_{{speaker}}_{{index}}.wav")
     speakers = sorted({FSDD_NAME.match(p.name).group(2) for p in files})
     if cfg.test_speaker and cfg.test_speaker not in speakers:
-        raise ValueError(f"data.test_speaker={cfg.test_speaker!r} is not in FSDD; choose one of {speakers}")
+        raise DataError(f"data.test_speaker={cfg.test_speaker!r} is not in FSDD; choose one of {speakers}")
     num_samples = int(round(cfg.sample_rate * cfg.clip_seconds))
     items: dict[str, list] = {"train": [], "validation": [], "test": []}
     for p in files:
@@ -349,9 +360,9 @@ def load_tfds(cfg: DataConfig) -> SpeechData:  # pragma: no cover - needs intern
 def load_data(cfg: DataConfig, verbose: bool = True) -> SpeechData:
     """The three splits for `cfg.source`; raises ValueError/FileNotFoundError with a fix for bad input."""
     if cfg.sample_rate <= 0 or cfg.clip_seconds <= 0:
-        raise ValueError(f"data.sample_rate and data.clip_seconds must be positive, got {cfg.sample_rate}, {cfg.clip_seconds}")
+        raise DataError(f"data.sample_rate and data.clip_seconds must be positive, got {cfg.sample_rate}, {cfg.clip_seconds}")
     if cfg.path and (cfg.source == "synthetic" or cfg.source.startswith("tfds:")):
-        raise ValueError(f"data.path={cfg.path!r} is read only by data.source=folder or fsdd, and "
+        raise DataError(f"data.path={cfg.path!r} is read only by data.source=folder or fsdd, and "
                          f"data.source={cfg.source!r} ignores it; add --set data.source=folder "
                          f"(a Speech Commands layout folder or .tar.xz) or fsdd")
     if cfg.source == "synthetic":
@@ -368,13 +379,13 @@ def load_data(cfg: DataConfig, verbose: bool = True) -> SpeechData:
         return load_speech_commands_folder(root, cfg)
     if cfg.source == "folder":
         if not cfg.path:
-            raise ValueError("data.source=folder needs a folder: --set data.path=/path/to/speech_commands")
+            raise DataError("data.source=folder needs a folder: --set data.path=/path/to/speech_commands")
         return load_speech_commands_folder(cfg.path, cfg)
     if cfg.source == "fsdd":
         return load_fsdd(cfg.path or None, cfg)
     if cfg.source.startswith("tfds:"):
         return load_tfds(cfg)
-    raise ValueError(f"unknown data.source {cfg.source!r}; choose synthetic, folder, fsdd or tfds:speech_commands")
+    raise DataError(f"unknown data.source {cfg.source!r}; choose synthetic, folder, fsdd or tfds:speech_commands")
 
 
 def load_eval_data(path: str | Path, cfg: DataConfig, labels: Sequence[str], split: str) -> Split:
@@ -389,7 +400,7 @@ def load_eval_data(path: str | Path, cfg: DataConfig, labels: Sequence[str], spl
         data = load_fsdd(fsdd_root, dataclasses.replace(cfg, source="fsdd", max_per_class=0))
         unknown = sorted(set(data.labels) - set(labels))
         if unknown:
-            raise ValueError(f"the model's labels {list(labels)} do not cover the data's labels {unknown}")
+            raise DataError(f"the model's labels {list(labels)} do not cover the data's labels {unknown}")
         remap = np.asarray([list(labels).index(label) for label in data.labels])
         parts = [data.train, data.validation, data.test] if split == "all" else [getattr(data, split)]
         return Split(np.concatenate([p.audio for p in parts]), remap[np.concatenate([p.labels for p in parts])],
@@ -416,7 +427,7 @@ class AugmentedClips(keras.utils.PyDataset):
                  sample_rate: int, seed: int = 0, augment: bool = True, **kwargs):
         super().__init__(**kwargs)
         if len(split) == 0:
-            raise ValueError("the training split is empty; check data.source/data.path and data.words")
+            raise DataError("the training split is empty; check data.source/data.path and data.words")
         self.split = split
         self.noises = [n for n in noises if len(n) > 0]
         self.cfg = cfg

@@ -7,7 +7,7 @@
     python -m apps.speech.evaluate --run-dir runs/fsdd --data ../shared/data/speech/fsdd.tar.xz
 
 `--data` takes a Speech Commands folder/archive or an FSDD folder/archive (detected from the
-file names). Results go to `<run-dir>/eval_<name>/` (metrics.json, confusion_matrix.png)
+file names). Results go to `<run-dir>/eval/<name>_<split>/` (metrics.json, confusion_matrix.png)
 unless `--out` says otherwise.
 
 `--spotting` also joins the clips (all but `_silence_`; `_unknown_` words stay as distractors)
@@ -17,19 +17,17 @@ into streams of 10 with random pauses and spots keywords in them with a sliding 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 
-from apps.speech.config import SILENCE, UNKNOWN, Config
-from common.config import load_config
-from common.training import USER_ERRORS, report_user_error
+from apps.speech.config import SILENCE, UNKNOWN
+from common.cli import evaluate_main
+from common.errors import DataError, UsageError
 
 
-def _keep_keywords(split, labels):
+def keep_keywords(split, labels):
     from apps.speech.data import Split
 
     keep = np.asarray([labels[y] not in (SILENCE, UNKNOWN) for y in split.labels], dtype=bool)
@@ -37,96 +35,58 @@ def _keep_keywords(split, labels):
                  [p for p, k in zip(split.paths, keep) if k])
 
 
-def load_run(run_dir: str | Path):
-    """(config, labels, model) of a finished run dir."""
-    from common.training import load_model, open_run_dir
-
-    import apps.speech.features  # noqa: F401  (registers the speech layers)
-    import apps.speech.model  # noqa: F401
-
-    path = open_run_dir(run_dir)
-    cfg = load_config(Config, path / "config.json")
-    labels_path = path / "labels.json"
-    if not labels_path.is_file():
-        raise FileNotFoundError(f"{labels_path} missing: {path} was not written by apps.speech.train")
-    labels = json.loads(labels_path.read_text())
-    return cfg, labels, load_model(path)
+def _describe_folder(path: str) -> str:
+    """What a folder holds, for the error when it has no clips to score."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        return ""
+    children = sorted(c.name + ("/" if c.is_dir() else "") for c in folder.iterdir() if not c.name.startswith("."))
+    shown = ", ".join(children[:8]) + (", ..." if len(children) > 8 else "")
+    return f"; {folder} holds {shown or 'nothing'}"
 
 
-def main(argv=None) -> int:
-
-    parser = argparse.ArgumentParser(description="Evaluate a trained speech command model.")
-    parser.add_argument("--run-dir", required=True, help="run dir written by apps.speech.train")
-    parser.add_argument("--data", default=None,
-                        help="Speech Commands or FSDD folder/archive (default: the run's own data source)")
-    parser.add_argument("--split", default="test", choices=["train", "validation", "test", "all"],
-                        help="which split to score; 'all' uses every clip of --data")
-    parser.add_argument("--keywords-only", action="store_true", help="drop _silence_/_unknown_ clips (score keywords only)")
-    parser.add_argument("--out", default=None, help="output folder (default <run-dir>/eval_<data>_<split>)")
-    parser.add_argument("--spotting", action="store_true",
-                        help="also spot keywords in streams made of the clips (recall, false alarms per minute)")
-    parser.add_argument("--threshold", type=float, default=0.6, help="--spotting: keyword probability that counts")
-    parser.add_argument("--step-model", type=int, default=0, metavar="PHASES",
-                        help="--spotting with a streaming run: its step model with PHASES staggered states, each "
-                             "reset once per clip, instead of the sliding window (see predict --help)")
-    parser.add_argument("--live", action="store_true",
-                        help="--spotting with a streaming run: one step-model state run on and on, never reset")
-    args = parser.parse_args(argv)
-    try:
-        return _evaluate(args)
-    except USER_ERRORS as err:
-        return report_user_error(err)
-
-
-def _evaluate(args) -> int:
+def evaluate_run(run, split_name: str, data: str | None, out: Path, keywords_only: bool = False,
+                 spotting: bool = False, threshold: float = 0.6, step_model: int = 0, live: bool = False) -> dict:
+    """Scores `split_name` of the run's data source (or of `data`); plots into `out`; returns the report."""
     from apps.speech.data import load_data, load_eval_data
-    from apps.speech.train import predict_probabilities
-    from common.evaluation import classification_report, plot_confusion_matrix
-    from common.training import write_json
-
+    from apps.speech.inference import score_split
     from apps.speech.spotting import spot_settings
 
+    cfg, labels, model = run.cfg, run.state["labels"], run.model
     # Spotting flags are checked before anything is scored or written.
-    settings = spot_settings(args.threshold, step_phases=args.step_model, live=args.live) if args.spotting else None
-    cfg, labels, model = load_run(args.run_dir)
-    if args.data:
-        split = load_eval_data(args.data, cfg.data, labels, args.split)
-        name = Path(args.data).name
-        for suffix in (".tar.xz", ".tar.gz", ".tgz", ".tar", ".zip"):
-            name = name[: -len(suffix)] if name.endswith(suffix) else name
+    settings = spot_settings(threshold, step_phases=step_model, live=live) if spotting else None
+    if data:
+        split = load_eval_data(data, cfg.data, labels, split_name)
     else:
-        if args.split == "all":
-            raise ValueError("--split all needs --data (a folder or archive to score entirely)")
-        data = load_data(cfg.data, verbose=False)
-        split = getattr(data, args.split)
-        name = cfg.data.source.replace(":", "_")
-    if args.keywords_only:
-        split = _keep_keywords(split, labels)
+        if split_name == "all":
+            raise UsageError("--split all needs --data (a folder or archive to score entirely)")
+        split = getattr(load_data(cfg.data, verbose=False), split_name)
+    if keywords_only:
+        split = keep_keywords(split, labels)
     if len(split) == 0:
-        raise ValueError(f"no clips to evaluate in split {args.split!r} of {args.data or cfg.data.source}")
-    out = Path(args.out) if args.out else Path(args.run_dir) / f"eval_{name}_{args.split}{'_keywords' if args.keywords_only else ''}"
-    out.mkdir(parents=True, exist_ok=True)
-    probabilities = predict_probabilities(model, split.audio)
-    report = classification_report(split.labels, probabilities.argmax(-1), labels)
-    counts = np.bincount(split.labels, minlength=len(labels))
-    report["majority_baseline_accuracy"] = float(counts.max() / counts.sum())
-    report["data"] = str(args.data or cfg.data.source)
-    report["split"] = args.split
-    report["keywords_only"] = bool(args.keywords_only)
-    write_json(out / "metrics.json", report)
-    plot_confusion_matrix(report["confusion_matrix"], labels, out / "confusion_matrix.png",
-                          title=f"{name} {args.split}: accuracy {report['accuracy']:.3f} (n={len(split)})")
-    print(f"{name} [{args.split}] accuracy {report['accuracy']:.4f} on {len(split)} clips "
+        raise DataError(f"no clips to evaluate in split {split_name!r} of {data or cfg.data.source}; --data takes a "
+                        f"Speech Commands layout <word>/<speaker>_nohash_<n>.wav (folder or .tar.xz) or FSDD "
+                        f"recordings {{digit}}_{{speaker}}_{{index}}.wav" + (_describe_folder(data) if data else ""))
+    name = out.name
+    report = score_split(model, split, labels, out / "confusion_matrix.png", title=f"{name}")
+    report["keywords_only"] = bool(keywords_only)
+    if spotting:
+        report["spotting"] = _spotting(model, split, labels, cfg, out, settings, step_model, live)
+    return report
+
+
+def print_report(report: dict, out: Path) -> None:
+    print(f"{out.name}: accuracy {report['accuracy']:.4f} on {report['num_examples']} clips "
           f"(majority baseline {report['majority_baseline_accuracy']:.4f})")
     print(f"{'class':>12} {'precision':>9} {'recall':>7} {'support':>7}")
     for label, row in report["per_class"].items():
         if row["support"] or row["precision"]:
             print(f"{label:>12} {row['precision']:9.3f} {row['recall']:7.3f} {row['support']:7d}")
-    if args.spotting:
-        report["spotting"] = _spotting(model, split, labels, cfg, out, settings, args.step_model, args.live)
-        write_json(out / "metrics.json", report)
-    print(f"Metrics: {out / 'metrics.json'}\nConfusion matrix: {out / 'confusion_matrix.png'}")
-    return 0
+    print(f"Confusion matrix: {out / 'confusion_matrix.png'}")
+
+
+def main(argv=None) -> int:
+    return evaluate_main("speech", argv)
 
 
 def _spotting(model, split, labels, cfg, out: Path, settings, step_phases: int = 0, live: bool = False) -> dict:
@@ -136,7 +96,7 @@ def _spotting(model, split, labels, cfg, out: Path, settings, step_phases: int =
     check_spottable(labels)
     keep = np.asarray([labels[y] != SILENCE for y in split.labels], dtype=bool)
     if not np.any([labels[y] not in (SILENCE, UNKNOWN) for y in split.labels]):
-        raise ValueError("--spotting needs keyword clips in the evaluated split")
+        raise DataError("--spotting needs keyword clips in the evaluated split")
     rate = cfg.data.sample_rate
     clip_samples = int(round(rate * cfg.data.clip_seconds))
     streams = make_streams(split.audio[keep], split.labels[keep], labels, rate)

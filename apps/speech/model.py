@@ -21,6 +21,7 @@ from apps.speech.config import AugmentConfig, FeatureConfig, ModelConfig
 from apps.speech.features import (CausalMeanNormalization, ClipMeanNormalization, LogMelSpectrogram,
                                   RunningMeanNormalization, SpecAugment)
 from common.layers import AttentionPooling, RecurrentStack, StreamingAttentionPooling, build_streaming_step_model
+from common.errors import UsageError
 
 
 @keras.saving.register_keras_serializable(package="speech")
@@ -212,7 +213,7 @@ def build_streaming_model(model: keras.Model, chunk_frames: int, batch_size: int
     """
     names = {layer.name for layer in model.layers}
     if "frame_projection" not in names or "recurrent" not in names:
-        raise ValueError(f"model {model.name!r} is not a streaming architecture; train with --set model.architecture=streaming")
+        raise UsageError(f"model {model.name!r} is not a streaming architecture; train with --set model.architecture=streaming")
     frontend = model.get_layer("frontend")
     stack = model.get_layer("recurrent")
     config = frontend.get_config()

@@ -23,6 +23,7 @@ import numpy as np
 
 from apps.speech.config import SILENCE, UNKNOWN
 from common.config import check_fields
+from common.errors import UsageError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +45,7 @@ class SpotSettings:
 def check_spottable(labels: list[str]) -> None:
     """Spotting needs a class for the pauses between words; a digits-only model labels every window."""
     if SILENCE not in labels:
-        raise ValueError(f"keyword spotting needs a model trained with a {SILENCE} class (pauses between words); "
+        raise UsageError(f"keyword spotting needs a model trained with a {SILENCE} class (pauses between words); "
                          f"this run's classes are {labels}; train with --set data.include_silence=true")
 
 
@@ -54,7 +55,7 @@ def window_posteriors(model, audio: np.ndarray, sample_rate: int, clip_samples: 
 
     Audio shorter than one clip is padded with zeros at the end; the last window ends at the end.
     """
-    from apps.speech.train import predict_probabilities
+    from apps.speech.inference import predict_probabilities
 
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     if len(audio) < clip_samples:
@@ -97,7 +98,7 @@ def staggered_step_posteriors(model, audio: np.ndarray, chunk_frames: int, phase
     step, chunk, clip_samples, rate = _step_model(model, chunk_frames, phases)
     per_clip = clip_samples // chunk
     if clip_samples % chunk or per_clip % phases:
-        raise ValueError(f"phases={phases} must divide the {per_clip} chunks of a clip (clip {clip_samples} samples, "
+        raise UsageError(f"phases={phases} must divide the {per_clip} chunks of a clip (clip {clip_samples} samples, "
                          f"chunk {chunk})")
     offsets = [k * per_clip // phases for k in range(phases)]
 
@@ -144,9 +145,9 @@ def spot_settings(threshold: float = 0.6, hop_seconds: float = 0.1, step_phases:
     did best on the synthetic validation streams (2 phases: 1 window, 5: 3; docs/results.md).
     """
     if step_phases < 0:
-        raise ValueError(f"--step-model must be >= 1 (phases), got {step_phases}")
+        raise UsageError(f"--step-model must be >= 1 (phases), got {step_phases}")
     if live and step_phases:
-        raise ValueError("--live runs one never-reset state; --step-model resets staggered ones: choose one")
+        raise UsageError("--live runs one never-reset state; --step-model resets staggered ones: choose one")
     smooth = max(1, round(0.6 * step_phases)) if step_phases else SpotSettings.smooth_windows
     return SpotSettings(hop_seconds=hop_seconds, threshold=threshold, smooth_windows=smooth)
 
@@ -160,7 +161,7 @@ def posteriors(model, audio: np.ndarray, sample_rate: int, clip_samples: int, se
     if step_phases:
         times, probabilities = staggered_step_posteriors(model, audio, chunk_frames, step_phases)
         if len(times) == 0:
-            raise ValueError(f"{len(audio) / sample_rate:.2f} s of audio is shorter than one clip "
+            raise UsageError(f"{len(audio) / sample_rate:.2f} s of audio is shorter than one clip "
                              f"({clip_samples / sample_rate} s); the step model needs at least that much")
         return times, probabilities
     return window_posteriors(model, audio, sample_rate, clip_samples, settings.hop_seconds)

@@ -41,7 +41,13 @@ class DataConfig:
 
     def __post_init__(self):
         check_fields(self, "data", [("bucket_multiple", self.bucket_multiple >= 1, ">= 1 (a token count)"),
-                                    ("corpus_vocab_size", self.corpus_vocab_size >= 0, ">= 0 (0 adds no words)")])
+                                    ("corpus_vocab_size", self.corpus_vocab_size >= 0, ">= 0 (0 adds no words)"),
+                                    ("vocab_size", self.vocab_size >= 1, ">= 1"),
+                                    ("max_length", self.max_length >= 1, ">= 1 (tokens per text)"),
+                                    ("validation_fraction", 0 < self.validation_fraction < 1, "a fraction in (0, 1)"),
+                                    ("test_fraction", 0 < self.test_fraction < 1, "a fraction in (0, 1)"),
+                                    ("max_train_examples", self.max_train_examples >= 0, ">= 0 (0 keeps all)"),
+                                    ("synthetic_examples", self.synthetic_examples >= 1, ">= 1")])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +70,16 @@ class ModelConfig:
     scan_unroll: int = 8  # time steps per loop iteration when rnn_implementation=scan
 
     def __post_init__(self):
+        units = tuple(self.units)
+        rates = ("word_dropout_rate", "embedding_dropout_rate", "recurrent_dropout_rate", "classifier_dropout_rate")
         check_fields(self, "model", [("ensemble_size", self.ensemble_size >= 1, ">= 1 (1 trains a single model)"),
-                                     ("scan_unroll", self.scan_unroll >= 1, ">= 1 (time steps per loop iteration)")])
+                                     ("scan_unroll", self.scan_unroll >= 1, ">= 1 (time steps per loop iteration)"),
+                                     ("embedding_dim", self.embedding_dim >= 1, ">= 1"),
+                                     ("units", len(units) > 0 and min(units) >= 1,
+                                      "a non-empty tuple of positive layer widths, e.g. (64,)"),
+                                     ("attention_units", self.attention_units >= 1, ">= 1"),
+                                     ("hidden_units", self.hidden_units >= 0, ">= 0 (0 skips the layer)")]
+                     + [(rate, 0.0 <= getattr(self, rate) < 1.0, "in [0, 1)") for rate in rates])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,6 +33,7 @@ import numpy as np
 from apps.nlp.sentiment import synthetic
 from apps.nlp.sentiment.config import DataConfig
 from common.data import extract_archive, require_shared_data
+from common.errors import DataError
 
 NAMED_SOURCES = ("synthetic", "imdb", "folder", "sst2", "table", "uci", "rt_polarity")
 TEXT_COLUMN_NAMES = ("sentence", "text", "content", "review", "document", "sentence1")
@@ -87,7 +88,7 @@ def read_bytes(path: Path) -> bytes:
     """File contents, transparently decompressing `.xz` and `.gz`."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; check data.path / data.test_path")
+        raise DataError(f"{path} not found; check data.path / data.test_path")
     if path.suffix == ".xz":
         return lzma.open(path).read()
     if path.suffix == ".gz":
@@ -109,7 +110,7 @@ def encode_labels(labels: list[str], label_names: list[str], split: str = "") ->
     unknown = sorted({label for label in labels if label not in index}, key=label_sort_key)
     if unknown:
         where = f" in the {split} split" if split else ""
-        raise ValueError(
+        raise DataError(
             f"label(s) {unknown[:5]}{where} were not seen in training (known: {label_names}); "
             "map them to a training label or retrain with them"
         )
@@ -132,13 +133,13 @@ def _resolve_column(spec: str, header: list[str] | None, width: int, kind: str, 
     if spec.strip().lstrip("-").isdigit():
         index = int(spec)
         if not -width <= index < width:
-            raise ValueError(f"{path}: data.{kind}_column={spec} but rows have {width} columns")
+            raise DataError(f"{path}: data.{kind}_column={spec} but rows have {width} columns")
         return index % width
     if header is None:
-        raise ValueError(f"{path} has no header row, so data.{kind}_column must be a 0-based index, got {spec!r}")
+        raise DataError(f"{path} has no header row, so data.{kind}_column must be a 0-based index, got {spec!r}")
     lowered = [h.strip().lower() for h in header]
     if spec.lower() not in lowered:
-        raise ValueError(f"{path}: column {spec!r} not in header {header}; set data.{kind}_column to one of them")
+        raise DataError(f"{path}: column {spec!r} not in header {header}; set data.{kind}_column to one of them")
     return lowered.index(spec.lower())
 
 
@@ -151,7 +152,7 @@ def read_table(path: str | Path, text_column: str = "", label_column: str = "") 
     csv.field_size_limit(sys.maxsize)
     rows = [row for row in csv.reader(content.split("\n"), delimiter=delimiter, quoting=quoting) if row and any(row)]
     if not rows:
-        raise ValueError(f"{path} holds no rows")
+        raise DataError(f"{path} holds no rows")
     first = [cell.strip().lower() for cell in rows[0]]
     has_header = any(name in first for name in TEXT_COLUMN_NAMES + LABEL_COLUMN_NAMES) or (
         not text_column.strip().isdigit() and text_column != "" and text_column.lower() in first
@@ -160,7 +161,7 @@ def read_table(path: str | Path, text_column: str = "", label_column: str = "") 
     body = rows[1:] if has_header else rows
     width = len(rows[0])
     if width < 2:
-        raise ValueError(f"{path}: expected a text and a label column separated by {delimiter!r}, got 1 column")
+        raise DataError(f"{path}: expected a text and a label column separated by {delimiter!r}, got 1 column")
     if text_column:
         text_index = _resolve_column(text_column, header, width, "text", path)
     elif header is not None and any(name in first for name in TEXT_COLUMN_NAMES):
@@ -176,11 +177,11 @@ def read_table(path: str | Path, text_column: str = "", label_column: str = "") 
     else:
         label_index = 1 if text_index == 0 else 0
     if label_index == text_index:
-        raise ValueError(f"{path}: text and label column are both {text_index}; set data.text_column/data.label_column")
+        raise DataError(f"{path}: text and label column are both {text_index}; set data.text_column/data.label_column")
     texts, labels = [], []
     for line_number, row in enumerate(body, start=2 if has_header else 1):
         if len(row) <= max(text_index, label_index):
-            raise ValueError(f"{path}:{line_number}: expected {width} columns, got {len(row)}: {row[:3]}")
+            raise DataError(f"{path}:{line_number}: expected {width} columns, got {len(row)}: {row[:3]}")
         texts.append(row[text_index])
         labels.append(row[label_index].strip())
     return Split(texts, labels)
@@ -194,21 +195,21 @@ def _maas_root(path: Path) -> Path:
     if path.is_file():
         path = extract_archive(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"{path} not found; expected a folder with train/<label>/*.txt or its archive")
+        raise DataError(f"{path} not found; expected a folder with train/<label>/*.txt or its archive")
     for candidate in [path, *sorted(p for p in path.iterdir() if p.is_dir())]:
         if (candidate / "train").is_dir():
             return candidate
-    raise FileNotFoundError(f"{path} has no train/ folder (expected the Maas layout train/pos, train/neg, test/...)")
+    raise DataError(f"{path} has no train/ folder (expected the Maas layout train/pos, train/neg, test/...)")
 
 
 def read_labelled_folder(split_dir: Path) -> Split:
     """`<split_dir>/<label>/*.txt`, one example per file; the `unsup` folder is skipped."""
     if not split_dir.is_dir():
-        raise FileNotFoundError(f"{split_dir} not found (expected <label>/*.txt folders inside)")
+        raise DataError(f"{split_dir} not found (expected <label>/*.txt folders inside)")
     texts, labels = [], []
     label_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and p.name != "unsup")
     if not label_dirs:
-        raise ValueError(f"{split_dir} has no label folders (expected e.g. pos/ and neg/)")
+        raise DataError(f"{split_dir} has no label folders (expected e.g. pos/ and neg/)")
     for label_dir in label_dirs:
         for file in sorted(label_dir.glob("*.txt")):
             texts.append(decode_text(file.read_bytes()))
@@ -219,10 +220,10 @@ def read_labelled_folder(split_dir: Path) -> Split:
 def read_polarity_files(folder: Path) -> Split:
     """rt-polarity style: files named `<anything>.<label>` holding one example per line."""
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} not found (expected files like rt-polarity.pos / rt-polarity.neg)")
+        raise DataError(f"{folder} not found (expected files like rt-polarity.pos / rt-polarity.neg)")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix not in ("", ".md", ".txt", ".README"))
     if not files:
-        raise ValueError(f"{folder} has no <name>.<label> files")
+        raise DataError(f"{folder} has no <name>.<label> files")
     texts, labels = [], []
     for file in files:
         for line in read_bytes(file).split(b"\n"):
@@ -237,7 +238,7 @@ def read_uci_folder(folder: Path) -> Split:
     """All `*_labelled.txt` files of the UCI sentiment-labelled-sentences folder, concatenated."""
     files = sorted(folder.glob("*_labelled.txt")) if folder.is_dir() else [folder]
     if not files:
-        raise FileNotFoundError(f"{folder} holds no *_labelled.txt files")
+        raise DataError(f"{folder} holds no *_labelled.txt files")
     texts, labels = [], []
     for file in files:
         part = read_table(file, text_column="0", label_column="1")
@@ -251,10 +252,10 @@ def read_tfds(name: str) -> tuple[Split, dict[str, Split]]:
     try:
         import tensorflow_datasets as tfds
     except ImportError as err:  # pragma: no cover - installed in this project
-        raise ValueError("the tfds: sources need tensorflow-datasets (pip install tensorflow-datasets)") from err
+        raise DataError("the tfds: sources need tensorflow-datasets (pip install tensorflow-datasets)") from err
     text_key = {"imdb_reviews": "text", "glue/sst2": "sentence"}.get(name)
     if text_key is None:
-        raise ValueError(f"unsupported tfds dataset {name!r}; use tfds:imdb_reviews or tfds:glue/sst2")
+        raise DataError(f"unsupported tfds dataset {name!r}; use tfds:imdb_reviews or tfds:glue/sst2")
     held_out = "test" if name == "imdb_reviews" else "validation"
 
     def load(split: str) -> Split:
@@ -274,7 +275,7 @@ def read_tfds(name: str) -> tuple[Split, dict[str, Split]]:
 def _carve(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
     """Random (rest, held_out) partition with `fraction` of the examples held out."""
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"a held-out fraction must be in (0, 1), got {fraction}")
+        raise DataError(f"a held-out fraction must be in (0, 1), got {fraction}")
     order = np.random.default_rng(seed).permutation(len(split))
     count = max(1, int(round(len(split) * fraction)))
     held, rest = order[:count], order[count:]
@@ -293,7 +294,7 @@ def _carve_sentences(split: Split, fraction: float, seed: int) -> tuple[Split, S
     On data without nested texts this is a random carve that also drops exact duplicates.
     """
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"a held-out fraction must be in (0, 1), got {fraction}")
+        raise DataError(f"a held-out fraction must be in (0, 1), got {fraction}")
     norm = [" " + " ".join(text.split()) + " " for text in split.texts]
     by_text: dict[str, list[int]] = {}
     for i, text in enumerate(norm):
@@ -318,7 +319,7 @@ def _carve_sentences(split: Split, fraction: float, seed: int) -> tuple[Split, S
             for stop in range(start + 1, len(tokens) + 1):
                 removed.update(by_text.get(" " + " ".join(tokens[start:stop]) + " ", ()))
     if not held:
-        raise ValueError("validation_split=sentences found no text that other texts do not contain; "
+        raise DataError("validation_split=sentences found no text that other texts do not contain; "
                          "use --set data.validation_split=random")
     rest = [i for i in range(len(split)) if i not in removed]
     pick = lambda idx: Split([split.texts[i] for i in idx], [split.labels[i] for i in idx])  # noqa: E731
@@ -348,21 +349,37 @@ def _first_existing(folder: Path, names: tuple[str, ...]) -> Path:
     for name in names:
         if (folder / name).is_file():
             return folder / name
-    raise FileNotFoundError(f"none of {list(names)} found in {folder}")
+    raise DataError(f"none of {list(names)} found in {folder}")
 
 
-def _load_raw(cfg: DataConfig, seed: int) -> tuple[Split, Split | None, dict[str, Split], str]:
+def check_source(cfg: DataConfig) -> None:
+    """Settings the chosen source would ignore are errors (never train on other data than the user
+    named); checked with the config, before any data is read."""
+    from common.errors import ConfigError
+
     source = cfg.source
-    # Settings the chosen source would ignore are errors: never train on other data than the user named.
+    known = source in NAMED_SOURCES or source in ("folder", "table") or source in ("tfds:imdb_reviews", "tfds:glue/sst2")
+    if not known:
+        raise ConfigError(f"unknown data.source {source!r}; choose from {', '.join(NAMED_SOURCES)}, folder, table, "
+                          f"tfds:imdb_reviews or tfds:glue/sst2")
     if cfg.path and (source == "synthetic" or source.startswith("tfds:")):
-        raise ValueError(f"data.path={cfg.path!r} is ignored by data.source={source!r}; for your own file add "
-                         f"--set data.source=table (TSV/CSV) or folder (train/pos, train/neg, test/...)")
+        raise ConfigError(f"data.path={cfg.path!r} is ignored by data.source={source!r}; for your own file add "
+                          f"--set data.source=table (TSV/CSV) or folder (train/pos, train/neg, test/...)")
     table_only = {"validation_path": cfg.validation_path, "test_path": cfg.test_path,
                   "text_column": cfg.text_column, "label_column": cfg.label_column}
     ignored = [f"data.{k}" for k, v in table_only.items() if v]
     if ignored and source != "table":
-        raise ValueError(f"{', '.join(ignored)} apply only to data.source=table, not {source!r}; "
-                         f"add --set data.source=table or drop them")
+        raise ConfigError(f"{', '.join(ignored)} apply only to data.source=table, not {source!r}; "
+                          f"add --set data.source=table or drop them")
+    if source in ("folder", "table") and not cfg.path:
+        what = "a folder or archive with train/ and test/" if source == "folder" else \
+            "a TSV/CSV file with text and label columns"
+        raise ConfigError(f"data.source={source} needs data.path ({what})")
+
+
+def _load_raw(cfg: DataConfig, seed: int) -> tuple[Split, Split | None, dict[str, Split], str]:
+    source = cfg.source
+    check_source(cfg)
     if source == "synthetic":
         (texts, labels), (test_texts, test_labels) = synthetic.generate_splits(
             cfg.synthetic_examples, seed=seed, structures=cfg.synthetic_structures)
@@ -372,7 +389,7 @@ def _load_raw(cfg: DataConfig, seed: int) -> tuple[Split, Split | None, dict[str
                 f"synthetic scope task {cfg.synthetic_structures}")
     if source in ("imdb", "folder"):
         if source == "folder" and not cfg.path:
-            raise ValueError("data.source=folder needs data.path (a folder or archive with train/ and test/)")
+            raise DataError("data.source=folder needs data.path (a folder or archive with train/ and test/)")
         root = _maas_root(_shared_or_given(cfg))
         evaluation = {"test": read_labelled_folder(root / "test")} if (root / "test").is_dir() else {}
         return read_labelled_folder(root / "train"), None, evaluation, f"Maas folder {root}"
@@ -387,7 +404,7 @@ def _load_raw(cfg: DataConfig, seed: int) -> tuple[Split, Split | None, dict[str
         return train, None, evaluation, f"SST-2 {folder}"
     if source == "table":
         if not cfg.path:
-            raise ValueError("data.source=table needs data.path (a TSV/CSV file with text and label columns)")
+            raise DataError("data.source=table needs data.path (a TSV/CSV file with text and label columns)")
         read = lambda p: read_table(Path(p).expanduser(), cfg.text_column, cfg.label_column)  # noqa: E731
         validation = read(cfg.validation_path) if cfg.validation_path else None
         evaluation = {"test": read(cfg.test_path)} if cfg.test_path else {}
@@ -399,7 +416,7 @@ def _load_raw(cfg: DataConfig, seed: int) -> tuple[Split, Split | None, dict[str
     if source.startswith("tfds:"):
         train, evaluation = read_tfds(source.removeprefix("tfds:"))
         return train, None, evaluation, source
-    raise ValueError(f"unknown data.source {source!r}; choose from {', '.join(NAMED_SOURCES)} or tfds:imdb_reviews, tfds:glue/sst2")
+    raise DataError(f"unknown data.source {source!r}; choose from {', '.join(NAMED_SOURCES)} or tfds:imdb_reviews, tfds:glue/sst2")
 
 
 def load_dataset(cfg: DataConfig, seed: int = 0, label_names: list[str] | None = None) -> Dataset:
@@ -415,7 +432,7 @@ def load_dataset(cfg: DataConfig, seed: int = 0, label_names: list[str] | None =
         validation = fix(validation) if validation is not None else None
         evaluation = {name: fix(split) for name, split in evaluation.items()}
     if len(train) == 0:
-        raise ValueError(f"{description}: the training split is empty")
+        raise DataError(f"{description}: the training split is empty")
     if not evaluation:
         train, evaluation["test"] = _carve(train, cfg.test_fraction, seed + 1)
     if validation is None and cfg.validation_split == "sentences":
@@ -430,5 +447,5 @@ def load_dataset(cfg: DataConfig, seed: int = 0, label_names: list[str] | None =
     if label_names is None:
         label_names = sorted(set(train.labels), key=label_sort_key)
     if len(label_names) < 2:
-        raise ValueError(f"{description}: training labels hold a single class {label_names}; need at least 2")
+        raise DataError(f"{description}: training labels hold a single class {label_names}; need at least 2")
     return Dataset(train, validation, evaluation, list(label_names), description)

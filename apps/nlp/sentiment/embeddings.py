@@ -38,6 +38,7 @@ import numpy as np
 
 from apps.nlp.sentiment import features
 from common.data import cache_dir
+from common.errors import ConfigError
 
 WINDOW = 5  # context words either side
 NEGATIVE = 5  # negative samples per positive pair
@@ -49,7 +50,7 @@ def read_corpus_file(path: str | Path) -> list[str]:
     """One document per line from a text file (`.gz`, `.xz` read directly); empty lines skipped."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"data.pretrain_corpus={str(path)!r} is not a file; give train, imdb or a "
+        raise ConfigError(f"data.pretrain_corpus={str(path)!r} is not a file; give train, imdb or a "
                                 f"text file with one unlabelled document per line")
     opener = {".gz": gzip.open, ".xz": lzma.open}.get(path.suffix, open)
     with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
@@ -67,7 +68,7 @@ def train_word_vectors(texts: Sequence[str], dim: int, seed: int = 0, workers: i
     try:
         from gensim.models import Word2Vec
     except ImportError as err:  # the GPU machine's wheel set lacks it unless prepared with --word2vec
-        raise ValueError("model.embedding_init=word2vec needs gensim: `make setup` installs it here; on the GPU "
+        raise ConfigError("model.embedding_init=word2vec needs gensim: `make setup` installs it here; on the GPU "
                          "machine prepare the wheels with tools/gpu/prepare.sh --word2vec") from err
     import gensim
 
@@ -110,7 +111,7 @@ def embedding_matrix(vocabulary: Sequence[str], vectors: dict[str, np.ndarray], 
     rng = np.random.default_rng(seed)
     stacked = np.stack(list(vectors.values())) if vectors else np.zeros((1, dim), np.float32)
     if stacked.shape[1] != dim:
-        raise ValueError(f"word vectors are {stacked.shape[1]}-d but model.embedding_dim is {dim}")
+        raise ConfigError(f"word vectors are {stacked.shape[1]}-d but model.embedding_dim is {dim}")
     spread = stacked.std(axis=0) if len(stacked) > 1 else np.full(dim, 0.05, np.float32)
     matrix = rng.normal(0.0, 1.0, (len(vocabulary), dim)).astype(np.float32) * spread
     matrix[features.PAD_ID] = 0.0
@@ -140,16 +141,16 @@ def extend_vocabulary(vocabulary: Sequence[str], corpus: Sequence[str], extra: i
 def check_settings(source: str, corpus: str, init: str, corpus_vocab_size: int = 0) -> None:
     """Refuse settings that would be ignored or leak, before any data is read."""
     if init == "random" and corpus_vocab_size > 0:
-        raise ValueError(f"data.corpus_vocab_size={corpus_vocab_size} adds words that only have learnt vectors; it needs "
+        raise ConfigError(f"data.corpus_vocab_size={corpus_vocab_size} adds words that only have learnt vectors; it needs "
                          f"--set model.embedding_init=word2vec (or drop it)")
     if init == "random" and corpus != "train":
-        raise ValueError(f"data.pretrain_corpus={corpus!r} is used only with model.embedding_init=word2vec; "
+        raise ConfigError(f"data.pretrain_corpus={corpus!r} is used only with model.embedding_init=word2vec; "
                          f"add --set model.embedding_init=word2vec or drop it")
     if init == "word2vec" and corpus == "imdb" and source in ("imdb", "tfds:imdb_reviews"):
-        raise ValueError("data.pretrain_corpus=imdb would learn word vectors from IMDB's test reviews while "
+        raise ConfigError("data.pretrain_corpus=imdb would learn word vectors from IMDB's test reviews while "
                          "the task is IMDB; use --set data.pretrain_corpus=train")
     if init == "word2vec" and corpus not in ("train", "imdb") and not Path(corpus).expanduser().is_file():
-        raise FileNotFoundError(f"data.pretrain_corpus={corpus!r} is not a file; give train, imdb or a text "
+        raise ConfigError(f"data.pretrain_corpus={corpus!r} is not a file; give train, imdb or a text "
                                 f"file with one unlabelled document per line")
 
 

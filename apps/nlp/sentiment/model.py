@@ -94,8 +94,8 @@ def build_ensemble(members: list[keras.Model]) -> keras.Model:
     return keras.Model(ids, outputs, name="sentiment_ensemble")
 
 
-def compile_classifier(model: keras.Model, optimizer, num_classes: int) -> keras.Model:
-    """Loss and accuracy for 2 (sigmoid) or N (softmax) classes.
+def compile_args(num_classes: int) -> dict:
+    """Loss and accuracy for 2 (sigmoid) or N (softmax) classes, for `compile` beside the optimizer.
 
     `jit_compile="auto"` keeps XLA off for TensorFlow on CPU, which matters here: forcing it
     recompiled for every bucketed batch shape and ran the recurrent loop ~5x slower per step.
@@ -105,7 +105,11 @@ def compile_classifier(model: keras.Model, optimizer, num_classes: int) -> keras
     else:
         loss, metric = "sparse_categorical_crossentropy", keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     # weighted_metrics: filler rows (weight 0, added to divide batches across devices) do not count.
-    model.compile(optimizer=optimizer, loss=loss, weighted_metrics=[metric], jit_compile="auto")
+    return {"loss": loss, "weighted_metrics": [metric], "jit_compile": "auto"}
+
+
+def compile_classifier(model: keras.Model, optimizer, num_classes: int) -> keras.Model:
+    model.compile(optimizer=optimizer, **compile_args(num_classes))
     return model
 
 

@@ -20,6 +20,7 @@ that tracks which words a "not" or a "but" governs reaches high accuracy.
 from __future__ import annotations
 
 import numpy as np
+from common.errors import ConfigError
 
 STRUCTURES = ("single", "and", "but", "although")
 LABEL_NAMES = ("negative", "positive")
@@ -56,7 +57,7 @@ def _review(rng: np.random.Generator, structure: str, label: int) -> str:
     elif structure == "although":
         body = f"{_clause(rng, polarity)} , although {_clause(rng, -polarity)}"
     else:
-        raise ValueError(f"unknown synthetic structure {structure!r}; choose from {STRUCTURES}")
+        raise ConfigError(f"unknown synthetic structure {structure!r}; choose from {STRUCTURES}")
     opener = OPENERS[rng.integers(len(OPENERS))]
     closer = CLOSERS[rng.integers(len(CLOSERS))]
     return " ".join(part for part in (opener, body, closer) if part)
@@ -66,10 +67,10 @@ def generate(num_examples: int, seed: int = 0, structures=STRUCTURES) -> tuple[l
     """`num_examples` balanced reviews (labels 0/1) drawn uniformly over `structures`."""
     structures = tuple(structures)
     if num_examples < 1:
-        raise ValueError(f"num_examples must be positive, got {num_examples}")
+        raise ConfigError(f"num_examples must be positive, got {num_examples}")
     for structure in structures:
         if structure not in STRUCTURES:
-            raise ValueError(f"unknown synthetic structure {structure!r}; choose from {STRUCTURES}")
+            raise ConfigError(f"unknown synthetic structure {structure!r}; choose from {STRUCTURES}")
     rng = np.random.default_rng(seed)
     labels = [int(i % 2) for i in range(num_examples)]
     rng.shuffle(labels)
