@@ -104,6 +104,7 @@ class App:
     export_formats: tuple[str, ...] = ("keras", "saved_model", "tflite", "onnx")
     default_export_formats: tuple[str, ...] = ("keras", "saved_model", "tflite", "onnx")
     predict_command = "predict"  # the module name users know (translate, forecast...)
+    fixed_settings: tuple[str, ...] = ()  # data.* keys the trained model was built for (evaluate --set refuses them)
 
     # ------------------------------------------------------------------ configuration
     def config(self, preset: str = "default", overrides: Sequence[str] = ()) -> Any:
@@ -352,7 +353,11 @@ class Run:
         if not overrides:
             return self
         for item in overrides:
-            section = item.split("=", 1)[0].split(".", 1)[0].strip()
+            key = item.split("=", 1)[0].strip()
+            section = key.split(".", 1)[0]
+            if key in self.app.fixed_settings:
+                raise ConfigError(f"--set {item}: the trained model was built for {key}="
+                                  f"{_get(self.cfg, key)!r}; it cannot read another value (train a new run)")
             if section in ("model", "train", "features", "tokenizer"):
                 raise ConfigError(f"--set {item}: {section}.* describes the trained model and cannot change after "
                                   f"training; only data/eval/decode settings can")
@@ -370,6 +375,12 @@ class Run:
     def export(self, out: str | Path | None = None, formats: Sequence[str] | None = None, num_examples: int = 8,
                **options) -> dict:
         return export(self, out, formats, num_examples, **options)
+
+
+def _get(cfg, key: str):
+    for part in key.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
 
 
 def load_run(run_dir: str | Path | Run, app: "App | str | None" = None) -> Run:

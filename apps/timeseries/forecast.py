@@ -1,24 +1,28 @@
-"""Forecasts beyond the end of the series with a trained run and writes a CSV.
+"""Forecasts beyond the end of the series with a trained run and writes a CSV (the predict command).
 
     python -m apps.timeseries.forecast --run-dir runs/forecast --horizon 104 --out forecast.csv
+    python -m apps.timeseries.forecast --run-dir runs/forecast --set data.path=newer.csv   # fresher data
+    from common.pipeline import load_run; table = load_run("runs/forecast").predict(frame, horizon=24)
 
-The model reads the last `input_length` observations; horizons longer than the model's
-are produced recursively (the point forecast is fed back as input). Columns: `date`,
-one per channel (point forecast, original scale) and `<channel>_q<q>` per quantile.
+The model reads the last `input_length` observations; horizons longer than the model's are
+produced recursively (the point forecast is fed back as input). Columns: `date`, one per
+channel (point forecast, original scale) and `<channel>_q<q>` per quantile. When the last
+`input_length` rows held missing values that were filled in, the forecast is refused unless
+`--allow-filled` (the gaps are listed), since it would rest on invented values.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from apps.timeseries.data import Scaler, load_series
-from apps.timeseries.evaluate import load_run, point_forecast, predict
-from common.training import load_model, report_user_error, USER_ERRORS, write_json
+from apps.timeseries.evaluate import point_forecast, predict
+from common.cli import predict_main
+from common.errors import DataError, UsageError
+from common.rundir import check_writable, write_json
 
 
 def forecast_future(model, scaled: np.ndarray, input_length: int, model_horizon: int, horizon: int, quantiles) -> np.ndarray:
@@ -40,46 +44,84 @@ def future_index(last: pd.Timestamp, frequency: str, horizon: int):
     return pd.date_range(last, periods=horizon + 1, freq=frequency)[1:]
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Forecast past the end of the series with a trained run")
-    parser.add_argument("--run-dir", required=True, help="a run dir written by apps.timeseries.train")
-    parser.add_argument("--horizon", type=int, default=0, help="steps to forecast; 0 = the model's horizon")
-    parser.add_argument("--out", default="", help="CSV path; default <run-dir>/forecast.csv")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a data field, e.g. --set data.path=newer.csv to forecast from fresher data")
-    args = parser.parse_args(argv)
-    try:
-        if args.horizon < 0:
-            raise ValueError(f"--horizon must be positive, got {args.horizon}")
-        path, cfg = load_run(args.run_dir, args.set)
-        series = load_series(cfg.data)
-        if len(series.values) < cfg.data.input_length:
-            raise ValueError(f"the series has {len(series.values)} rows; the model needs the last {cfg.data.input_length}")
-        state = json.loads((path / "preprocessing.json").read_text())
-        if state["columns"] != series.columns:
-            raise ValueError(f"the data has columns {series.columns} but the model was trained on {state['columns']}")
-        scaler = Scaler.from_dict(state["scaler"])
-        model = load_model(path)
-        horizon = args.horizon or cfg.data.horizon
-        quantiles = cfg.model.quantiles
-        scaled = forecast_future(model, scaler.transform(series.values), cfg.data.input_length, cfg.data.horizon,
-                                 horizon, quantiles)
-    except USER_ERRORS as err:
-        return report_user_error(err)
+def _series(run, inputs):
+    from apps.timeseries.data import load_series, series_from_frame
+
+    cfg = run.cfg
+    if inputs is None:
+        return load_series(cfg.data)
+    if isinstance(inputs, (str, Path)):
+        import dataclasses
+
+        return load_series(dataclasses.replace(cfg.data, source="csv" if cfg.data.source in ("co2", "sunspots")
+                                               else cfg.data.source, path=str(inputs)))
+    if isinstance(inputs, pd.DataFrame):
+        return series_from_frame(inputs.reset_index() if isinstance(inputs.index, pd.DatetimeIndex) else inputs,
+                                 cfg.data, "frame")
+    raise DataError(f"forecast takes a DataFrame (date + value columns), a CSV path or nothing (the run's own data), "
+                    f"got {type(inputs).__name__}")
+
+
+def forecast(run, inputs=None, horizon: int = 0, allow_filled: bool = False) -> pd.DataFrame:
+    """The forecast table from the end of `inputs` (default: the run's own data source)."""
+    cfg, state = run.cfg, run.state
+    if horizon < 0:
+        raise UsageError(f"--horizon must be >= 0 (0 = the model's horizon), got {horizon}")
+    series = _series(run, inputs)
+    length = cfg.data.input_length
+    if len(series.values) < length:
+        raise DataError(f"the series has {len(series.values)} rows; the model needs the last {length}")
+    if series.columns != state["columns"]:
+        raise DataError(f"the data has columns {series.columns} but the model was trained on {state['columns']}")
+    filled = np.flatnonzero(~series.valid[-length:])
+    if len(filled) and not allow_filled:
+        when = ", ".join(str(t) for t in series.timestamps[-length:][filled[:3]])
+        raise DataError(f"{len(filled)} of the last {length} rows the model reads had missing values that were filled "
+                        f"in ({when}{', ...' if len(filled) > 3 else ''}; report {series.missing_report}); the forecast "
+                        f"would rest on them: fix the data, or pass --allow-filled to forecast anyway")
+    scaler = state["scaler_object"]
+    model_horizon = state["model_horizon"]
+    horizon = horizon or model_horizon
+    quantiles = cfg.model.quantiles
+    scaled = forecast_future(run.model, scaler.transform(series.values), length, model_horizon, horizon, quantiles)
     table = pd.DataFrame({"date": future_index(series.timestamps[-1], series.frequency, horizon)})
     point = scaler.inverse(point_forecast(scaled, quantiles).astype(np.float64))
     for c, name in enumerate(series.columns):
         table[name] = point[:, c]
         for i, q in enumerate(quantiles):
             table[f"{name}_q{q:g}"] = scaled[:, c, i] * scaler.std[c] + scaler.mean[c]
-    out = Path(args.out) if args.out else path / "forecast.csv"
+    table.attrs.update(horizon=horizon, model_horizon=model_horizon, recursive=horizon > model_horizon,
+                       origin=str(series.timestamps[-1]), filled_inputs=int(len(filled)))
+    return table
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--horizon", type=int, default=0, help="steps to forecast; 0 = the model's horizon")
+    parser.add_argument("--out", default="", help="CSV path; default <run-dir>/forecast.csv")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a data field, e.g. --set data.path=newer.csv to forecast from fresher data")
+    parser.add_argument("--allow-filled", action="store_true",
+                        help="forecast even when the input window holds filled-in missing values")
+
+
+def run_command(run, args) -> int:
+    run = run.with_overrides(args.set)
+    out = Path(args.out) if args.out else run.path / "forecast.csv"
+    check_writable(out, "the forecast", "--out")  # before any work: a bad --out fails in a second
+    table = forecast(run, horizon=args.horizon, allow_filled=args.allow_filled)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
-    write_json(out.with_suffix(".json"), {"horizon": horizon, "model_horizon": cfg.data.horizon,
-                                         "recursive": horizon > cfg.data.horizon, "from": str(series.timestamps[-1])})
-    print(table.head(min(5, horizon)).to_string(index=False))
-    print(f"Wrote {horizon}-step forecast to {out}")
+    write_json(out.with_suffix(".json"), dict(table.attrs))
+    if args.json:
+        print(json.dumps({"out": str(out), **table.attrs}))
+    else:
+        print(table.head(min(5, len(table))).to_string(index=False))
+        print(f"Wrote {len(table)}-step forecast to {out}")
     return 0
+
+
+def main(argv=None) -> int:
+    return predict_main("forecasting", argv)
 
 
 if __name__ == "__main__":

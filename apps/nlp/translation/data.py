@@ -30,6 +30,7 @@ import numpy as np
 from apps.nlp.translation.config import DataConfig
 from apps.nlp.translation.tokenizer import BOS, EOS, PAD
 from common.data import extract_archive, require_shared_data
+from common.errors import DataError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,22 +81,22 @@ def read_tab_pairs(path: Path, source_lang: str, target_lang: str) -> list[tuple
     """Anki/Tatoeba `english<TAB>other[<TAB>attribution]`; a `.zip` is extracted to the cache first."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"pair file {path} not found; pass an Anki .txt/.zip or --set data.source=synthetic")
+        raise DataError(f"pair file {path} not found; pass an Anki .txt/.zip or --set data.source=synthetic")
     if path.suffix == ".zip":
         folder = extract_archive(path)
         candidates = sorted(p for p in folder.rglob("*.txt") if not p.name.startswith(("_", ".")) and "about" not in p.name.lower())
         if not candidates:
-            raise FileNotFoundError(f"{path} holds no .txt file of sentence pairs")
+            raise DataError(f"{path} holds no .txt file of sentence pairs")
         path = candidates[0]
     if "en" not in (source_lang, target_lang):
-        raise ValueError(f"Anki files pair English with one other language; got {source_lang}->{target_lang}")
+        raise DataError(f"Anki files pair English with one other language; got {source_lang}->{target_lang}")
     pairs = []
     with open(path, encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, 1):
             columns = line.rstrip("\n").split("\t")
             if len(columns) < 2:
                 if line.strip():
-                    raise ValueError(f"{path}:{line_number}: expected english<TAB>translation, got {line[:60]!r}")
+                    raise DataError(f"{path}:{line_number}: expected english<TAB>translation, got {line[:60]!r}")
                 continue
             english, other = columns[0], columns[1]
             pairs.append((english, other) if source_lang == "en" else (other, english))
@@ -120,7 +121,7 @@ def read_parallel(folder: Path, source_lang: str, target_lang: str) -> dict[str,
     """Line-aligned `<split>.<lang>[.gz]` files → {"train": pairs, "valid": ..., "test": ...} (present splits only)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"parallel data folder {folder} not found")
+        raise DataError(f"parallel data folder {folder} not found")
     names = {"train": ["train"], "valid": ["val", "valid", "dev"], "test": ["test", "test_2016_flickr", "test2016"]}
     found = {}
     for split, candidates in names.items():
@@ -130,10 +131,10 @@ def read_parallel(folder: Path, source_lang: str, target_lang: str) -> dict[str,
             continue
         sources, targets = _read_lines(src), _read_lines(tgt)
         if len(sources) != len(targets):
-            raise ValueError(f"{src} has {len(sources)} lines but {tgt} has {len(targets)}: files are not line-aligned")
+            raise DataError(f"{src} has {len(sources)} lines but {tgt} has {len(targets)}: files are not line-aligned")
         found[split] = _clean(list(zip(sources, targets)))
     if "train" not in found:
-        raise FileNotFoundError(f"no train.{source_lang}[.gz] and train.{target_lang}[.gz] in {folder}")
+        raise DataError(f"no train.{source_lang}[.gz] and train.{target_lang}[.gz] in {folder}")
     return found
 
 
@@ -161,7 +162,7 @@ def load_splits(cfg: DataConfig) -> Splits:
         from apps.nlp.translation.synthetic import generate_pairs
 
         if cfg.source_lang != "en":
-            raise ValueError(f"the synthetic source translates from English: set data.source_lang=en (got {cfg.source_lang!r})")
+            raise DataError(f"the synthetic source translates from English: set data.source_lang=en (got {cfg.source_lang!r})")
         pairs = generate_pairs(cfg.num_examples, cfg.target_lang, cfg.split_seed)
     elif source == "anki":
         pairs = read_tab_pairs(require_shared_data("nlp/spa-eng.zip"), cfg.source_lang, cfg.target_lang)
@@ -174,7 +175,7 @@ def load_splits(cfg: DataConfig) -> Splits:
     elif Path(source).suffix in (".txt", ".tsv", ".zip"):
         pairs = read_tab_pairs(Path(source), cfg.source_lang, cfg.target_lang)
     else:
-        raise ValueError(
+        raise DataError(
             f"unknown data.source {source!r}: use synthetic, anki, multi30k, a path to an Anki .txt/.tsv/.zip, parallel:DIR or tfds:NAME"
         )
     if official is None:
@@ -193,7 +194,7 @@ def load_splits(cfg: DataConfig) -> Splits:
         random.Random(cfg.split_seed).shuffle(train)
         splits = Splits(train[: cfg.num_examples], splits.valid, splits.test)
     if not splits.train or not splits.valid or not splits.test:
-        raise ValueError(f"data source {source!r} gave an empty split {splits.sizes()}; use more examples or other fractions")
+        raise DataError(f"data source {source!r} gave an empty split {splits.sizes()}; use more examples or other fractions")
     return splits
 
 
@@ -258,7 +259,7 @@ class PairBatches(keras.utils.PyDataset):
                  pad_multiple: int = 8, **kwargs):
         super().__init__(**kwargs)
         if not sources:
-            raise ValueError("no sentence pairs to batch (all empty or longer than the token limits?)")
+            raise DataError("no sentence pairs to batch (all empty or longer than the token limits?)")
         if multiple_of < 1:
             raise ValueError(f"multiple_of must be a positive device count, got {multiple_of}")
         self.sources, self.targets = list(sources), list(targets)

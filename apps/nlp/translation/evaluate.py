@@ -2,15 +2,14 @@
 
     python -m apps.nlp.translation.evaluate --run-dir runs/translate [--split test] [--beam-size 4]
 
-Writes `evaluation_<split>.json` (scores, sacrebleu signatures, decoding settings) and
-`translations_<split>.tsv` (source, reference, hypothesis) into the run dir and prints a
-few sample translations. Scores are case-insensitive when the tokenizer lower-cases
+Writes `<run-dir>/eval/<split>/metrics.json` (scores, sacrebleu signatures, decoding settings)
+and `translations.tsv` (source, reference, hypothesis) there, and prints a few sample
+translations. Scores are case-insensitive when the tokenizer lower-cases
 (the signature then says `case:lc`).
 """
 
 from __future__ import annotations
 
-import argparse
 import random
 import time
 from pathlib import Path
@@ -19,9 +18,9 @@ from typing import Sequence
 import keras
 from sacrebleu.metrics import BLEU, CHRF
 
-from apps.nlp.translation.data import Splits, load_splits
 from apps.nlp.translation.decode import Translator
-from common.training import report_user_error, USER_ERRORS, write_json
+from common.cli import evaluate_main
+from common.errors import DataError
 
 
 def corpus_scores(hypotheses: Sequence[str], references: Sequence[str], lowercase: bool) -> dict:
@@ -80,7 +79,7 @@ class ValidationBLEU(keras.callbacks.Callback):
             raise ValueError(f"count must be positive, got {count}")
         pairs = list(pairs)
         if not pairs:
-            raise ValueError("no validation pairs to score; decode.select_by_bleu needs a validation split")
+            raise DataError("no validation pairs to score; decode.select_by_bleu needs a validation split")
         if count < len(pairs):
             pairs = [pairs[i] for i in sorted(random.Random(0).sample(range(len(pairs)), count))]
         self.pairs, self.make_translator, self.translator = pairs, make_translator, None
@@ -105,36 +104,8 @@ def write_translations(path: Path, rows: Sequence[tuple[str, str, str]]) -> None
     path.write_text("source\treference\thypothesis\n" + "".join("\t".join(r) + "\n" for r in clean), encoding="utf-8")
 
 
-def pick_split(splits: Splits, name: str):
-    return {"train": splits.train, "valid": splits.valid, "test": splits.test}[name]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Evaluate a translation run with BLEU and chrF")
-    parser.add_argument("--run-dir", required=True, help="a run dir written by apps.nlp.translation.train")
-    parser.add_argument("--split", default="test", choices=("test", "valid"), help="held-out split to score")
-    parser.add_argument("--beam-size", type=int, default=None, help="override the run's decode.beam_size (1 = greedy)")
-    parser.add_argument("--max-examples", type=int, default=None, help="score only the first N sentences (0 = all)")
-    args = parser.parse_args(argv)
-    try:
-        if args.beam_size is not None and args.beam_size < 1:
-            raise ValueError(f"--beam-size must be >= 1, got {args.beam_size}")
-        translator = Translator.from_run_dir(args.run_dir)
-        cfg = translator.cfg
-        pairs = pick_split(load_splits(cfg.data), args.split)
-        limit = cfg.decode.max_eval_examples if args.max_examples is None else args.max_examples
-        metrics, rows = evaluate_pairs(translator, pairs, args.beam_size, limit)
-    except USER_ERRORS as err:
-        return report_user_error(err)
-    run_dir = Path(args.run_dir)
-    metrics["split"] = args.split
-    write_json(run_dir / f"evaluation_{args.split}.json", metrics)
-    write_translations(run_dir / f"translations_{args.split}.tsv", rows)
-    print_samples(rows, cfg.decode.num_samples)
-    print(f"{args.split}: BLEU {metrics['bleu']:.2f}  chrF {metrics['chrf']:.2f}  ({metrics['num_sentences']} sentences, beam {metrics['beam_size']})")
-    print(f"  {metrics['bleu_signature']}\n  {metrics['chrf_signature']}")
-    print(f"Wrote {run_dir / f'evaluation_{args.split}.json'} and {run_dir / f'translations_{args.split}.tsv'}")
-    return 0
+    return evaluate_main("translation", argv)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Exports a trained run: a string-in → string-out SavedModel plus encoder/decoder-step models.
 
-    python -m apps.nlp.translation.export --run-dir runs/translate [--out-dir runs/translate/export]
+    python -m apps.nlp.translation.export --run-dir runs/translate [--out runs/translate/export] [--num-examples 32]
 
 Writes under `<out-dir>`:
 - `translator/`: a TF SavedModel whose `serve` signature maps a batch of source strings
@@ -19,7 +19,6 @@ Writes under `<out-dir>`:
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shutil
@@ -29,10 +28,9 @@ from typing import Sequence
 import numpy as np
 
 from apps.nlp.translation.data import load_splits, pad_batch
-from apps.nlp.translation.decode import Translator
 from apps.nlp.translation.tokenizer import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, WORD_START, BPETokenizer
 from common.export import ExportError, export_all
-from common.training import USER_ERRORS, report_user_error
+from common.cli import export_main
 
 _OPEN, _CLOSE = "\x01", "\x02"  # delimit BPE symbols so regex merges never overlap
 
@@ -43,7 +41,7 @@ def _merge_patterns(tokenizer: BPETokenizer) -> tuple[list[str], list[str]]:
     return patterns, rewrites
 
 
-def build_string_translator(translator: Translator):
+def build_string_translator(translator: "Translator"):  # noqa: F821  (apps.nlp.translation.decode)
     """A tf.Module with `serve(strings [batch]) -> {"translation": strings [batch]}` (greedy)."""
     import tensorflow as tf
 
@@ -129,13 +127,13 @@ def build_string_translator(translator: Translator):
     return StringTranslator()
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path | None = None, num_parity_examples: int = 32) -> dict:
+def export_run(run, out: Path, num_parity_examples: int = 32) -> dict:
     import tensorflow as tf
 
-    translator = Translator.from_run_dir(run_dir)
-    cfg = translator.cfg
-    out = Path(out_dir) if out_dir else Path(run_dir) / "export"
-    out.mkdir(parents=True, exist_ok=True)
+    from apps.nlp.translation.app import make_translator
+
+    translator = make_translator(run)
+    cfg, run_dir = run.cfg, run.path
     test = load_splits(cfg.data).test[:num_parity_examples]
     sources = [s for s, _ in test] + ["", "Where is the station?"]
 
@@ -174,21 +172,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, num_parit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Export a translation run (string SavedModel + encoder/decoder step)")
-    parser.add_argument("--run-dir", required=True, help="run dir written by apps.nlp.translation.train")
-    parser.add_argument("--out-dir", default=None, help="default: <run-dir>/export")
-    parser.add_argument("--parity-examples", type=int, default=32, help="test sentences used for the parity checks")
-    args = parser.parse_args(argv)
-    try:
-        report = export_run(args.run_dir, args.out_dir, args.parity_examples)
-    except (*USER_ERRORS, ExportError) as err:
-        return report_user_error(err)
-    t = report["translator"]
-    print(f"translator SavedModel: {t['path']} ({t['exact_matches']}/{t['sentences']} greedy translations identical to Python)")
-    for name in ("encoder", "decoder_step"):
-        diff = report[name]["formats"]["saved_model"]["max_abs_diff"]
-        print(f"{name} SavedModel: {report[name]['formats']['saved_model']['path']} (max |diff| {diff:.2e})")
-    return 0
+    return export_main("translation", argv)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable, Sequence
+from common.errors import RunDirError
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<s>", "</s>")
@@ -200,10 +201,13 @@ class BPETokenizer:
     def load(cls, path: str | Path) -> "BPETokenizer":
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"tokenizer file {path} not found: is this a translation run dir?")
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("type") != "bpe" or data.get("version") != _FORMAT_VERSION:
-            raise ValueError(f"{path} is not a version-{_FORMAT_VERSION} BPE tokenizer file")
+            raise RunDirError(f"tokenizer file {path} not found: is this a translation run dir?")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise RunDirError(f"{path} is not valid JSON ({err}); the run dir is damaged: retrain") from None
+        if not isinstance(data, dict) or data.get("type") != "bpe" or data.get("version") != _FORMAT_VERSION:
+            raise RunDirError(f"{path} is not a version-{_FORMAT_VERSION} BPE tokenizer file")
         return cls(data["vocab"], [tuple(m) for m in data["merges"]], data["lowercase"])
 
 

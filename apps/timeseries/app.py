@@ -1,0 +1,157 @@
+"""The forecasting app's declarations for the shared pipeline (common/pipeline.py).
+
+Training reads a series (bundled statsmodels data, a CSV, or a benchmark file), splits it in time,
+fits the scaler on the training rows, trains a SegRNN / LSTM / GRU forecaster on windows and
+scores it beside naive, seasonal-naive and DLinear baselines (benchmark MSE/MAE on the scaled
+data, MASE/sMAPE on the original scale, a rolling-origin backtest).
+
+    python -m apps.timeseries.train --config ett --run-dir runs/etth1 --set data.path=timeseries/ETTh1.csv
+    from common.pipeline import load_run; load_run("runs/etth1").predict()        # a DataFrame forecast
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from pathlib import Path
+
+from apps.timeseries.config import PRESETS, Config
+from common.errors import RunDirError, UsageError
+from common.pipeline import App, Built, Job, Prepared
+from common.rundir import read_json
+
+
+def preprocessing_state(series, splits) -> dict:
+    return {
+        "dataset": series.name, "columns": series.columns, "target": series.target, "frequency": series.frequency,
+        "seasonal_period": series.seasonal_period, "scaler": splits.scaler.to_dict(), "borders": splits.borders,
+        "missing": series.missing_report, "last_timestamp": str(series.timestamps[-1]), "num_rows": len(series.values),
+    }
+
+
+class ForecastingApp(App):
+    name = "forecasting"
+    package = "apps.timeseries"
+    title = "multi-horizon forecasting (SegRNN / LSTM / GRU) against naive, seasonal-naive and DLinear"
+    config_class = Config
+    presets = PRESETS
+    preset_help = {
+        "tiny": "seconds: the bundled CO2 series, input 24, horizon 8, 1 epoch (tests)",
+        "default": "make train-forecast: the bundled monthly CO2 series (statsmodels), a few minutes on 2 CPU cores",
+    }
+    splits = ("test", "validation")
+    predict_command = "forecast"
+    export_formats = ("keras", "saved_model", "onnx", "tflite")
+    default_export_formats = ("keras", "saved_model")
+    # What the trained network was built for: a finished run cannot read other values of these.
+    fixed_settings = ("data.input_length", "data.horizon", "data.features", "data.columns", "data.target")
+
+    # ------------------------------------------------------------------ training
+    def prepare(self, job: Job) -> Prepared:
+        from apps.timeseries.data import load_series, make_splits
+        from common.training import steps_for
+
+        cfg, dist = job.cfg, job.dist
+        series = load_series(cfg.data)
+        splits = make_splits(series, cfg.data)
+        print(f"{series.name}: {len(series.values)} rows x {len(series.columns)} channels {series.columns}, "
+              f"frequency {series.frequency}, seasonal period {series.seasonal_period}, missing {series.missing_report}")
+        summary = {"dataset": series.name, "rows": len(series.values), "channels": len(series.columns),
+                   "train_windows": len(splits.train), "validation_windows": len(splits.val),
+                   "test_windows": len(splits.test), "borders": splits.borders}
+        return Prepared((splits.train.x, splits.train.y), (splits.val.x, splits.val.y),
+                        steps_for(len(splits.train), dist.global_batch_size), summary,
+                        types.SimpleNamespace(series=series, splits=splits))
+
+    def build(self, job: Job) -> Built:
+        from apps.timeseries.model import build_model, make_loss
+
+        cfg, data = job.cfg, job.prepared.data
+        model = build_model(cfg.model, cfg.data.input_length, cfg.data.horizon, len(data.series.columns))
+        return Built(model, {"loss": make_loss(cfg.model)})
+
+    def save_state(self, job: Job) -> None:
+        data = job.prepared.data
+        job.run.write_json("preprocessing.json", preprocessing_state(data.series, data.splits))
+
+    def after_training(self, job: Job, model) -> dict:
+        from apps.timeseries.evaluate import evaluate_run, format_table
+
+        data = job.prepared.data
+        metrics = evaluate_run(model, data.series, data.splits, job.cfg, plot_path=job.path / "forecast.png")
+        history = read_json(job.path / "history.json")
+        if history.get("val_loss"):
+            metrics["best_val_loss"] = min(history["val_loss"])
+        print()
+        print(format_table(metrics))
+        return metrics
+
+    def summary(self, metrics: dict) -> dict:
+        return {**metrics["summary"], "train_seconds": metrics["train_seconds"]}
+
+    def summary_files(self):
+        return ("config.json", "model.keras", "metrics.json", "preprocessing.json", "training_curves.png",
+                "forecast.png")
+
+    # ------------------------------------------------------------------ a finished run
+    def load_state(self, run) -> dict:
+        from apps.timeseries.data import Scaler
+
+        state = read_json(run.path / "preprocessing.json", "the scaler and columns, written by apps.timeseries.train")
+        try:
+            scaler = Scaler.from_dict(state["scaler"])
+            columns = list(state["columns"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise RunDirError(f"{run.path / 'preprocessing.json'} is incomplete ({err}); the run dir is damaged: "
+                              f"retrain") from None
+        channels = run.model.inputs[0].shape[-1]
+        if len(scaler.mean) != len(columns) or channels != len(columns):
+            raise RunDirError(f"{run.path}: preprocessing.json names {len(columns)} columns but the model takes "
+                              f"{channels} channels; the run dir is damaged or mixed: retrain")
+        return {**state, "scaler_object": scaler, "model_horizon": int(run.model.outputs[0].shape[1])}
+
+    def evaluate(self, run, split, data, out: Path, options: dict) -> dict:
+        from apps.timeseries.data import load_series, make_splits
+        from apps.timeseries.evaluate import evaluate_run
+
+        cfg = run.cfg
+        if data:
+            raise UsageError("forecasting evaluates another file through --set data.path=FILE (not --data)")
+        series = load_series(cfg.data)
+        splits = make_splits(series, cfg.data)
+        if split == "validation":
+            splits = dataclasses.replace(splits, test=splits.val)  # evaluate_run scores `test`
+        return evaluate_run(run.model, series, splits, cfg, plot_path=out / "forecast.png")
+
+    def print_evaluation(self, metrics: dict, out: Path) -> None:
+        from apps.timeseries.evaluate import format_table
+
+        print(format_table(metrics))
+        if "quantile_coverage" in metrics:
+            cov = metrics["quantile_coverage"]
+            print(f"interval {cov['interval']} coverage {cov['interval_coverage']:.3f} "
+                  f"(nominal {cov['interval_nominal']:.2f})")
+        print(f"Plot: {out / 'forecast.png'}")
+
+    def predict(self, run, inputs=None, horizon: int = 0, allow_filled: bool = False):
+        from apps.timeseries.forecast import forecast
+
+        return forecast(run, inputs, horizon=horizon, allow_filled=allow_filled)
+
+    def add_predict_arguments(self, parser) -> None:
+        from apps.timeseries.forecast import add_arguments
+
+        add_arguments(parser)
+
+    def run_predict_command(self, run, args) -> int:
+        from apps.timeseries.forecast import run_command
+
+        return run_command(run, args)
+
+    def export(self, run, out: Path, formats, num_examples: int, options: dict) -> dict:
+        from apps.timeseries.export import export_run
+
+        return export_run(run, out, formats, num_examples)
+
+
+APP = ForecastingApp()
