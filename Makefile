@@ -14,10 +14,13 @@ SETARGS := $(foreach s,$(SET),--set $(s))
 
 setup: $(STAMP)
 
-$(STAMP): requirements.lock
+# The lock first, then the suite itself as an editable package (the `lstm-suite` command, `import apps`
+# from any folder); --no-deps so the lock alone decides every version.
+$(STAMP): requirements.lock pyproject.toml
 	$(PYTHON_SYS) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $(STAMP)
 
 lock: ## Re-resolve requirements.txt into requirements.lock.
