@@ -1,0 +1,102 @@
+"""The installed package: its console script, its CLI usage, and imports from outside the project folder.
+
+`make setup` installs the suite editable (`pip install --no-deps -e .`); the tests that need that
+install skip when the venv running them does not have it (a GPU machine's bare Python).
+"""
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FOUR_APPS = ("speech", "sentiment", "translation", "forecasting")
+
+
+def _installed():
+    try:
+        return importlib.metadata.distribution("lstm-suite")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("lstm-suite is not installed in this venv (make setup runs pip install --no-deps -e .)")
+
+
+def _outside_env() -> dict:
+    """The environment minus anything that would put the project on sys.path by another way."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def test_console_script_points_at_the_cli_main():
+    dist = _installed()
+    assert dist.version == "0.1.0"
+    scripts = {ep.name: ep for ep in importlib.metadata.entry_points(group="console_scripts")}
+    assert "lstm-suite" in scripts
+    assert scripts["lstm-suite"].value == "common.cli:main"
+    from common.cli import main
+
+    assert scripts["lstm-suite"].load() is main
+
+
+def test_cli_help_lists_the_apps_and_commands(capsys):
+    from apps import APPS
+    from common.cli import COMMANDS, main
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: lstm-suite APP COMMAND")
+    for name in (*APPS, *FOUR_APPS, "experiments"):
+        assert name in out
+    for command in COMMANDS:
+        assert command in out
+
+
+def test_cli_without_a_command_or_with_a_wrong_one_is_a_user_error(capsys):
+    from common.cli import main
+
+    assert main([]) == 2
+    assert "usage: lstm-suite" in capsys.readouterr().out
+    assert main(["speech", "fly"]) == 2
+    assert "unknown command 'fly'" in capsys.readouterr().err
+    assert main(["nosuchapp", "train"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown app 'nosuchapp'" in err and "speech" in err
+
+
+def test_app_train_help_through_the_cli_lists_presets_and_set_keys(capsys):
+    from common.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["forecasting", "train", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--config", "--set", "--run-dir", "--resume", "--overwrite", "--print-config"):
+        assert flag in out
+    assert "tiny" in out and "train.epochs (int)" in out and "train.tensorboard (bool)" in out
+
+
+def test_imports_and_console_script_work_from_another_folder(tmp_path):
+    _installed()
+    code = "import apps.speech, common.pipeline; print(apps.speech.__file__); print(common.pipeline.__file__)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_outside_env(), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    speech_file, pipeline_file = (Path(line) for line in proc.stdout.split())
+    assert speech_file == ROOT / "apps" / "speech" / "__init__.py"
+    assert pipeline_file == ROOT / "common" / "pipeline.py"
+
+    proc = subprocess.run([sys.executable, "-m", "common.cli", "--help"], cwd=tmp_path, env=_outside_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "usage: lstm-suite APP COMMAND" in proc.stdout
+
+    script = Path(sys.executable).parent / "lstm-suite"
+    assert script.exists(), f"{script} missing: the console script was not installed"
+    proc = subprocess.run([str(script), "--help"], cwd=tmp_path, env=_outside_env(), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert all(name in proc.stdout for name in FOUR_APPS)
+    proc = subprocess.run([str(script), "speech"], cwd=tmp_path, env=_outside_env(), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
