@@ -32,7 +32,9 @@ def main(argv=None) -> int:
     import keras
 
     from common.layers import RecurrentStack
-    from common.training import RunDir, StopOnNaN, TrainConfig, make_callbacks
+    from common.callbacks import StopOnNaN, make_callbacks
+    from common.rundir import RunDir
+    from common.training import TrainConfig
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(args.batch * args.batches, args.steps, 16)).astype("float32")

@@ -287,7 +287,7 @@ def train(app: "App | str", cfg: Any, run_dir: str | Path, overrides: Sequence[s
         train_seconds = time.perf_counter() - job.started
         metrics = app.after_training(job, model)
         metrics.update(train_seconds=round(train_seconds, 1), num_parameters=int(model.count_params()),
-                       epochs_run=len(history.get("loss", [])) if "loss" in history else metrics.get("epochs_run"))
+                       epochs_run=_epochs_run(history, metrics))
         run.write_json("metrics.json", metrics)
     if not job.dist.is_chief:
         return None
@@ -381,6 +381,15 @@ def _get(cfg, key: str):
     for part in key.split("."):
         cfg = getattr(cfg, part)
     return cfg
+
+
+def _epochs_run(history: dict, metrics: dict):
+    """Epochs trained: a number, or one per member for an ensemble."""
+    if history and "members" in history:
+        return [len(member.get("loss", [])) for member in history["members"]]
+    if history and "loss" in history:
+        return len(history["loss"])
+    return metrics.get("epochs_run")
 
 
 def load_run(run_dir: str | Path | Run, app: "App | str | None" = None) -> Run:

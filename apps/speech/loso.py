@@ -22,7 +22,7 @@ FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 
 def main(argv=None) -> int:
     from apps.speech import train
-    from common.training import write_json
+    from common.rundir import write_json
 
     parser = argparse.ArgumentParser(description="FSDD leave-one-speaker-out evaluation.")
     parser.add_argument("--run-root", required=True, help="folder for one run dir per held-out speaker")

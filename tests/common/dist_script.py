@@ -22,7 +22,8 @@ import numpy as np  # noqa: E402
 
 from common.distribute import setup_distribution  # noqa: E402
 from common.layers import RecurrentStack  # noqa: E402
-from common.training import RunDir, TrainConfig, fit, make_optimizer, set_seed  # noqa: E402
+from common.rundir import RunDir  # noqa: E402
+from common.training import TrainConfig, fit, make_optimizer, set_seed  # noqa: E402
 
 cfg = TrainConfig(epochs=3, batch_size=per_replica, learning_rate=0.05, optimizer="sgd", schedule="constant",
                   clipnorm=0.0, distribution=mode, lr_scaling="none")

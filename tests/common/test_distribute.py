@@ -167,7 +167,8 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras, numpy as np
 from common.distribute import setup_distribution
-from common.training import RunDir, TrainConfig, fit, make_optimizer
+from common.rundir import RunDir
+from common.training import TrainConfig, fit, make_optimizer
 cfg = TrainConfig(epochs=2, batch_size=4, distribution="mirrored", lr_scaling="none", optimizer="sgd",
                   schedule="constant", clipnorm=0.0)
 dist = setup_distribution(cfg)

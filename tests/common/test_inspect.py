@@ -17,7 +17,8 @@ from common.inspect import (
     select_layer,
 )
 from common.layers import RecurrentStack
-from common.training import RunDir, TrainConfig, fit
+from common.rundir import RunDir
+from common.training import TrainConfig, fit
 
 
 def _x(batch=2, steps=6, features=3, seed=0):

@@ -8,7 +8,9 @@ import pytest
 
 from common.evaluation import binary_roc_auc, classification_report, plot_confusion_matrix, plot_history
 from common.layers import AttentionPooling, RecurrentStack
-from common.training import RunDir, RunDirError, TrainConfig, fit, load_model, make_optimizer, open_run_dir, set_seed
+from common.pipeline import load_model
+from common.rundir import RunDir, RunDirError, open_run_dir
+from common.training import TrainConfig, fit, make_optimizer, set_seed
 
 
 def _task(n=256, t=12, seed=0):
@@ -116,7 +118,7 @@ def test_classification_report_and_plots(tmp_path):
 def test_time_budget_stops_before_the_epoch_that_would_overrun(tmp_path, capsys):
     import time
 
-    from common.training import TimeBudget
+    from common.callbacks import TimeBudget
 
     class SlowEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -167,7 +169,7 @@ def test_jax_compilation_cache_is_written_and_can_be_disabled(tmp_path):
 
     root = Path(__file__).resolve().parents[2]
     script = ("import numpy as np, keras\n"
-              "from common.training import enable_jax_compilation_cache\n"
+              "from common.backend import enable_jax_compilation_cache\n"
               "print('folder', enable_jax_compilation_cache())\n"
               "m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])\n"
               "m.compile('sgd', 'mse')\n"
@@ -222,7 +224,7 @@ def test_run_callbacks_let_the_jax_loop_run_ahead(tmp_path):
     Keras' JAX loop wait for the device after every step (measured on CPU: +10 % per step)."""
     from keras.src.utils.python_utils import is_default
 
-    from common.training import make_callbacks
+    from common.callbacks import make_callbacks
 
     with RunDir(tmp_path / "run") as run:
         callbacks = make_callbacks(TrainConfig(epochs=1, time_budget_minutes=5.0), run)

@@ -10,6 +10,7 @@ import soundfile as sf
 from apps.speech.config import SILENCE, UNKNOWN, AugmentConfig, DataConfig
 from apps.speech.data import (AugmentedClips, Split, augment_batch, fit_length, label_names, load_audio, load_data,
                               load_eval_data, load_fsdd, load_speech_commands_folder, reverberate, room_response)
+from common.errors import DataError
 
 CFG = DataConfig(source="folder", words=("yes", "no"), clip_seconds=0.25)
 
@@ -37,7 +38,7 @@ def test_load_audio_resamples_and_rejects_bad_files(tmp_path):
     sf.write(tmp_path / "synth.wav", _tone(22050, 0.5), 22050)
     assert load_audio(tmp_path / "eight.wav").shape == (8000,)
     assert load_audio(tmp_path / "synth.wav").shape == (8000,)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(DataError, match="not found"):
         load_audio(tmp_path / "missing.wav")
     (tmp_path / "junk.wav").write_bytes(b"not audio at all")
     with pytest.raises(ValueError, match="cannot read"):
@@ -76,7 +77,7 @@ def test_folder_without_lists_splits_by_speaker(tmp_path):
 
 
 def test_bad_sources_give_clear_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not found"):
+    with pytest.raises(DataError, match="not found"):
         load_data(dataclasses.replace(CFG, path=str(tmp_path / "nowhere")))
     with pytest.raises(ValueError, match="data.path"):
         load_data(dataclasses.replace(CFG, path=""))
@@ -88,7 +89,7 @@ def test_bad_sources_give_clear_errors(tmp_path):
     root = _make_folder(tmp_path / "sc")
     with pytest.raises(ValueError, match=r"no clips for label\(s\) \['maybe'\]"):
         load_speech_commands_folder(root, dataclasses.replace(CFG, words=("yes", "maybe")))
-    with pytest.raises(ValueError, match="unique"):
+    with pytest.raises(ValueError, match="distinct words"):  # refused when the config is made
         label_names(dataclasses.replace(CFG, words=("yes", "yes")))
 
 

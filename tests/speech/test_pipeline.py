@@ -21,11 +21,12 @@ def test_tiny_end_to_end(tmp_path, monkeypatch, capsys):
     import keras
 
     assert keras.models.load_model(run / "model.keras").inputs[0].shape == (None, 8000)  # one clip, not two
-    for name in ("config.json", "labels.json", "dataset.json", "model.keras", "history.json", "metrics.json",
+    for name in ("config.json", "labels.json", "data.json", "run.json", "model.keras", "history.json", "metrics.json",
                  "training_curves.png", "confusion_matrix.png"):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    # Streaming, with prefix clips: learns well past always answering the most frequent label.
+    assert metrics["test_accuracy"] >= 0.4, metrics["test_accuracy"]
     assert json.loads((run / "labels.json").read_text()) == ["yes", "no", "up", "_silence_", "_unknown_"]
     _check_evaluate_predict_export(run, tmp_path, capsys)
     _check_user_errors(run, tmp_path, capsys)
@@ -33,9 +34,9 @@ def test_tiny_end_to_end(tmp_path, monkeypatch, capsys):
 
 def _check_evaluate_predict_export(run, tmp_path, capsys):
     assert evaluate.main(["--run-dir", str(run)]) == 0
-    report = json.loads((run / "eval_synthetic_test" / "metrics.json").read_text())
+    report = json.loads((run / "eval" / "test" / "metrics.json").read_text())
     assert set(report["per_class"]) == {"yes", "no", "up", "_silence_", "_unknown_"}
-    assert (run / "eval_synthetic_test" / "confusion_matrix.png").is_file()
+    assert (run / "eval" / "test" / "confusion_matrix.png").is_file()
 
     t = np.arange(4000) / 8000  # an 8 kHz file: resampled, not rejected
     sf.write(tmp_path / "tone.wav", 0.3 * np.sin(2 * np.pi * 300 * t), 8000)
@@ -68,8 +69,8 @@ def _check_evaluate_predict_export(run, tmp_path, capsys):
     assert live["keywords"] == spotting["keywords"]  # the same streams
 
     out = tmp_path / "export"
-    assert export.main(["--run-dir", str(run), "--out", str(out), "--formats", "saved_model,onnx", "--num-clips", "2"]) == 0
-    parity = json.loads((out / "parity.json").read_text())
+    assert export.main(["--run-dir", str(run), "--out", str(out), "--formats", "saved_model", "onnx", "--num-examples", "2"]) == 0
+    parity = json.loads((out / "export.json").read_text())
     assert parity["formats"]["saved_model"]["max_abs_diff"] <= 1e-4
     assert parity["formats"]["onnx"]["max_abs_diff"] <= 1e-4
     import onnx

@@ -13,7 +13,8 @@ from apps.timeseries import evaluate, export, forecast, train
 def test_tiny_train_evaluate_forecast_export(tmp_path, capsys):
     run = tmp_path / "run"
     assert train.main(["--config", "tiny", "--run-dir", str(run)]) == 0
-    for name in ("config.json", "model.keras", "history.json", "metrics.json", "preprocessing.json", "forecast.png"):
+    for name in ("config.json", "run.json", "data.json", "model.keras", "history.json", "metrics.json", "preprocessing.json",
+                 "forecast.png", "training_curves.png"):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["test"]) == {"model", "naive", "seasonal_naive", "dlinear"}
@@ -23,7 +24,7 @@ def test_tiny_train_evaluate_forecast_export(tmp_path, capsys):
     assert "Run dir:" in capsys.readouterr().out
 
     assert evaluate.main(["--run-dir", str(run)]) == 0
-    assert json.loads((run / "evaluation.json").read_text())["test"]["model"]["mse"] == pytest.approx(metrics["test"]["model"]["mse"], rel=1e-5)
+    assert json.loads((run / "eval" / "test" / "metrics.json").read_text())["test"]["model"]["mse"] == pytest.approx(metrics["test"]["model"]["mse"], rel=1e-5)
 
     out = tmp_path / "future.csv"
     assert forecast.main(["--run-dir", str(run), "--horizon", "20", "--out", str(out)]) == 0  # 20 > model horizon 8
@@ -32,7 +33,7 @@ def test_tiny_train_evaluate_forecast_export(tmp_path, capsys):
     assert pd.to_datetime(table["date"]).is_monotonic_increasing and table["co2"].between(300, 450).all()
 
     assert export.main(["--run-dir", str(run), "--out", str(tmp_path / "export"), "--formats", "saved_model"]) == 0
-    parity = json.loads((tmp_path / "export" / "parity.json").read_text())
+    parity = json.loads((tmp_path / "export" / "export.json").read_text())
     assert parity["formats"]["saved_model"]["max_abs_diff"] <= 1e-4
 
 

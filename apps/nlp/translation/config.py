@@ -94,12 +94,15 @@ class Config:
 
 
 PRESETS = {
+    # Tests: ~20 s on 2 CPU cores, and enough training that the test split's BLEU (about 4, chrF about
+    # 19) separates a model that learns from one that does not (0 / under 10).
     "tiny": Config(
-        data=DataConfig(num_examples=96, max_source_tokens=24, max_target_tokens=24),
+        data=DataConfig(num_examples=1000, max_source_tokens=24, max_target_tokens=24),
         tokenizer=TokenizerConfig(source_vocab_size=80, target_vocab_size=80),
-        model=ModelConfig(embedding_dim=8, encoder_units=(8,), decoder_units=(8,), attention_units=8, dropout_rate=0.0),
+        model=ModelConfig(embedding_dim=16, encoder_units=(32,), decoder_units=(32,), attention_units=16,
+                          dropout_rate=0.0),
         decode=DecodeConfig(beam_size=2, batch_size=32, num_samples=2),
-        train=TrainConfig(epochs=1, batch_size=16, learning_rate=1e-2, warmup_epochs=0.0),
+        train=TrainConfig(epochs=8, batch_size=32, learning_rate=1e-2, warmup_epochs=0.0),
     ),
     "default": Config(),
     # Real-data presets sized for a ~12 minute run on 2 shared CPU cores (see docs/results.md, Translation).

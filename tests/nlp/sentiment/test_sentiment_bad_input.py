@@ -7,10 +7,12 @@ import keras
 import numpy as np
 import pytest
 
-from apps.nlp.sentiment import evaluate, features, predict, train
+from apps.nlp.sentiment import evaluate, features, inference, predict, train
 from apps.nlp.sentiment.config import PRESETS
 from apps.nlp.sentiment.model import MaskedMaxPooling, build_classifier
 from common.config import save_config
+from common.errors import DataError
+from common.pipeline import load_run
 
 VOCABULARY = ["", "[UNK]", "the", "film", "was", "not", "good", "bad", "but", "great"]
 MAX_LENGTH = 12
@@ -28,6 +30,7 @@ def run_dir(tmp_path_factory):
     build_classifier(cfg.model, len(VOCABULARY), 2).save(path / "model.keras")
     features.save_vocabulary(VOCABULARY, path / "vocabulary.txt")
     (path / "labels.json").write_text(json.dumps({"label_names": ["negative", "positive"]}))
+    (path / "metrics.json").write_text(json.dumps({"primary_split": "test"}))
     return path
 
 
@@ -43,14 +46,18 @@ def test_vocabulary_round_trip_and_truncation(run_dir):
 
 
 def test_predictor_handles_bytes_and_huge_texts(run_dir):
-    predictor = predict.Predictor(run_dir)
-    probabilities = predictor.probabilities([b"good \xff\xfe film", "caf\u00e9 \u2603 good", "good " * 200_000])
+    run = load_run(run_dir, "sentiment")
+    probabilities = inference.probabilities(run, ["good film".encode(), "caf\u00e9 \u2603 good", "good " * 200_000])
     assert probabilities.shape == (3, 2) and np.isfinite(probabilities).all()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
     # A huge text is classified from its first max_length tokens.
-    np.testing.assert_allclose(probabilities[2], predictor.probabilities(["good " * MAX_LENGTH])[0], atol=1e-6)
-    with pytest.raises(ValueError, match="text 2 is empty"):
-        predictor.probabilities(["good", "   "])
+    np.testing.assert_allclose(probabilities[2], inference.probabilities(run, ["good " * MAX_LENGTH])[0], atol=1e-6)
+    with pytest.raises(DataError, match="text 2 is empty"):
+        inference.probabilities(run, ["good", "   "])
+    with pytest.raises(DataError, match="text 1 is not valid UTF-8"):  # never silently replaced
+        inference.probabilities(run, [b"good \xff\xfe film"])
+    rows = run.predict(["great film"])
+    assert rows[0]["label"] in ("negative", "positive") and set(rows[0]["probabilities"]) == {"negative", "positive"}
 
 
 def test_predict_cli_errors_and_file_input(run_dir, tmp_path, capsys):
@@ -60,9 +67,13 @@ def test_predict_cli_errors_and_file_input(run_dir, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     lines = tmp_path / "reviews.txt"
     lines.write_bytes(b"great film\n\n\xff\xfe broken bytes but good\n")
+    assert predict.main(["--run-dir", str(run_dir), "--file", str(lines), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "reviews.txt" in err and "line 3" in err and "UTF-8" in err and "Traceback" not in err
+    lines.write_bytes(b"great film\n\nbroken bytes but good\n")
     assert predict.main(["--run-dir", str(run_dir), "--file", str(lines), "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert len(rows) == 2 and rows[1]["text"].startswith("\ufffd\ufffd broken")
+    assert [r["text"] for r in rows] == ["great film", "broken bytes but good"]
     assert all(r["label"] in ("negative", "positive") and 0.5 <= r["probability"] <= 1 for r in rows)
 
 
@@ -88,15 +99,15 @@ def test_train_user_mistakes_leave_no_run_dir(tmp_path, capsys):
 
 @pytest.mark.tf_only
 def test_string_model_matches_token_path_on_bad_input(run_dir):
-    predictor = predict.Predictor(run_dir)
-    text_model = features.build_text_model(predictor.classifier, VOCABULARY, MAX_LENGTH)
+    classifier = load_run(run_dir, "sentiment").model
+    text_model = features.build_text_model(classifier, VOCABULARY, MAX_LENGTH)
     texts = ["great film", "", "good \ufffd\ufffd film", "not " * 50_000 + "good"]
     served = np.asarray(text_model(np.asarray(texts, dtype=object)))
     assert served.shape == (4, 1) and np.isfinite(served).all()  # empty text: a defined, finite probability
     # Raw invalid UTF-8 bytes inside the graph do not crash either.
     assert np.isfinite(np.asarray(text_model(np.asarray([b"\xff\xfe good"], dtype=object)))).all()
     ids = features.vectorize(texts, features.vectorizer_from_vocabulary(VOCABULARY, MAX_LENGTH))
-    np.testing.assert_allclose(served[:, 0], np.asarray(predictor.classifier(ids))[:, 0], atol=1e-6)
+    np.testing.assert_allclose(served[:, 0], np.asarray(classifier(ids))[:, 0], atol=1e-6)
 
 
 def test_layer_contracts():

@@ -7,6 +7,7 @@ import pytest
 
 from apps.nlp.sentiment import data, synthetic
 from apps.nlp.sentiment.config import DataConfig
+from common.errors import DataError
 
 
 def test_synthetic_is_balanced_deterministic_and_word_order_dependent():
@@ -108,7 +109,7 @@ def test_imdb_archive_from_shared_data(shared_data):
 def test_unseen_labels_and_missing_files_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match=r"label\(s\) \['maybe'\] in the test split were not seen in training"):
         data.encode_labels(["positive", "maybe"], ["negative", "positive"], "test")
-    with pytest.raises(FileNotFoundError, match="not found"):
+    with pytest.raises(DataError, match="not found"):
         data.load_dataset(DataConfig(source="table", path=str(tmp_path / "missing.tsv")))
     with pytest.raises(ValueError, match="unknown data.source"):
         data.load_dataset(DataConfig(source="yelp"))

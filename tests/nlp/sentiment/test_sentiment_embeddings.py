@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from apps.nlp.sentiment import embeddings, features, train
+from common.errors import ConfigError
 
 
 def _corpus(seed=0, n=3000):
@@ -60,7 +61,7 @@ def test_corpus_choice_and_its_errors(tmp_path):
         embeddings.check_settings("imdb", "imdb", "word2vec")
     with pytest.raises(ValueError, match="embedding_init=word2vec"):
         embeddings.check_settings("sst2", "imdb", "random")
-    with pytest.raises(FileNotFoundError, match="one unlabelled document per line"):
+    with pytest.raises(ConfigError, match="one unlabelled document per line"):
         embeddings.check_settings("sst2", str(tmp_path / "missing.txt"), "word2vec")
     with pytest.raises(ValueError, match="corpus_vocab_size"):
         embeddings.check_settings("sst2", "train", "random", corpus_vocab_size=100)

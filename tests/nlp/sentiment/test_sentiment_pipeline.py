@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from apps.nlp.sentiment import evaluate, export, predict, train
+from apps.nlp.sentiment import evaluate, export, inference, predict, train
+from common.pipeline import load_run
 
 
 def _train(run_dir, *sets, config="tiny"):
@@ -26,13 +27,15 @@ def test_train_evaluate_predict_export(tmp_path, capsys):
         assert (run_dir / name).is_file(), name
     assert not (tmp_path / "run.partial").exists()
     assert set(metrics) >= {"validation", "test", "bag_of_words_accuracy", "epochs_run"}
-    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and "roc_auc" in metrics["test"]
+    # Learning is tested below (test_recurrent_model_beats_bag_of_words...); here the plumbing: evaluate
+    # must re-score the run's own test split to the same accuracy.
+    assert "roc_auc" in metrics["test"] and metrics["test"]["num_examples"] > 0
     assert json.loads((run_dir / "labels.json").read_text())["label_names"] == ["negative", "positive"]
 
     assert evaluate.main(["--run-dir", str(run_dir)]) == 0
-    report = json.loads((run_dir / "eval_test.json").read_text())
+    report = json.loads((run_dir / "eval" / "test" / "metrics.json").read_text())
     assert report["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
-    assert (run_dir / "confusion_test.png").is_file()
+    assert (run_dir / "eval" / "test" / "confusion_test.png").is_file()
     assert all(set(m) == {"text", "true", "predicted", "confidence"} for m in report["worst_misclassified"])
 
     capsys.readouterr()
@@ -43,17 +46,16 @@ def test_train_evaluate_predict_export(tmp_path, capsys):
     assert label in ("negative", "positive") and 0.5 <= float(probability) <= 1.0 and text == "great film"
 
     # The exported string model, the SavedModel and the ONNX token-id graph all match Keras.
-    assert export.main(["--run-dir", str(run_dir), "--formats", "saved_model,onnx"]) == 0
+    assert export.main(["--run-dir", str(run_dir), "--formats", "saved_model", "onnx"]) == 0
     out = run_dir / "export"
-    parity = json.loads((out / "text" / "parity.json").read_text())
-    assert parity["formats"]["saved_model"]["max_abs_diff"] <= 1e-4
-    onnx = json.loads((out / "token_ids" / "parity.json").read_text())
-    assert onnx["formats"]["onnx"]["max_abs_diff"] <= 1e-4
+    report = json.loads((out / "export.json").read_text())
+    assert report["app"] == "sentiment" and report["text"]["formats"]["saved_model"]["max_abs_diff"] <= 1e-4
+    assert report["token_ids"]["formats"]["onnx"]["max_abs_diff"] <= 1e-4
     from common.export import run_saved_model
 
     texts = ["great film", "i did not find the cast good"]
     served = run_saved_model(out / "text" / "saved_model", [np.asarray(texts, dtype=object)])[0]
-    expected = predict.Predictor(run_dir).probabilities(texts)[:, 1]
+    expected = inference.probabilities(load_run(run_dir), texts)[:, 1]
     assert served.shape == (2, 1)
     np.testing.assert_allclose(served[:, 0], expected, atol=1e-5)
 
@@ -76,12 +78,11 @@ def test_ensemble_averages_its_members_and_resumes_after_a_finished_member(tmp_p
     import keras
 
     from apps.nlp.sentiment import features
-    from apps.nlp.sentiment import model as sentiment_model  # noqa: F401  (registers the layers)
-    from common.training import load_model
+    import common.training
 
     run_dir = tmp_path / "run"
     # Stop the second member mid-way: the run is left staged with member 1 finished.
-    real_fit = train.fit
+    real_fit = common.training.fit
     calls = []
 
     def fit_then_fail(*args, **kwargs):
@@ -90,12 +91,12 @@ def test_ensemble_averages_its_members_and_resumes_after_a_finished_member(tmp_p
             raise KeyboardInterrupt
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(train, "fit", fit_then_fail)
-    with pytest.raises(KeyboardInterrupt):
-        train.main(["--config", "tiny", "--run-dir", str(run_dir), "--set", "model.ensemble_size=2"])
+    monkeypatch.setattr(common.training, "fit", fit_then_fail)
+    # An interrupt is exit 130 with the staged state kept for --resume.
+    assert train.main(["--config", "tiny", "--run-dir", str(run_dir), "--set", "model.ensemble_size=2"]) == 130
     staged = tmp_path / "run.partial"
     assert (staged / "members" / "1" / "model.keras").is_file() and not run_dir.exists()
-    monkeypatch.setattr(train, "fit", real_fit)
+    monkeypatch.setattr(common.training, "fit", real_fit)
     capsys.readouterr()
     assert train.main(["--config", "tiny", "--run-dir", str(run_dir), "--set", "model.ensemble_size=2",
                        "--resume"]) == 0
@@ -107,7 +108,7 @@ def test_ensemble_averages_its_members_and_resumes_after_a_finished_member(tmp_p
     assert len(history["members"]) == 2 and (run_dir / "training_curves.png").is_file()
     assert not list(run_dir.glob("members/*/model.keras"))  # weights live once, in the ensemble
 
-    ensemble = load_model(run_dir)
+    ensemble = load_run(run_dir).model
     members = [layer for layer in ensemble.layers if isinstance(layer, keras.Model)]
     assert [m.name for m in members] == ["member_1", "member_2"]
     ids = features.vectorize(["the plot was not good", "a truly brilliant cast"],
@@ -117,5 +118,5 @@ def test_ensemble_averages_its_members_and_resumes_after_a_finished_member(tmp_p
     np.testing.assert_allclose(np.asarray(ensemble.predict_on_batch(ids)), (outputs[0] + outputs[1]) / 2, atol=1e-6)
     # The nested ensemble exports to a string-input SavedModel like a single classifier.
     assert export.main(["--run-dir", str(run_dir), "--formats", "saved_model"]) == 0
-    parity = json.loads((run_dir / "export" / "text" / "parity.json").read_text())
-    assert parity["formats"]["saved_model"]["max_abs_diff"] <= 1e-4
+    report = json.loads((run_dir / "export" / "export.json").read_text())
+    assert report["text"]["formats"]["saved_model"]["max_abs_diff"] <= 1e-4

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from apps.nlp.translation.evaluate import ValidationBLEU
-from common.training import RunDir, TrainConfig, fit, set_seed
+from common.rundir import RunDir
+from common.training import TrainConfig, fit, set_seed
 
 PAIRS = [(f"quelle {i}", f"the reference sentence number {i} is here") for i in range(12)]
 

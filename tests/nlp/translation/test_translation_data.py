@@ -10,6 +10,7 @@ from apps.nlp.translation.data import (PairBatches, load_splits, read_parallel, 
                                        source_key, split_pairs, teacher_forcing_batch)
 from apps.nlp.translation.synthetic import generate_pairs
 from apps.nlp.translation.tokenizer import BOS, EOS, PAD
+from common.errors import DataError
 
 
 def _no_overlap(splits):
@@ -59,7 +60,7 @@ def test_tab_pairs_direction_and_errors(tmp_path):
     path.write_text("Go.\tVe.\tCC-BY\nHi.\tHola.\n", encoding="utf-8")
     assert read_tab_pairs(path, "es", "en") == [("Ve.", "Go."), ("Hola.", "Hi.")]
     assert read_tab_pairs(path, "en", "es")[0] == ("Go.", "Ve.")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(DataError, match="not found"):
         read_tab_pairs(tmp_path / "missing.txt", "es", "en")
     with pytest.raises(ValueError, match="unknown data.source"):
         load_splits(DataConfig(source="nowhere"))

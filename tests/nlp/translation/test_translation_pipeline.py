@@ -30,12 +30,15 @@ def test_train_evaluate_translate_export(tmp_path, capsys):
     for name in ("config.json", "model.keras", "source_tokenizer.json", "target_tokenizer.json", "history.json", "metrics.json"):
         assert (run_dir / name).is_file(), name
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert 0.0 <= metrics["bleu"] <= 100.0 and metrics["bleu_signature"].startswith("nrefs:1|case:lc")
+    # Tiny but trained (measured BLEU 1.5, chrF 15.3 for de on 2 CPU cores): a model that emits nothing
+    # useful scores BLEU 0.
+    assert metrics["bleu"] >= 1.0 and metrics["chrf"] >= 12.0, (metrics["bleu"], metrics["chrf"])
+    assert metrics["bleu_signature"].startswith("nrefs:1|case:lc")
     out = capsys.readouterr().out
     assert f"Run dir: {run_dir}" in out and "test_bleu" in out
 
     assert evaluate.main(["--run-dir", str(run_dir), "--beam-size", "1", "--max-examples", "4"]) == 0
-    assert json.loads((run_dir / "evaluation_test.json").read_text())["num_sentences"] == 4
+    assert json.loads((run_dir / "eval" / "test_beam1" / "metrics.json").read_text())["num_sentences"] == 4
 
     capsys.readouterr()
     long_sentence = " ".join(["we buy three red cars"] * 20)
@@ -46,8 +49,10 @@ def test_train_evaluate_translate_export(tmp_path, capsys):
     assert "translated only the first 24" in captured.err  # over-long input: truncated with a warning
     assert translate_entry.main([long_sentence, "--run-dir", str(run_dir), "--strict"]) == 2
     assert "max_source_tokens" in capsys.readouterr().err
+    assert translate_entry.main(["", "--run-dir", str(run_dir)]) == 2
+    assert "empty source sentence" in capsys.readouterr().err
 
-    assert export.main(["--run-dir", str(run_dir), "--parity-examples", "4"]) == 0
+    assert export.main(["--run-dir", str(run_dir), "--num-examples", "4"]) == 0
     parity = json.loads((run_dir / "export" / "parity.json").read_text())
     assert parity["translator"]["exact_matches"] == parity["translator"]["sentences"] == 6
     assert parity["translator"]["tokenization_matches"]
@@ -79,8 +84,8 @@ def test_overlong_source_is_truncated_or_rejected():
 
 
 def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
-    assert translate_entry.main(["", "--run-dir", str(tmp_path)]) == 2
-    assert "empty source sentence" in capsys.readouterr().err
+    assert translate_entry.main(["hello", "--run-dir", str(tmp_path)]) == 2
+    assert "not a run dir" in capsys.readouterr().err
     assert translate_entry.main(["hello", "--run-dir", str(tmp_path / "missing")]) == 2
     assert "not found" in capsys.readouterr().err
     assert train.main(["--config", "tiny", "--run-dir", str(tmp_path / "r"), "--set", "model.nope=1"]) == 2

@@ -3,6 +3,7 @@
 import pytest
 
 from apps.nlp.translation.tokenizer import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, BPETokenizer, normalize, pretokenize
+from common.errors import RunDirError
 
 TEXTS = ["Where is the station?", "The stations are far.", "¿Dónde está la estación?", "I don't know, do you?",
          "station station stations"] * 3
@@ -55,5 +56,5 @@ def test_save_load_round_trip(tmp_path):
     loaded = BPETokenizer.load(tmp_path / "tok.json")
     assert loaded.vocab == tok.vocab and loaded.merges == tok.merges and loaded.lowercase is False
     assert loaded.encode("Where is the Station?") == tok.encode("Where is the Station?")
-    with pytest.raises(FileNotFoundError, match="not found"):
+    with pytest.raises(RunDirError, match="not found"):
         BPETokenizer.load(tmp_path / "missing.json")
