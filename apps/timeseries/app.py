@@ -26,7 +26,17 @@ def preprocessing_state(series, splits) -> dict:
         "dataset": series.name, "columns": series.columns, "target": series.target, "frequency": series.frequency,
         "seasonal_period": series.seasonal_period, "scaler": splits.scaler.to_dict(), "borders": splits.borders,
         "missing": series.missing_report, "last_timestamp": str(series.timestamps[-1]), "num_rows": len(series.values),
+        "past_covariates": series.past_covariate_names, "future_covariates": series.future_covariate_names,
+        "covariate_scaler": splits.covariate_scaler.to_dict() if splits.covariate_scaler is not None else None,
     }
+
+
+def _window_input(model):
+    """The model's `window` input (a covariate model has named dict inputs)."""
+    for tensor in model.inputs:
+        if getattr(tensor, "name", "").split(":")[0] == "window":
+            return tensor
+    return model.inputs[0]
 
 
 class ForecastingApp(App):
@@ -46,6 +56,24 @@ class ForecastingApp(App):
     # What the trained network was built for: a finished run cannot read other values of these.
     fixed_settings = ("data.input_length", "data.horizon", "data.features", "data.columns", "data.target")
 
+    def validate(self, cfg: Config) -> None:
+        from common.errors import ConfigError
+
+        super().validate(cfg)
+        data, model = cfg.data, cfg.model
+        if data.path and data.source in ("co2", "sunspots"):  # never train on the bundled series by mistake
+            raise ConfigError(f"data.path={data.path!r} is read only by data.source=csv or tslib, and "
+                              f"data.source={data.source!r} ignores it; add --set data.source=csv "
+                              f"(or tslib for the ETT/benchmark files)")
+        covariates = data.calendar or data.past_covariates or data.future_covariates
+        if covariates and model.decoder == "rmf" and model.kind in ("segrnn", "auto"):
+            raise ConfigError("model.decoder=rmf takes no covariates; use --set model.decoder=pmf, or drop "
+                              "data.calendar / data.past_covariates / data.future_covariates")
+        both = set(data.past_covariates) & set(data.future_covariates)
+        if both:
+            raise ConfigError(f"column(s) {sorted(both)} are in both data.past_covariates and data.future_covariates; "
+                              f"a column is one or the other")
+
     # ------------------------------------------------------------------ training
     def prepare(self, job: Job) -> Prepared:
         from apps.timeseries.data import load_series, make_splits
@@ -59,7 +87,10 @@ class ForecastingApp(App):
         summary = {"dataset": series.name, "rows": len(series.values), "channels": len(series.columns),
                    "train_windows": len(splits.train), "validation_windows": len(splits.val),
                    "test_windows": len(splits.test), "borders": splits.borders}
-        return Prepared((splits.train.x, splits.train.y), (splits.val.x, splits.val.y),
+        if series.past_covariate_names or series.future_covariate_names:
+            print(f"covariates: past {series.past_covariate_names}, known-future {series.future_covariate_names}")
+        summary.update(past_covariates=series.past_covariate_names, future_covariates=series.future_covariate_names)
+        return Prepared((splits.train.inputs, splits.train.y), (splits.val.inputs, splits.val.y),
                         steps_for(len(splits.train), dist.global_batch_size), summary,
                         types.SimpleNamespace(series=series, splits=splits))
 
@@ -67,7 +98,8 @@ class ForecastingApp(App):
         from apps.timeseries.model import build_model, make_loss
 
         cfg, data = job.cfg, job.prepared.data
-        model = build_model(cfg.model, cfg.data.input_length, cfg.data.horizon, len(data.series.columns))
+        model = build_model(cfg.model, cfg.data.input_length, cfg.data.horizon, len(data.series.columns),
+                            **data.series.covariate_sizes)
         return Built(model, {"loss": make_loss(cfg.model)})
 
     def save_state(self, job: Job) -> None:
@@ -75,10 +107,13 @@ class ForecastingApp(App):
         job.run.write_json("preprocessing.json", preprocessing_state(data.series, data.splits))
 
     def after_training(self, job: Job, model) -> dict:
-        from apps.timeseries.evaluate import evaluate_run, format_table
+        from apps.timeseries.evaluate import evaluate_run, format_table, select_model
 
         data = job.prepared.data
-        metrics = evaluate_run(model, data.series, data.splits, job.cfg, plot_path=job.path / "forecast.png")
+        # kind=auto: the network or the best baseline, by validation MSE (the winner replaces model.keras).
+        model, selection = select_model(model, data.series, data.splits, job.cfg, job.path)
+        metrics = evaluate_run(model, data.series, data.splits, job.cfg, plot_path=job.path / "forecast.png",
+                               selection=selection)
         history = read_json(job.path / "history.json")
         if history.get("val_loss"):
             metrics["best_val_loss"] = min(history["val_loss"])
@@ -104,7 +139,7 @@ class ForecastingApp(App):
         except (KeyError, TypeError, ValueError) as err:
             raise RunDirError(f"{run.path / 'preprocessing.json'} is incomplete ({err}); the run dir is damaged: "
                               f"retrain") from None
-        channels = run.model.inputs[0].shape[-1]
+        channels = _window_input(run.model).shape[-1]
         if len(scaler.mean) != len(columns) or channels != len(columns):
             raise RunDirError(f"{run.path}: preprocessing.json names {len(columns)} columns but the model takes "
                               f"{channels} channels; the run dir is damaged or mixed: retrain")
@@ -121,7 +156,8 @@ class ForecastingApp(App):
         splits = make_splits(series, cfg.data)
         if split == "validation":
             splits = dataclasses.replace(splits, test=splits.val)  # evaluate_run scores `test`
-        return evaluate_run(run.model, series, splits, cfg, plot_path=out / "forecast.png")
+        selection = read_json(run.path / "selection.json") if (run.path / "selection.json").is_file() else None
+        return evaluate_run(run.model, series, splits, cfg, plot_path=out / "forecast.png", selection=selection)
 
     def print_evaluation(self, metrics: dict, out: Path) -> None:
         from apps.timeseries.evaluate import format_table

@@ -9,7 +9,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from common.config import check_fields
 from common.training import TrainConfig
+
+# Calendar covariates derived from timestamps (apps.timeseries.data.calendar_features).
+CALENDAR_FEATURES = ("minute", "hour", "day_of_week", "day_of_month", "day_of_year", "week_of_year", "month")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,19 +33,53 @@ class DataConfig:
     train_ratio: float = 0.7  # ratio split only: train share (benchmark convention 70/10/20)
     test_ratio: float = 0.2  # ratio split only: test share; validation gets the rest
     max_train_windows: int = 0  # subsample training windows (evenly) to bound epoch time; 0 keeps all
+    calendar: tuple[str, ...] = ()  # known-future calendar covariates from the timestamp (sin/cos pairs): hour, day_of_week, day_of_month, day_of_year, week_of_year, month, minute, or auto (by frequency); () = none
+    past_covariates: tuple[str, ...] = ()  # columns observed up to the forecast origin only (model inputs, never forecast)
+    future_covariates: tuple[str, ...] = ()  # columns known over the horizon too (plans, schedules, weather forecasts); forecasting needs their future rows
+
+    def __post_init__(self):
+        unknown = [name for name in self.calendar if name not in CALENDAR_FEATURES + ("auto",)]
+        check_fields(self, "data", [
+            ("calendar", not unknown, f"a tuple of {', '.join(CALENDAR_FEATURES + ('auto',))} (unknown: {unknown})"),
+            ("input_length", isinstance(self.input_length, int) and self.input_length >= 1, "an integer >= 1"),
+            ("horizon", isinstance(self.horizon, int) and self.horizon >= 1, "an integer >= 1"),
+            ("seasonal_period", isinstance(self.seasonal_period, int) and self.seasonal_period >= 0,
+             "an integer >= 0 (0 derives it from the frequency)"),
+            ("max_train_windows", isinstance(self.max_train_windows, int) and self.max_train_windows >= 0,
+             "an integer >= 0 (0 keeps all)"),
+            ("train_ratio", 0.0 < self.train_ratio < 1.0, "in (0, 1)"),
+            ("test_ratio", 0.0 < self.test_ratio < 1.0, "in (0, 1)"),
+        ])
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    kind: Literal["segrnn", "lstm", "gru"] = "segrnn"  # segrnn: segment-recurrent (Lin et al. 2023); lstm/gru: direct multi-horizon RecurrentStack
+    kind: Literal["segrnn", "lstm", "gru", "auto"] = "segrnn"  # segrnn: segment-recurrent (Lin et al. 2023); lstm/gru: direct multi-horizon RecurrentStack; auto: fit auto_network, keep it or the best baseline by validation MSE
+    auto_network: Literal["segrnn", "lstm", "gru"] = "segrnn"  # kind=auto only: the network fitted before the validation comparison
     normalization: Literal["last", "revin", "none"] = "last"  # last: subtract the window's last value (SegRNN); revin: per-window mean/std with affine
     channel_mode: Literal["independent", "multivariate"] = "independent"  # independent shares weights over channels (robust); multivariate mixes them
     d_model: int = 512  # segrnn hidden width; the paper uses 512, smaller trains much faster on CPU
     seg_len: int = 48  # segrnn segment length; input/horizon are padded up to a multiple
+    cell: Literal["gru", "lstm"] = "gru"  # segrnn recurrent cell; the paper's GRU is cheaper and as accurate
+    decoder: Literal["pmf", "rmf"] = "pmf"  # segrnn decoding: pmf (parallel, paper) or rmf (recurrent, feeds each segment back; slower, no covariates)
+    channel_embedding: bool = True  # segrnn pmf: per-channel half of the decoder queries (paper's channel_id); off shares one position embedding
+    decoder_units: int = 32  # lstm/gru with known-future covariates: width of the per-step decoder that meets them
     units: tuple[int, ...] = (64,)  # lstm/gru layer widths
     dropout_rate: float = 0.5  # before the output head; SegRNN uses 0.5 against overfitting small benchmarks
     quantiles: tuple[float, ...] = ()  # e.g. (0.1, 0.5, 0.9) adds a quantile axis trained with pinball loss; () = point forecast
     loss: Literal["mse", "mae"] = "mse"  # point-forecast loss; mae is more robust to spikes, mse matches the MSE metric
+
+    def __post_init__(self):
+        check_fields(self, "model", [
+            ("d_model", isinstance(self.d_model, int) and self.d_model >= 1, "an integer >= 1"),
+            ("seg_len", isinstance(self.seg_len, int) and self.seg_len >= 1, "an integer >= 1"),
+            ("decoder_units", isinstance(self.decoder_units, int) and self.decoder_units >= 1, "an integer >= 1"),
+            ("units", len(self.units) >= 1 and all(isinstance(u, int) and u >= 1 for u in self.units),
+             "a non-empty tuple of integers >= 1, e.g. (64,)"),
+            ("dropout_rate", 0.0 <= self.dropout_rate < 1.0, "in [0, 1)"),
+            ("quantiles", all(0.0 < q < 1.0 for q in self.quantiles) and len(set(self.quantiles)) == len(self.quantiles),
+             "distinct values in (0, 1), e.g. (0.1, 0.5, 0.9)"),
+        ])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +87,13 @@ class EvalConfig:
     backtest_windows: int = 5  # rolling-origin backtest: number of forecast origins at the end of the series
     backtest_step: int = 0  # steps between origins; 0 = one horizon apart (non-overlapping)
     plot_history: int = 0  # history steps shown before the forecast in the plot; 0 = the input window
+
+    def __post_init__(self):
+        check_fields(self, "eval", [
+            ("backtest_windows", isinstance(self.backtest_windows, int) and self.backtest_windows >= 0, "an integer >= 0"),
+            ("backtest_step", isinstance(self.backtest_step, int) and self.backtest_step >= 0, "an integer >= 0"),
+            ("plot_history", isinstance(self.plot_history, int) and self.plot_history >= 0, "an integer >= 0"),
+        ])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,11 @@
 """Loading, checking, splitting and windowing time series.
 
+Covariates: past-observed columns (`data.past_covariates`), known-future columns
+(`data.future_covariates`) and calendar features of the timestamps (`data.calendar`, sin/cos
+pairs) are kept apart from the forecast channels, scaled with their own training statistics and
+cut into windows beside them (`Windows.past [n, input_length, P]`, `Windows.future
+[n, input_length + horizon, F]`); `Windows.inputs` is what the model takes.
+
 Sources: statsmodels' bundled real series (`co2`, `sunspots`; offline), any CSV with a
 datetime column and value columns (`csv`), and Time-Series-Library benchmark files
 `date,...,OT` (`tslib`, e.g. ETTh1 from the shared data folder). Splits follow the
@@ -20,8 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from apps.timeseries.config import DataConfig
+from apps.timeseries.config import CALENDAR_FEATURES, DataConfig
 from common.data import shared_data_dir
+from common.errors import ConfigError, DataError
 
 ETT_MONTH_HOURS = 30 * 24  # the benchmark's "month" (Informer/Time-Series-Library borders)
 
@@ -39,10 +46,20 @@ class Series:
     seasonal_period: int
     valid: np.ndarray  # [time] bool: False where a value was missing (used by missing="mask")
     missing_report: dict
+    past_covariates: np.ndarray | None = None  # [time, P] observed-only covariates, or None
+    future_covariates: np.ndarray | None = None  # [time, F] known-future covariates (user columns, then calendar), or None
+    past_covariate_names: list[str] = dataclasses.field(default_factory=list)
+    future_covariate_names: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def target_index(self) -> int:
         return self.columns.index(self.target)
+
+    @property
+    def covariate_sizes(self) -> dict:
+        """`build_model` keyword arguments: how many past and known-future covariates the model takes."""
+        return {"num_past_covariates": len(self.past_covariate_names),
+                "num_future_covariates": len(self.future_covariate_names)}
 
 
 @dataclasses.dataclass
@@ -79,9 +96,27 @@ class Windows:
     x: np.ndarray
     y: np.ndarray
     origins: np.ndarray  # [n] index (into the full series) of each window's first forecast step
+    past: np.ndarray | None = None  # [n, input_length, P] past-observed covariates
+    future: np.ndarray | None = None  # [n, input_length + horizon, F] known-future covariates
 
     def __len__(self) -> int:
         return len(self.x)
+
+    @property
+    def inputs(self):
+        """What the model takes: the window array, or a dict with the covariates when there are any."""
+        if self.past is None and self.future is None:
+            return self.x
+        inputs = {"window": self.x}
+        if self.past is not None:
+            inputs["past_covariates"] = self.past
+        if self.future is not None:
+            inputs["future_covariates"] = self.future
+        return inputs
+
+    def subset(self, pick: np.ndarray) -> "Windows":
+        return Windows(self.x[pick], self.y[pick], self.origins[pick],
+                       None if self.past is None else self.past[pick], None if self.future is None else self.future[pick])
 
 
 @dataclasses.dataclass
@@ -93,6 +128,29 @@ class Splits:
     scaler: Scaler
     scaled: np.ndarray  # the whole series, scaled with the training statistics
     masked_windows: int
+    covariate_scaler: Scaler | None = None  # over [past | future] covariate columns, fitted on the training rows
+    scaled_past: np.ndarray | None = None  # [time, P]
+    scaled_future: np.ndarray | None = None  # [time, F]
+    input_length: int = 0
+    horizon: int = 0
+
+    def windows_at(self, origins) -> Windows:
+        """The windows whose first forecast step is at each of `origins` (rows of the full series)."""
+        origins = np.asarray(origins, dtype=int)
+        length, horizon = self.input_length, self.horizon
+        x = np.stack([self.scaled[o - length:o] for o in origins]).astype(np.float32)
+        y = np.stack([self.scaled[o:o + horizon] for o in origins]).astype(np.float32)
+        past = None if self.scaled_past is None else np.stack(
+            [self.scaled_past[o - length:o] for o in origins]).astype(np.float32)
+        future = None if self.scaled_future is None else np.stack(
+            [self.scaled_future[o - length:o + horizon] for o in origins]).astype(np.float32)
+        return Windows(x, y, origins, past, future)
+
+    def covariate_state(self) -> dict:
+        """Covariate names and scaling for preprocessing.json (forecast/export need them)."""
+        if self.covariate_scaler is None:
+            return {}
+        return {"covariate_scaler": self.covariate_scaler.to_dict()}
 
 
 # ---------------------------------------------------------------- loading
@@ -101,14 +159,14 @@ class Splits:
 def resolve_path(path: str) -> Path:
     """`path` as given, else relative to the shared data folder (so `timeseries/ETTh1.csv` works)."""
     if not path:
-        raise ValueError("data.path is empty: pass --set data.path=FILE.csv for source=csv or tslib")
+        raise ConfigError("data.path is empty: pass --set data.path=FILE.csv for source=csv or tslib")
     candidate = Path(path).expanduser()
     if candidate.is_file():
         return candidate
     root = shared_data_dir()
     if root is not None and (root / path).is_file():
         return root / path
-    raise FileNotFoundError(f"data file {path} not found (also looked under the shared data folder {root})")
+    raise DataError(f"data file {path} not found (also looked under the shared data folder {root})")
 
 
 def _statsmodels_frame(source: str) -> pd.DataFrame:
@@ -129,7 +187,7 @@ def read_frame(cfg: DataConfig) -> tuple[pd.DataFrame, str]:
     """The raw table and a display name for the configured source."""
     if cfg.source in ("co2", "sunspots"):
         if cfg.path:  # never train on the bundled series while the user believes it is their file
-            raise ValueError(f"data.path={cfg.path!r} is read only by data.source=csv or tslib, and "
+            raise ConfigError(f"data.path={cfg.path!r} is read only by data.source=csv or tslib, and "
                              f"data.source={cfg.source!r} ignores it; add --set data.source=csv "
                              f"(or tslib for the ETT/benchmark files)")
         return _statsmodels_frame(cfg.source), cfg.source
@@ -137,7 +195,7 @@ def read_frame(cfg: DataConfig) -> tuple[pd.DataFrame, str]:
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ValueError(f"cannot read {path} as CSV: {str(err).splitlines()[0]}") from err
+        raise DataError(f"cannot read {path} as CSV: {str(err).splitlines()[0]}") from err
     return frame, path.stem
 
 
@@ -162,7 +220,7 @@ def _frequency(index: pd.DatetimeIndex, wanted: str) -> tuple[str, pd.DatetimeIn
         try:
             offset = pd.tseries.frequencies.to_offset(wanted)
         except ValueError as err:
-            raise ValueError(f"data.frequency={wanted!r} is not a pandas offset alias (e.g. H, D, W-SAT, MS)") from err
+            raise ConfigError(f"data.frequency={wanted!r} is not a pandas offset alias (e.g. H, D, W-SAT, MS)") from err
         return offset.freqstr, pd.date_range(index[0], index[-1], freq=offset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas 3 warns that infer_freq will return an offset object
@@ -177,6 +235,54 @@ def _frequency(index: pd.DatetimeIndex, wanted: str) -> tuple[str, pd.DatetimeIn
     return "irregular", index
 
 
+def _auto_calendar(frequency: str, timestamps: pd.DatetimeIndex) -> tuple[str, ...]:
+    """The calendar features that vary within a season of data at this frequency."""
+    if len(timestamps) < 2:
+        return ()
+    step = pd.Timedelta(timestamps[1] - timestamps[0])
+    if step < pd.Timedelta(hours=1):
+        return ("minute", "hour", "day_of_week")
+    if step < pd.Timedelta(days=1):
+        return ("hour", "day_of_week")
+    if step < pd.Timedelta(days=7):
+        return ("day_of_week", "day_of_year")
+    if step < pd.Timedelta(days=28):
+        return ("week_of_year",)
+    return ("month",)
+
+
+def calendar_features(timestamps, names, frequency: str = "") -> tuple[np.ndarray, list[str]]:
+    """`[time, 2 * features]` sin/cos of each feature's phase in its cycle, and the column names.
+
+    Sin/cos pairs keep a cycle's ends together (23 h is next to 0 h) and need no scaling.
+    `names` may hold "auto" (the features that vary at the series' frequency).
+    """
+    index = pd.DatetimeIndex(timestamps)
+    chosen: list[str] = []
+    for name in names:
+        for item in (_auto_calendar(frequency, index) if name == "auto" else (name,)):
+            if item not in CALENDAR_FEATURES:
+                raise ConfigError(f"unknown calendar feature {item!r}; choose from {CALENDAR_FEATURES} or auto")
+            if item not in chosen:
+                chosen.append(item)
+    phases = {
+        "minute": lambda: index.minute / 60.0,
+        "hour": lambda: (index.hour + index.minute / 60.0) / 24.0,
+        "day_of_week": lambda: index.dayofweek / 7.0,
+        "day_of_month": lambda: (index.day - 1) / index.days_in_month,
+        "day_of_year": lambda: (index.dayofyear - 1) / (365.0 + index.is_leap_year),
+        "week_of_year": lambda: (index.isocalendar().week.to_numpy() - 1) / 52.0,
+        "month": lambda: (index.month - 1) / 12.0,
+    }
+    columns, out = [], []
+    for name in chosen:
+        phase = 2 * np.pi * np.asarray(phases[name](), dtype=np.float64)
+        out += [np.sin(phase), np.cos(phase)]
+        columns += [f"{name}_sin", f"{name}_cos"]
+    values = np.stack(out, axis=1) if out else np.zeros((len(index), 0))
+    return values, columns
+
+
 def load_series(cfg: DataConfig) -> Series:
     """Reads the configured source, checks it, handles missing values and returns a `Series`."""
     frame, name = read_frame(cfg)
@@ -185,46 +291,70 @@ def load_series(cfg: DataConfig) -> Series:
 
 def series_from_frame(frame: pd.DataFrame, cfg: DataConfig, name: str = "series") -> Series:
     if frame.empty or len(frame.columns) < 2:
-        raise ValueError(f"{name}: need a datetime column and at least one value column, got columns {list(frame.columns)}")
+        raise DataError(f"{name}: need a datetime column and at least one value column, got columns {list(frame.columns)}")
     date_column = cfg.date_column or ("date" if "date" in frame.columns else str(frame.columns[0]))
     if date_column not in frame.columns:
-        raise ValueError(f"{name}: date column {date_column!r} not found; columns are {list(frame.columns)} (set data.date_column)")
-    timestamps = pd.to_datetime(frame[date_column], errors="coerce")
+        raise DataError(f"{name}: date column {date_column!r} not found; columns are {list(frame.columns)} (set data.date_column)")
+    column = frame[date_column]
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_datetime64_any_dtype(column):
+        # pandas would read plain numbers as nanoseconds since 1970 and drop the column from the values.
+        raise DataError(f"{name}: column {date_column!r} holds numbers ({column.iloc[0]!r}, ...), not dates: the file "
+                        f"seems to have no date column. Add one (e.g. date,{date_column},...), or name the date column "
+                        f"with --set data.date_column=NAME")
+    timestamps = pd.to_datetime(column, errors="coerce")
     if timestamps.isna().any():
         row = int(np.flatnonzero(timestamps.isna().to_numpy())[0])
-        raise ValueError(f"{name}: unparseable timestamp {frame[date_column].iloc[row]!r} in column {date_column!r} at row {row}")
+        raise DataError(f"{name}: unparseable timestamp {frame[date_column].iloc[row]!r} in column {date_column!r} at row {row}")
     steps = np.diff(timestamps.to_numpy().astype("datetime64[ns]").astype(np.int64))
     if (steps <= 0).any():
         row = int(np.flatnonzero(steps <= 0)[0]) + 1
-        raise ValueError(
+        raise DataError(
             f"{name}: timestamps must be strictly increasing, but row {row} ({timestamps.iloc[row]}) does not come after "
             f"row {row - 1} ({timestamps.iloc[row - 1]}); sort the file and drop duplicates"
         )
-    value_columns = [c for c in frame.columns if c != date_column]
-    if cfg.columns:
-        unknown = [c for c in cfg.columns if c not in value_columns]
+    available = [c for c in frame.columns if c != date_column]
+    past_names, future_names = list(cfg.past_covariates), list(cfg.future_covariates)
+    for kind, names in (("past_covariates", past_names), ("future_covariates", future_names)):
+        unknown = [c for c in names if c not in available]
         if unknown:
-            raise ValueError(f"{name}: column(s) {unknown} not found; available value columns: {value_columns}")
+            raise DataError(f"{name}: data.{kind} column(s) {unknown} not found; available columns: {available}")
+    both = sorted(set(past_names) & set(future_names))
+    if both:
+        raise DataError(f"{name}: column(s) {both} are in both data.past_covariates and data.future_covariates; "
+                         f"name each in one (future if its values are known ahead)")
+    covariate_names = past_names + future_names
+    value_columns = [c for c in available if c not in covariate_names]
+    if cfg.columns:
+        unknown = [c for c in cfg.columns if c not in available]
+        if unknown:
+            raise DataError(f"{name}: column(s) {unknown} not found; available value columns: {value_columns}")
+        clash = [c for c in cfg.columns if c in covariate_names]
+        if clash:
+            raise DataError(f"{name}: column(s) {clash} are both forecast (data.columns) and covariates; a column is "
+                             f"one or the other")
         value_columns = list(cfg.columns)
+    if not value_columns:
+        raise DataError(f"{name}: no column is left to forecast once the covariates {covariate_names} are set aside")
     target = cfg.target or ("OT" if "OT" in value_columns else value_columns[-1])
     if target not in value_columns:
-        raise ValueError(f"{name}: target column {target!r} not found; available value columns: {value_columns}")
+        raise DataError(f"{name}: target column {target!r} not found; available value columns: {value_columns}")
     if cfg.features == "S":
         value_columns = [target]
-    values = frame[value_columns].apply(pd.to_numeric, errors="coerce")
-    unparsed = values.isna() & frame[value_columns].notna()
+    read_columns = value_columns + covariate_names
+    values = frame[read_columns].apply(pd.to_numeric, errors="coerce")
+    unparsed = values.isna() & frame[read_columns].notna()
     if unparsed.any().any():
         column = values.columns[unparsed.any().to_numpy()][0]
         row = int(np.flatnonzero(unparsed[column].to_numpy())[0])
-        raise ValueError(f"{name}: column {column!r} holds a non-numeric value {frame[column].iloc[row]!r} at row {row}")
+        raise DataError(f"{name}: column {column!r} holds a non-numeric value {frame[column].iloc[row]!r} at row {row}")
     array = values.to_numpy(dtype=np.float64)
     if np.isinf(array).any():
         row, col = np.argwhere(np.isinf(array))[0]
-        raise ValueError(f"{name}: infinite value in column {value_columns[col]!r} at row {row}; clean the file first")
+        raise DataError(f"{name}: infinite value in column {read_columns[col]!r} at row {row}; clean the file first")
 
     index = pd.DatetimeIndex(timestamps)
     frequency, grid = _frequency(index, cfg.frequency)
-    table = pd.DataFrame(array, index=index, columns=value_columns)
+    table = pd.DataFrame(array, index=index, columns=read_columns)
     added = 0
     if len(grid) != len(index):
         added = len(grid) - len(index)
@@ -233,13 +363,13 @@ def series_from_frame(frame: pd.DataFrame, cfg: DataConfig, name: str = "series"
     report = {"policy": cfg.missing, "missing_values": int(missing.sum()), "missing_timestamps_added": int(added),
               "interpolated_values": 0, "masked_windows": 0}
     if missing.any():
-        empty = [c for c, m in zip(value_columns, missing.all(axis=0)) if m]
+        empty = [c for c, m in zip(read_columns, missing.all(axis=0)) if m]
         if empty:
-            raise ValueError(f"{name}: column(s) {empty} hold no values at all")
+            raise DataError(f"{name}: column(s) {empty} hold no values at all")
         if cfg.missing == "error":
             row, col = np.argwhere(missing)[0]
-            raise ValueError(
-                f"{name}: {int(missing.sum())} missing (NaN) values, first in column {value_columns[col]!r} at "
+            raise DataError(
+                f"{name}: {int(missing.sum())} missing (NaN) values, first in column {read_columns[col]!r} at "
                 f"{table.index[row]}; set data.missing=interpolate or mask"
             )
         method = "time" if frequency != "irregular" else "linear"
@@ -247,10 +377,16 @@ def series_from_frame(frame: pd.DataFrame, cfg: DataConfig, name: str = "series"
         if cfg.missing == "interpolate":
             report["interpolated_values"] = int(missing.sum())
     period = cfg.seasonal_period or (11 if cfg.source == "sunspots" else infer_seasonal_period(frequency, table.index))
+    timestamps = pd.DatetimeIndex(table.index)
+    calendar, calendar_names = calendar_features(timestamps, cfg.calendar, frequency)
+    past = table[past_names].to_numpy(dtype=np.float64) if past_names else None
+    future = np.concatenate([table[future_names].to_numpy(dtype=np.float64), calendar], axis=1)
     return Series(
-        name=name, timestamps=pd.DatetimeIndex(table.index), values=table.to_numpy(dtype=np.float64),
+        name=name, timestamps=timestamps, values=table[value_columns].to_numpy(dtype=np.float64),
         columns=value_columns, target=target, frequency=frequency, seasonal_period=int(period),
         valid=~missing.any(axis=1), missing_report=report,
+        past_covariates=past, future_covariates=future if future.shape[1] else None,
+        past_covariate_names=past_names, future_covariate_names=future_names + calendar_names,
     )
 
 
@@ -276,11 +412,11 @@ def split_borders(num_rows: int, cfg: DataConfig, name: str = "series") -> dict:
         month = ETT_MONTH_HOURS * (4 if kind == "ett_minute" else 1)
         ends = [12 * month, 16 * month, 20 * month]
         if num_rows < ends[-1]:
-            raise ValueError(f"{name}: the ETT split needs {ends[-1]} rows (12/4/4 months), the series has {num_rows}; "
+            raise DataError(f"{name}: the ETT split needs {ends[-1]} rows (12/4/4 months), the series has {num_rows}; "
                              f"use --set data.split=ratio")
     else:
         if not (0 < cfg.train_ratio < 1 and 0 < cfg.test_ratio < 1 and cfg.train_ratio + cfg.test_ratio < 1):
-            raise ValueError(f"train_ratio={cfg.train_ratio} and test_ratio={cfg.test_ratio} must be in (0, 1) and sum below 1")
+            raise ConfigError(f"train_ratio={cfg.train_ratio} and test_ratio={cfg.test_ratio} must be in (0, 1) and sum below 1")
         num_train = int(num_rows * cfg.train_ratio)
         num_test = int(num_rows * cfg.test_ratio)
         ends = [num_train, num_rows - num_test, num_rows]
@@ -289,7 +425,7 @@ def split_borders(num_rows: int, cfg: DataConfig, name: str = "series") -> dict:
     need = cfg.input_length + cfg.horizon
     for part, (start, end) in borders.items():
         if end - start < need:
-            raise ValueError(
+            raise DataError(
                 f"{name}: series too short for input_length={cfg.input_length} + horizon={cfg.horizon}: the {part} split "
                 f"has {end - start} rows but a window needs {need} (series has {num_rows} rows); shorten the window or horizon"
             )
@@ -297,8 +433,13 @@ def split_borders(num_rows: int, cfg: DataConfig, name: str = "series") -> dict:
 
 
 def windows(values: np.ndarray, start: int, end: int, input_length: int, horizon: int,
-            valid: np.ndarray | None = None, stride: int = 1) -> tuple[Windows, int]:
-    """Every window (stride 1 by default) inside rows `[start, end)`; drops windows touching invalid rows."""
+            valid: np.ndarray | None = None, stride: int = 1, past: np.ndarray | None = None,
+            future: np.ndarray | None = None) -> tuple[Windows, int]:
+    """Every window (stride 1 by default) inside rows `[start, end)`; drops windows touching invalid rows.
+
+    `past` / `future` (`[time, P]` / `[time, F]`) are cut beside the values: the input rows for
+    past covariates, the input and horizon rows for known-future ones.
+    """
     count = end - start - input_length - horizon + 1
     firsts = np.arange(start, start + max(count, 0), stride)
     dropped = 0
@@ -307,9 +448,14 @@ def windows(values: np.ndarray, start: int, end: int, input_length: int, horizon
         keep = bad[firsts + input_length + horizon] - bad[firsts] == 0
         dropped = int((~keep).sum())
         firsts = firsts[keep]
-    span = np.lib.stride_tricks.sliding_window_view(values, input_length + horizon, axis=0)  # [n, c, L+H]
-    chunk = np.transpose(span[firsts], (0, 2, 1)).astype(np.float32)  # [n, L+H, c]
-    return Windows(chunk[:, :input_length], chunk[:, input_length:], firsts + input_length), dropped
+    def cut(array):
+        span = np.lib.stride_tricks.sliding_window_view(array, input_length + horizon, axis=0)  # [n, c, L+H]
+        return np.transpose(span[firsts], (0, 2, 1)).astype(np.float32)  # [n, L+H, c]
+
+    chunk = cut(values)
+    return Windows(chunk[:, :input_length], chunk[:, input_length:], firsts + input_length,
+                   None if past is None else cut(past)[:, :input_length],
+                   None if future is None else cut(future)), dropped
 
 
 def make_splits(series: Series, cfg: DataConfig) -> Splits:
@@ -319,16 +465,28 @@ def make_splits(series: Series, cfg: DataConfig) -> Splits:
     train_rows = series.values[start:end][series.valid[start:end]]
     scaler = Scaler.fit(train_rows if len(train_rows) else series.values[start:end])
     scaled = scaler.transform(series.values)
+    covariate_scaler, scaled_past, scaled_future = None, None, None
+    blocks = [b for b in (series.past_covariates, series.future_covariates) if b is not None]
+    if blocks:
+        covariates = np.concatenate(blocks, axis=1)
+        covariate_rows = covariates[start:end][series.valid[start:end]]
+        covariate_scaler = Scaler.fit(covariate_rows if len(covariate_rows) else covariates[start:end])
+        scaled_covariates = covariate_scaler.transform(covariates)
+        num_past = 0 if series.past_covariates is None else series.past_covariates.shape[1]
+        scaled_past = scaled_covariates[:, :num_past] if num_past else None
+        scaled_future = scaled_covariates[:, num_past:] if series.future_covariates is not None else None
     valid = series.valid if cfg.missing == "mask" else None
     parts, masked = {}, 0
     for part, (s, e) in borders.items():
-        parts[part], dropped = windows(scaled, s, e, cfg.input_length, cfg.horizon, valid)
+        parts[part], dropped = windows(scaled, s, e, cfg.input_length, cfg.horizon, valid,
+                                       past=scaled_past, future=scaled_future)
         masked += dropped
         if len(parts[part]) == 0:
-            raise ValueError(f"{series.name}: no {part} window without missing values; use data.missing=interpolate")
+            raise DataError(f"{series.name}: no {part} window without missing values; use data.missing=interpolate")
     train = parts["train"]
     if cfg.max_train_windows and len(train) > cfg.max_train_windows:
         pick = np.linspace(0, len(train) - 1, cfg.max_train_windows).round().astype(int)
-        train = Windows(train.x[pick], train.y[pick], train.origins[pick])
+        train = train.subset(pick)
     series.missing_report["masked_windows"] = masked
-    return Splits(train, parts["val"], parts["test"], borders, scaler, scaled, masked)
+    return Splits(train, parts["val"], parts["test"], borders, scaler, scaled, masked, covariate_scaler,
+                  scaled_past, scaled_future, cfg.input_length, cfg.horizon)

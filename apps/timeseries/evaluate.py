@@ -1,6 +1,6 @@
 """Scores a trained forecaster against the baselines on the test split.
 
-Metrics (in `evaluation.json`, and `metrics.json` at train time):
+Metrics (in `<run-dir>/eval/<split>/metrics.json`, and `metrics.json` at train time):
 - `mse`/`mae` on the scaled data over every test window (stride 1) and channel: the
   benchmark convention of the ETT/Time-Series-Library tables;
 - `mae_orig`/`smape`/`mase` on the original scale (MASE scaled by the in-sample
@@ -9,12 +9,16 @@ Metrics (in `evaluation.json`, and `metrics.json` at train time):
   ending at the last observation) and, for quantile models, interval/quantile coverage.
 The same numbers are computed for naive, seasonal naive and DLinear beside the model.
 
+`model.kind=auto`: `select_model` compares the fitted network with the three baselines on the
+validation split (scaled MSE) and keeps the better; when a baseline wins, model.keras becomes
+that baseline as a small Keras model (`model.BaselineForecaster`), so forecast and export use
+the choice. `selection.json` and `metrics.json: selection` say what was compared and chosen.
+
     python -m apps.timeseries.evaluate --run-dir runs/forecast
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib
@@ -25,13 +29,17 @@ import numpy as np  # noqa: E402
 
 from apps.timeseries.baselines import DLinear, baseline_forecasts  # noqa: E402
 from apps.timeseries.config import Config  # noqa: E402
-from apps.timeseries.data import Series, Splits, load_series, make_splits  # noqa: E402
-from apps.timeseries.model import point_index  # noqa: E402
-from common.config import apply_overrides, load_config  # noqa: E402
-from common.training import load_model, open_run_dir, report_user_error, USER_ERRORS, write_json  # noqa: E402
+from apps.timeseries.data import Series, Splits  # noqa: E402
+from apps.timeseries.model import build_baseline_model, network_kind, point_index  # noqa: E402
+from common.cli import evaluate_main  # noqa: E402
+from common.rundir import write_json  # noqa: E402
 
 
-def predict(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+BASELINES = ("naive", "seasonal_naive", "dlinear")
+
+
+def predict(model, x, batch_size: int = 512) -> np.ndarray:
+    """Forecasts for a window array or a `Windows.inputs` dict (window + covariates)."""
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
 
 
@@ -86,8 +94,58 @@ def backtest_origins(num_rows: int, cfg: Config) -> list[int]:
     return [o for o in origins if o >= cfg.data.input_length]
 
 
-def evaluate_run(model, series: Series, splits: Splits, cfg: Config, plot_path: Path | None = None) -> dict:
-    """Every metric for the model and the baselines; optionally writes the forecast plot."""
+def residual_quantiles(y: np.ndarray, p: np.ndarray, quantiles) -> np.ndarray:
+    """`[horizon, channels, q]` quantiles of `y - p` over windows: a baseline's forecast band."""
+    return np.stack([np.quantile(y - p, q, axis=0) for q in quantiles], axis=-1)
+
+
+def select_model(model, series: Series, splits: Splits, cfg: Config, run_path: Path | None = None):
+    """`model.kind=auto`: keeps the fitted network or the baseline with the lower validation MSE.
+
+    Returns `(model, selection)`; `selection` is None unless kind is auto. When a baseline wins,
+    the returned model is that baseline as a Keras model (same inputs as the network; quantile
+    models get validation-residual quantiles as their band) and, with `run_path`, it replaces
+    `run_path/model.keras`; `selection.json` is written there either way. Test scores of the
+    network are recorded for information only: the choice uses the validation split alone.
+    """
+    if cfg.model.kind != "auto":
+        return model, None
+    data, quantiles = cfg.data, cfg.model.quantiles
+    network = network_kind(cfg.model)
+    linear = DLinear().fit(splits.train.x, splits.train.y)
+    val = splits.val
+    candidates = {network: point_forecast(predict(model, val.inputs), quantiles),
+                  **baseline_forecasts(val.x, data.horizon, series.seasonal_period, linear)}
+    val_mse = {name: float(np.mean((p.astype(np.float64) - val.y) ** 2)) for name, p in candidates.items()}
+    chosen = min(val_mse, key=val_mse.get)  # the network comes first, so it wins ties
+    test_point = point_forecast(predict(model, splits.test.inputs), quantiles).astype(np.float64)
+    selection = {
+        "criterion": "validation MSE (scaled), every validation window",
+        "validation_mse": val_mse, "chosen": chosen, "network": network, "baseline_won": chosen != network,
+        "network_test": {"mse": float(np.mean((test_point - splits.test.y) ** 2)),
+                         "mae": float(np.mean(np.abs(test_point - splits.test.y)))},
+    }
+    if chosen != network:
+        offsets = residual_quantiles(val.y, candidates[chosen], quantiles) if quantiles else None
+        model = build_baseline_model(
+            chosen, data.input_length, data.horizon, len(series.columns), period=series.seasonal_period,
+            dlinear_weights=linear.weights if chosen == "dlinear" else None, kernel=linear.kernel,
+            quantiles=quantiles, quantile_offsets=offsets, **series.covariate_sizes)
+        if run_path is not None:
+            model.save(str(Path(run_path) / "model.keras"))
+    if run_path is not None:
+        write_json(Path(run_path) / "selection.json", selection)
+    print(f"model.kind=auto: validation MSE " + ", ".join(f"{k} {v:.4f}" for k, v in val_mse.items())
+          + f" -> keeping {chosen}" + (" (a baseline beat the network)" if chosen != network else ""))
+    return model, selection
+
+
+def evaluate_run(model, series: Series, splits: Splits, cfg: Config, plot_path: Path | None = None,
+                 selection: dict | None = None) -> dict:
+    """Every metric for the model and the baselines; optionally writes the forecast plot.
+
+    `selection`: what `select_model` returned (kind=auto), recorded as `metrics["selection"]`.
+    """
     data = cfg.data
     quantiles = cfg.model.quantiles
     linear = DLinear().fit(splits.train.x, splits.train.y)
@@ -95,25 +153,29 @@ def evaluate_run(model, series: Series, splits: Splits, cfg: Config, plot_path: 
     scale = mase_scale(series.values[train_start:train_end], series.seasonal_period)
 
     test = splits.test
-    output = predict(model, test.x)
+    output = predict(model, test.inputs)
     forecasts = {"model": point_forecast(output, quantiles), **baseline_forecasts(test.x, data.horizon, series.seasonal_period, linear)}
     test_metrics = {name: score(test.y, p, splits, series, scale) for name, p in forecasts.items()}
+    model_name = selection["chosen"] if selection else network_kind(cfg.model)
     metrics: dict = {
-        "dataset": series.name, "model": cfg.model.kind, "features": data.features, "channels": series.columns,
+        "dataset": series.name, "model": model_name, "features": data.features, "channels": series.columns,
         "target": series.target, "input_length": data.input_length, "horizon": data.horizon,
+        "past_covariates": series.past_covariate_names, "future_covariates": series.future_covariate_names,
         "frequency": series.frequency, "seasonal_period": series.seasonal_period,
         "test_windows": len(test), "train_windows": len(splits.train), "val_windows": len(splits.val),
         "borders": splits.borders, "missing": series.missing_report,
         "test": test_metrics,
     }
+    if selection:
+        metrics["selection"] = selection
     if quantiles:
         metrics["quantile_coverage"] = coverage(test.y, output, quantiles)
 
     origins = backtest_origins(len(series.values), cfg)
     if origins:
-        bx = np.stack([splits.scaled[o - data.input_length:o] for o in origins]).astype(np.float32)
-        by = np.stack([splits.scaled[o:o + data.horizon] for o in origins]).astype(np.float32)
-        b_output = predict(model, bx)
+        back = splits.windows_at(origins)
+        bx, by = back.x, back.y
+        b_output = predict(model, back.inputs)
         b_forecasts = {"model": point_forecast(b_output, quantiles), **baseline_forecasts(bx, data.horizon, series.seasonal_period, linear)}
         metrics["backtest"] = {
             "origins": [str(series.timestamps[o]) for o in origins],
@@ -124,19 +186,21 @@ def evaluate_run(model, series: Series, splits: Splits, cfg: Config, plot_path: 
         }
         if plot_path is not None:
             plot_forecast(series, splits, cfg, origins[0], bx[0], by[0], b_output[0],
-                          {k: v[0] for k, v in b_forecasts.items()}, plot_path)
-    baselines = ("naive", "seasonal_naive", "dlinear")
-    best = min(baselines, key=lambda name: test_metrics[name]["mse"])
+                          {k: v[0] for k, v in b_forecasts.items()}, plot_path, label=model_name)
+    best = min(BASELINES, key=lambda name: test_metrics[name]["mse"])
     metrics["summary"] = {
         "test_mse": test_metrics["model"]["mse"], "test_mae": test_metrics["model"]["mae"],
         "test_mase": test_metrics["model"]["mase"],
-        **{f"{name}_mse": test_metrics[name]["mse"] for name in baselines},
+        **{f"{name}_mse": test_metrics[name]["mse"] for name in BASELINES},
         "best_baseline": best, "beats_best_baseline": test_metrics["model"]["mse"] < test_metrics[best]["mse"],
     }
+    if selection:
+        metrics["summary"].update(chosen=selection["chosen"], baseline_won=selection["baseline_won"])
     return metrics
 
 
-def plot_forecast(series: Series, splits: Splits, cfg: Config, origin: int, x, y, output, forecasts: dict, path: Path) -> Path:
+def plot_forecast(series: Series, splits: Splits, cfg: Config, origin: int, x, y, output, forecasts: dict, path: Path,
+                  label: str = "") -> Path:
     """The target channel around the latest backtest origin: history, truth, model (+ band) and baselines."""
     c = series.target_index
     inverse = splits.scaler.inverse
@@ -155,7 +219,7 @@ def plot_forecast(series: Series, splits: Splits, cfg: Config, origin: int, x, y
     styles = {"model": ("tab:blue", "-"), "naive": ("tab:gray", ":"), "seasonal_naive": ("tab:green", ":"), "dlinear": ("tab:orange", "-.")}
     for name, forecast in forecasts.items():
         color, line = styles[name]
-        ax.plot(future_t, inverse(forecast)[:, c], color=color, linestyle=line, label=name if name != "model" else cfg.model.kind)
+        ax.plot(future_t, inverse(forecast)[:, c], color=color, linestyle=line, label=name if name != "model" else (label or cfg.model.kind))
     ax.set_title(f"{series.name}: {series.target}, {cfg.data.horizon}-step forecast from {series.timestamps[origin].date()}")
     ax.legend(loc="best", fontsize=8)
     fig.autofmt_xdate()
@@ -174,33 +238,8 @@ def format_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def load_run(run_dir: str | Path, overrides=()) -> tuple[Path, Config]:
-    path = open_run_dir(run_dir)
-    cfg = apply_overrides(load_config(Config, path / "config.json"), overrides)
-    return path, cfg
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Evaluate a trained forecaster against the baselines")
-    parser.add_argument("--run-dir", required=True, help="a run dir written by apps.timeseries.train")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a data/eval field, e.g. --set data.path=other.csv or eval.backtest_windows=10")
-    args = parser.parse_args(argv)
-    try:
-        path, cfg = load_run(args.run_dir, args.set)
-        series = load_series(cfg.data)
-        splits = make_splits(series, cfg.data)
-        model = load_model(path)
-        metrics = evaluate_run(model, series, splits, cfg, plot_path=path / "forecast_eval.png")
-    except USER_ERRORS as err:
-        return report_user_error(err)
-    write_json(path / "evaluation.json", metrics)
-    print(format_table(metrics))
-    if "quantile_coverage" in metrics:
-        cov = metrics["quantile_coverage"]
-        print(f"interval {cov['interval']} coverage {cov['interval_coverage']:.3f} (nominal {cov['interval_nominal']:.2f})")
-    print(f"Wrote {path / 'evaluation.json'} and {path / 'forecast_eval.png'}")
-    return 0
+    return evaluate_main("forecasting", argv)
 
 
 if __name__ == "__main__":

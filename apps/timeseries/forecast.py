@@ -67,6 +67,10 @@ def forecast(run, inputs=None, horizon: int = 0, allow_filled: bool = False) -> 
     cfg, state = run.cfg, run.state
     if horizon < 0:
         raise UsageError(f"--horizon must be >= 0 (0 = the model's horizon), got {horizon}")
+    if state.get("past_covariates") or state.get("future_covariates"):
+        raise UsageError(f"{run.path} was trained with covariates (past {state.get('past_covariates')}, known-future "
+                         f"{state.get('future_covariates')}); forecasting beyond the data from such a model is not "
+                         f"supported yet: use evaluate for its scores, or train without covariates to forecast")
     series = _series(run, inputs)
     length = cfg.data.input_length
     if len(series.values) < length:
