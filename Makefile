@@ -10,7 +10,7 @@ SETARGS := $(foreach s,$(SET),--set $(s))
 
 .PHONY: setup test test-slow train-speech train-sentiment train-translate train-forecast \
         evaluate-speech export-speech evaluate-sentiment export-sentiment evaluate-translate export-translate \
-        evaluate-forecast export-forecast bench experiments lock clean
+        evaluate-forecast export-forecast bench experiments experiments-long lock clean
 
 setup: $(STAMP)
 
@@ -80,8 +80,14 @@ bench: $(VENV)/.bench-installed
 	$(PY) -m bench.rnn_throughput --device cpu --out bench/out/rnn_throughput_cpu.json
 	KERAS_BACKEND=jax $(PY) -m bench.callback_sync --out bench/out/callback_sync_cpu.json
 
+# The experiments train through a JAX-compiled loop (apps/experiments/loop.py), so they run on JAX.
 experiments: $(STAMP)
-	$(PY) -m apps.experiments.run --config default --run-dir $(RUN)/experiments
+	KERAS_BACKEND=jax $(PY) -m apps.experiments.run --config default --run-dir $(RUN)/experiments $(SETARGS)
+	KERAS_BACKEND=jax $(PY) -m apps.experiments.run --config clipping --run-dir $(RUN)/experiments-clipping
+
+# T=500 and T=1000 (about an hour on 2 CPU cores; docs/results.md, Experiments).
+experiments-long: $(STAMP)
+	KERAS_BACKEND=jax $(PY) -m apps.experiments.run --config long --run-dir $(RUN)/experiments-long $(SETARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -114,3 +114,42 @@ def hidden_gradient_norms(model: keras.Model, x: np.ndarray, y: np.ndarray, loss
     """Mean over examples of `||dLoss/dh_t||_2`, one value per step t: numpy `[T]`."""
     grads = hidden_gradients(build_probe_model(model, layer_name), x, y, loss)  # [batch, T, units]
     return np.linalg.norm(grads, axis=-1).mean(axis=0)
+
+
+class HiddenGradientProbe:
+    """`hidden_gradient_norms` compiled once (JAX) and applied to any weights of one architecture.
+
+    The experiments measure ||dLoss/dh_t|| for every member of a group before and after training;
+    the members share the template model's architecture, so one jitted probe serves them all.
+
+        probe = HiddenGradientProbe(template_model, "mse")
+        norms = probe(member_values, x, y)  # numpy [T]; values in template.trainable_variables order
+    """
+
+    def __init__(self, model: keras.Model, loss: str, layer_name: str = RECURRENT_LAYER_NAME):
+        import jax
+
+        if keras.backend.backend() != "jax":
+            raise ValueError("HiddenGradientProbe needs the JAX backend; use hidden_gradient_norms elsewhere")
+        probe = build_probe_model(model, layer_name)
+        model_variables = list(model.trainable_variables)
+        # The probe shares the model's variables; map its order onto the model's.
+        order = [next(i for i, v in enumerate(model_variables) if v is w) for w in probe.trainable_variables]
+        non_trainable = [v.value for v in probe.non_trainable_variables]
+        units = probe.inputs[1].shape[-1]
+
+        def norms(values, x, y):
+            zeros = jax.numpy.zeros((x.shape[0], x.shape[1], units), dtype="float32")
+
+            def loss_of_delta(delta):
+                predictions, _ = probe.stateless_call([values[i] for i in order], non_trainable, [x, delta],
+                                                      training=False)
+                return _summed_loss(loss, y, predictions)
+
+            grads = jax.grad(loss_of_delta)(zeros)  # [batch, T, units]
+            return jax.numpy.linalg.norm(grads, axis=-1).mean(axis=0)
+
+        self._norms = jax.jit(norms)
+
+    def __call__(self, values, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.asarray(self._norms(list(values), np.asarray(x, dtype="float32"), y))

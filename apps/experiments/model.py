@@ -1,8 +1,15 @@
 """One recurrent layer + a linear/softmax head: the model every experiment trains.
 
-The cells compared are Keras' SimpleRNN, LSTM and GRU plus `common.cells.NoForgetLSTMCell`
-(the 1997 LSTM). All four keep their default initialisers (Keras' LSTM adds 1 to the
-forget-gate bias, Jozefowicz et al. 2015), so the comparison is what a user gets by default.
+A *variant* names the cell and its initialisation: `simple_rnn`, `lstm`, `gru`,
+`lstm_no_forget` (the 1997 LSTM, `common.cells.NoForgetLSTMCell`) keep Keras' default
+initialisers (LSTM: forget-gate bias +1, Jozefowicz et al. 2015; GRU and the no-forget cell:
+zero biases); a `_chrono` suffix (`lstm_chrono`, `gru_chrono`, `lstm_no_forget_chrono`) sets
+the gate biases with chrono initialisation (`common.initializers.Chrono`, Tallec & Ollivier
+2018) for time scales up to `t_max` steps.
+
+Under JAX, LSTM and GRU run as `common.layers.ScanLSTM`/`ScanGRU` (Keras' LSTM/GRU with the
+input projection hoisted out of the loop and a hand-written backward pass; same weights and
+results, so a saved model loads and inspects like a plain LSTM/GRU).
 """
 
 from __future__ import annotations
@@ -10,28 +17,68 @@ from __future__ import annotations
 import keras
 
 from common.cells import NoForgetLSTMCell
+from common.initializers import Chrono, lstm_chrono_kwargs
 
 CELL_TYPES = ("simple_rnn", "lstm", "gru", "lstm_no_forget")
+INITS = ("default", "chrono")
+VARIANTS = tuple(f"{cell}_chrono" if init == "chrono" else cell
+                 for cell in CELL_TYPES for init in INITS if not (cell == "simple_rnn" and init == "chrono"))
 RECURRENT_LAYER_NAME = "recurrent"
 
 
-def make_recurrent_layer(cell: str, units: int, return_sequences: bool = False, name: str = RECURRENT_LAYER_NAME):
-    """A `[batch, time, features] -> [batch, units]` recurrent layer of the named cell type."""
+def parse_variant(variant: str) -> tuple[str, str]:
+    """`"lstm_chrono"` -> `("lstm", "chrono")`; `"gru"` -> `("gru", "default")`."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown cell variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    if variant.endswith("_chrono"):
+        return variant[: -len("_chrono")], "chrono"
+    return variant, "default"
+
+
+def make_recurrent_layer(cell: str, units: int, init: str = "default", t_max: int = 0,
+                         recurrent_scale: float = 1.0, return_sequences: bool = False,
+                         name: str = RECURRENT_LAYER_NAME):
+    """A `[batch, time, features] -> [batch, units]` recurrent layer of the named cell type.
+
+    `recurrent_scale` multiplies the orthogonal recurrent kernel (its spectral radius); > 1 makes
+    gradients explode through time, the set-up of the clipping demonstration.
+    """
+    if cell not in CELL_TYPES:
+        raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELL_TYPES)}")
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+    if init == "chrono" and cell == "simple_rnn":
+        raise ValueError("chrono initialisation needs a gated cell (lstm, gru, lstm_no_forget), not simple_rnn")
+    common = {"recurrent_initializer": keras.initializers.Orthogonal(gain=recurrent_scale)}
+    scan = False
     if cell == "simple_rnn":
-        return keras.layers.SimpleRNN(units, return_sequences=return_sequences, name=name)
+        return keras.layers.SimpleRNN(units, return_sequences=return_sequences, name=name, **common)
     if cell == "lstm":
-        return keras.layers.LSTM(units, return_sequences=return_sequences, name=name)
+        from common.layers import ScanLSTM
+
+        bias = lstm_chrono_kwargs(t_max) if init == "chrono" else {}
+        layer_class = ScanLSTM if scan else keras.layers.LSTM
+        return layer_class(units, return_sequences=return_sequences, name=name, **common, **bias)
     if cell == "gru":
-        return keras.layers.GRU(units, return_sequences=return_sequences, name=name)
-    if cell == "lstm_no_forget":
-        return keras.layers.RNN(NoForgetLSTMCell(units), return_sequences=return_sequences, name=name)
-    raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELL_TYPES)}")
+        from common.layers import ScanGRU
+
+        bias = {"bias_initializer": Chrono(t_max, gates="gru")} if init == "chrono" else {}
+        layer_class = ScanGRU if scan else keras.layers.GRU
+        return layer_class(units, return_sequences=return_sequences, name=name, **common, **bias)
+    bias = {"bias_initializer": Chrono(t_max, gates="lstm_no_forget")} if init == "chrono" else {}
+    return keras.layers.RNN(NoForgetLSTMCell(units, **common, **bias), return_sequences=return_sequences, name=name)
 
 
-def build_model(cell: str, units: int, length: int, input_dim: int, output_dim: int, task_loss: str) -> keras.Model:
-    """Input `[batch, length, input_dim]` -> recurrent layer -> Dense head (`[batch, 1]` in [0, 1]-ish or class probabilities)."""
+def build_model(variant: str, units: int, length: int, input_dim: int, output_dim: int, task_loss: str,
+                t_max: int = 0, recurrent_scale: float = 1.0) -> keras.Model:
+    """Input `[batch, length, input_dim]` -> recurrent layer -> Dense head (adding: `[batch, 1]`; else class probabilities).
+
+    `t_max` is the chrono time scale (0: the sequence length).
+    """
+    cell, init = parse_variant(variant)
     inputs = keras.Input((length, input_dim), name="sequence")
-    hidden = make_recurrent_layer(cell, units)(inputs)  # [batch, units]
+    layer = make_recurrent_layer(cell, units, init, t_max or length, recurrent_scale)
+    hidden = layer(inputs)  # [batch, units]
     if task_loss == "sparse_categorical_crossentropy":
         outputs = keras.layers.Dense(output_dim, activation="softmax", name="head")(hidden)
     else:
@@ -40,4 +87,4 @@ def build_model(cell: str, units: int, length: int, input_dim: int, output_dim: 
         # X1 + X2 and mapping it back lets the head start at unit scale. Without this, LSTMs sat on
         # the predict-0.5 plateau for 2000+ steps at T=50 in our runs (docs/results.md, Experiments).
         outputs = keras.layers.Rescaling(scale=0.25, offset=0.5, name="to_target_range")(outputs)
-    return keras.Model(inputs, outputs, name=f"{cell}_model")
+    return keras.Model(inputs, outputs, name=f"{variant}_model")

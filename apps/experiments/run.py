@@ -1,41 +1,65 @@
-"""Runs the long-time-lag sweep: tasks x lengths x cells x clipping, and writes the results.
+"""Runs the long-time-lag sweep: tasks x lengths x cell variants x clipping x seeds, and writes the results.
 
-    python -m apps.experiments.run --config default --run-dir runs/experiments   # make experiments, ~10 min on CPU
-    python -m apps.experiments.run --config tiny --run-dir /tmp/exp              # seconds, for tests
-    python -m apps.experiments.run --config gpu --run-dir runs/experiments-gpu   # T = 100/500/1000
+    make experiments                                                                      # the default preset (T=100)
+    KERAS_BACKEND=jax python -m apps.experiments.run --config default --run-dir runs/experiments
+    KERAS_BACKEND=jax python -m apps.experiments.run --config long --run-dir runs/experiments-long   # T=500, 1000
+    KERAS_BACKEND=jax python -m apps.experiments.run --config tiny --run-dir /tmp/exp                # seconds, for tests
+
+JAX only: training is a compiled loop (apps/experiments/loop.py); this module makes JAX the
+backend when KERAS_BACKEND is unset and stops with a message under any other backend.
 
 Every run trains one recurrent layer + head on fresh random batches (infinite data, as in
 Hochreiter & Schmidhuber 1997) and checks a fixed validation set every `sweep.eval_every`
-steps; it stops once solved (see `solved` below), diverged (non-finite loss) or out of budget.
-Before and after training it measures |dLoss/dh_t| for every t (apps/experiments/gradients.py).
-
-Run dir: `config.json`, `results.json` (one row per run, with curves and gradient norms),
-`results.md` (the table), `learning_curves.png`, `gradient_flow.png`, and
-`models/<run>/{model.keras,config.json,sample_input.npy}`; each of those folders is a
-run dir that `python -m common.inspect` can open.
+steps; it stops once solved (see below), diverged (non-finite loss) or out of its step budget.
+The runs of one (task, T, variant) - every clipnorm x seed - train together, vmapped, and a
+solved run leaves the group. Before and after training the runner measures ||dLoss/dh_t|| for
+every t (apps/experiments/gradients.py) and records the gates of one validation sequence.
 
 "Solved" follows the paper's per-sequence criteria on a held-out set:
 adding - the share of validation sequences with absolute error < 0.04 is at least
 `sweep.solve_fraction` (paper: every one of the last 2000 training sequences);
 temporal order - validation accuracy is at least `sweep.solve_fraction`.
+
+Run dir: `config.json`; `results.json` (one row per run: status, steps/sequences to solve, learning
+curve, gradient norms; one row per group: wall time, steps/s); `summary.md` (per variant and
+clipnorm over seeds, against the paper) and `results.md` (per run); `traces.npz` (loss and
+gradient norm of every training step of every run); plots `learning_curves.png`,
+`gradient_flow.png` (||dL/dh_t|| vs t), `grad_norms.png` (global gradient norm per step),
+`keep_gates_<task>_T<T>.png` (forget/update gate of every unit over the sequence, at init and
+trained, chrono vs default), `gates_<run>.png` (`common.inspect` heatmaps of a solved model at the
+longest T); `models/<run>/{model.keras,config.json,sample_input.npy}`, each a run dir that
+`python -m common.inspect` opens.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import time
-from pathlib import Path
+import os
 
-import keras
-import numpy as np
+os.environ.setdefault("KERAS_BACKEND", "jax")  # the compiled loop is JAX; set before keras is imported
 
-from apps.experiments.config import PRESETS, Config
-from apps.experiments.gradients import hidden_gradient_norms
-from apps.experiments.model import CELL_TYPES, build_model
-from apps.experiments.tasks import TASKS, TaskSpec, baseline_predictions, get_task, score
-from common.config import ConfigError, build_parser, describe, resolve_config, save_config
-from common.training import make_optimizer, print_summary, report_user_error, RunDir, set_seed, USER_ERRORS, write_json
+import dataclasses  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from apps.experiments.config import PRESETS, Config  # noqa: E402
+from apps.experiments.loop import GroupTrainer, require_jax  # noqa: E402
+from apps.experiments.model import VARIANTS, build_model, parse_variant  # noqa: E402
+from apps.experiments.tasks import TASKS, TaskSpec, baseline_predictions, get_task, score  # noqa: E402
+from common.config import ConfigError, build_parser, describe, resolve_config  # noqa: E402
+from common.errors import UserError  # noqa: E402
+from common.rundir import write_json  # noqa: E402
+from common.training import RunDir  # noqa: E402
+
+# Sequences the 1997 LSTM needed on average (Hochreiter & Schmidhuber 1997, Tables 7 and 8);
+# the temporal order figure is experiment 6a, whose sequences have lengths 100-110.
+PAPER_SEQUENCES = {("adding", 100): 74_000, ("adding", 500): 209_000, ("adding", 1000): 853_000,
+                   ("temporal_order", 100): 31_390}
+PLOTS = ("learning_curves.png", "gradient_flow.png", "grad_norms.png")
 
 
 def validate(cfg: Config) -> None:
@@ -43,174 +67,321 @@ def validate(cfg: Config) -> None:
     for task in cfg.data.tasks:
         if task not in TASKS:
             raise ConfigError(f"data.tasks: unknown task {task!r}; choose from {', '.join(TASKS)}")
-    for cell in cfg.model.cells:
-        if cell not in CELL_TYPES:
-            raise ConfigError(f"model.cells: unknown cell {cell!r}; choose from {', '.join(CELL_TYPES)}")
-    if not cfg.data.tasks or not cfg.data.lengths or not cfg.model.cells or not cfg.sweep.clipnorms:
-        raise ConfigError("data.tasks, data.lengths, model.cells and sweep.clipnorms must each name at least one value")
+    for variant in cfg.model.cells:
+        if variant not in VARIANTS:
+            raise ConfigError(f"model.cells: unknown cell variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    if not cfg.data.tasks or not cfg.data.lengths or not cfg.model.cells:
+        raise ConfigError("data.tasks, data.lengths and model.cells must each name at least one value")
+    if len(set(cfg.model.cells)) != len(cfg.model.cells):
+        raise ConfigError(f"model.cells names a variant twice: {cfg.model.cells}")
     if min(cfg.data.lengths) < 20:
         raise ConfigError(f"data.lengths must all be >= 20 (the tasks place markers at 10% and 50% of T), got {cfg.data.lengths}")
-    if min(cfg.sweep.clipnorms) < 0:
-        raise ConfigError(f"sweep.clipnorms must be >= 0 (0 disables clipping), got {cfg.sweep.clipnorms}")
-    if cfg.sweep.max_steps < 1 or cfg.sweep.eval_every < 1:
-        raise ConfigError("sweep.max_steps and sweep.eval_every must be >= 1")
-    if not 0 < cfg.sweep.solve_fraction <= 1:
-        raise ConfigError(f"sweep.solve_fraction must be in (0, 1], got {cfg.sweep.solve_fraction}")
+    if cfg.sweep.eval_every % cfg.sweep.steps_per_call:
+        raise ConfigError(f"sweep.steps_per_call ({cfg.sweep.steps_per_call}) must divide sweep.eval_every "
+                          f"({cfg.sweep.eval_every}): validation runs between compiled calls")
 
 
-def run_name(task: str, length: int, cell: str, clipnorm: float) -> str:
-    return f"{task}_T{length}_{cell}_clip{clipnorm:g}"
+def run_name(task: str, length: int, variant: str, clipnorm: float, seed: int) -> str:
+    return f"{task}_T{length}_{variant}_clip{clipnorm:g}_seed{seed}"
 
 
-def train_one(spec: TaskSpec, length: int, cell: str, clipnorm: float, cfg: Config,
-              validation: tuple[np.ndarray, np.ndarray]) -> tuple[dict, keras.Model]:
-    """Trains one model until solved / diverged / out of budget; returns its results row and the model."""
-    set_seed(cfg.train.seed)
-    model = build_model(cell, cfg.model.units, length, spec.input_dim, spec.output_dim, spec.loss)
+def make_optimizer_factory(cfg: Config):
+    opt = cfg.optimizer
+
+    def make():
+        if opt.optimizer == "adam":
+            return keras.optimizers.Adam(learning_rate=opt.learning_rate)
+        return keras.optimizers.SGD(learning_rate=opt.learning_rate)
+
+    return make
+
+
+def relevant_steps(task: str, x: np.ndarray) -> np.ndarray:
+    """Positions that decide the target in one sequence `x [T, F]`: the marked pairs / the X-Y symbols."""
+    if task == "adding":
+        return np.flatnonzero(x[:, 1] == 1.0)
+    return np.flatnonzero(x[:, 6:].sum(-1) > 0)  # symbols X and Y are the last two of the one-hot alphabet
+
+
+def keep_gate_trace(model: keras.Model, x: np.ndarray) -> dict | None:
+    """Keep gate (LSTM forget, GRU update z) and state of every unit over time for one sequence, or None."""
+    from common.inspect import InspectError, inspect_layer
+
+    try:
+        result = inspect_layer(model, x[None])
+    except InspectError:
+        return None
+    if result.kind == "lstm":
+        return {"gate": result.traces["forget_gate"][0], "state": result.traces["cell_state"][0],
+                "gate_name": "forget gate f", "state_name": "cell state c"}
+    if result.kind == "gru":
+        return {"gate": result.traces["update_gate"][0], "state": result.traces["hidden_state"][0],
+                "gate_name": "update gate z (keeps h)", "state_name": "hidden state h"}
+    return None
+
+
+def train_group(spec: TaskSpec, length: int, variant: str, cfg: Config,
+                validation: tuple[np.ndarray, np.ndarray]) -> tuple[list[dict], list[keras.Model], dict, dict]:
+    """Trains every (clipnorm, seed) run of one variant together; returns rows, models, per-step traces, group row."""
+    members = [(clip, seed) for seed in cfg.sweep.seeds for clip in cfg.sweep.clipnorms]
+    models = []
+    for _, seed in members:
+        keras.utils.set_random_seed(seed)  # same seed, same initial weights for every clipnorm
+        models.append(build_model(variant, cfg.model.units, length, spec.input_dim, spec.output_dim, spec.loss,
+                                  t_max=cfg.model.chrono_t_max, recurrent_scale=cfg.model.recurrent_scale))
     x_val, y_val = validation
     probe_x, probe_y = x_val[: cfg.sweep.gradient_batch], y_val[: cfg.sweep.gradient_batch]
-    gradients_init = hidden_gradient_norms(model, probe_x, probe_y, spec.loss)
-    train_cfg = dataclasses.replace(cfg.train, clipnorm=float(clipnorm), epochs=1)
-    model.compile(optimizer=make_optimizer(train_cfg, steps_per_epoch=cfg.sweep.max_steps), loss=spec.loss)
+    from apps.experiments.gradients import HiddenGradientProbe
 
-    def evaluate(step: int, train_loss: float | None) -> dict:
-        metrics = score(spec.name, model.predict(x_val, batch_size=500, verbose=0), y_val)
-        row = {"step": step, "train_loss": train_loss, **metrics}
-        for key, value in row.items():
-            curve.setdefault(key, []).append(value)
-        return metrics
+    probe = HiddenGradientProbe(models[0], spec.loss)
+    init_values = [[np.asarray(v.value) for v in m.trainable_variables] for m in models]
+    gradients_init = [probe(values, probe_x, probe_y) for values in init_values]
+    gates_init = keep_gate_trace(models[0], x_val[0])  # members share the architecture; plot the first
+    trainer = GroupTrainer(models, spec.loss, make_optimizer_factory(cfg), [clip for clip, _ in members])
 
-    rng = np.random.default_rng(cfg.train.seed + 1)  # Training batches never overlap the validation stream.
-    curve: dict[str, list] = {}
-    metrics = evaluate(0, None)
-    status, steps_to_solve, recent, step = "budget", None, [], 0
+    seeds = list(cfg.sweep.seeds)
+    streams = {seed: np.random.default_rng([1, seed]) for seed in seeds}  # never the validation stream
+    batch = cfg.optimizer.batch_size
+    n = len(members)
+    curves = [{"step": [], "train_loss": [], "grad_norm_mean": [], "grad_norm_max": []} for _ in range(n)]
+    losses = [[] for _ in range(n)]
+    norms = [[] for _ in range(n)]
+    status = ["budget"] * n
+    steps_run = [0] * n
+    solved_at: list[int | None] = [None] * n
+    seconds_at: list[float | None] = [None] * n
+    final: list[dict] = [{} for _ in range(n)]
+    train_seconds = eval_seconds = compile_seconds = 0.0
+    member_steps = 0
+
+    def evaluate(step: int) -> None:
+        nonlocal eval_seconds
+        started = time.perf_counter()
+        predictions = trainer.predict(x_val)
+        eval_seconds += time.perf_counter() - started
+        for j, member in enumerate(trainer.live):
+            metrics = score(spec.name, predictions[j], y_val)
+            final[member] = metrics
+            curve = curves[member]
+            recent_loss, recent_norm = losses[member][-cfg.sweep.eval_every:], norms[member][-cfg.sweep.eval_every:]
+            curve["step"].append(step)
+            curve["train_loss"].append(float(np.mean(recent_loss)) if step else None)
+            curve["grad_norm_mean"].append(float(np.mean(recent_norm)) if step else None)
+            curve["grad_norm_max"].append(float(np.max(recent_norm)) if step else None)
+            for key, value in metrics.items():
+                curve.setdefault(key, []).append(value)
+
     start = time.perf_counter()
-    for step in range(1, cfg.sweep.max_steps + 1):
-        x, y = spec.generate(rng, cfg.train.batch_size, length)
-        loss = float(np.asarray(model.train_on_batch(x, y)).reshape(-1)[0])
-        recent.append(loss)
-        if not math.isfinite(loss):
-            status = "diverged"
-            break
+    evaluate(0)
+    step = 0
+    while trainer.live and step < cfg.sweep.max_steps:
+        k = min(cfg.sweep.steps_per_call, cfg.sweep.max_steps - step)
+        live_seeds = sorted({members[m][1] for m in trainer.live}, key=seeds.index)
+        xs, ys = [], []
+        for seed in live_seeds:
+            pairs = [spec.generate(streams[seed], batch, length) for _ in range(k)]
+            xs.append(np.stack([p[0] for p in pairs]))
+            ys.append(np.stack([p[1] for p in pairs]))
+        for seed in set(seeds) - set(live_seeds):  # keep every seed's stream where it would be
+            for _ in range(k):
+                spec.generate(streams[seed], batch, length)
+        member_data = [live_seeds.index(members[m][1]) for m in trainer.live]
+        started = time.perf_counter()
+        first_call = step == 0
+        chunk_losses, chunk_norms = trainer.train(np.stack(xs), np.stack(ys), member_data)
+        elapsed = time.perf_counter() - started
+        if first_call:
+            compile_seconds = elapsed  # compile + the first call's steps
+        else:
+            train_seconds += elapsed
+            member_steps += k * len(trainer.live)
+        step += k
+        diverged = []
+        for j, member in enumerate(trainer.live):
+            losses[member].extend(chunk_losses[j].tolist())
+            norms[member].extend(chunk_norms[j].tolist())
+            steps_run[member] = step
+            if not np.all(np.isfinite(chunk_losses[j])):
+                status[member] = "diverged"
+                steps_run[member] = step - k + int(np.argmin(np.isfinite(chunk_losses[j]))) + 1
+                diverged.append(member)
+        trainer.retire(diverged)
         if step % cfg.sweep.eval_every == 0 or step == cfg.sweep.max_steps:
-            metrics = evaluate(step, float(np.mean(recent)))
-            recent = []
-            if metrics[spec.metric] >= cfg.sweep.solve_fraction:
-                status, steps_to_solve = "solved", step
-                break
-            if cfg.sweep.max_seconds_per_run and time.perf_counter() - start > cfg.sweep.max_seconds_per_run:
-                status = "time"
-                break
-    seconds = time.perf_counter() - start
-    gradients_trained = (
-        hidden_gradient_norms(model, probe_x, probe_y, spec.loss) if status != "diverged" else np.full(length, np.nan)
-    )
-    row = {
-        "run": run_name(spec.name, length, cell, clipnorm),
-        "task": spec.name,
-        "length": length,
-        "cell": cell,
-        "clipnorm": float(clipnorm),
-        "status": status,
-        "solved": status == "solved",
-        "steps_to_solve": steps_to_solve,
-        "sequences_to_solve": None if steps_to_solve is None else steps_to_solve * cfg.train.batch_size,
-        "steps_run": step,
-        "seconds": round(seconds, 1),
-        "metric": spec.metric,
-        "final": metrics,
-        "baseline": score(spec.name, baseline_predictions(spec.name, len(y_val)), y_val),
-        "curve": curve,
-        "gradient_norms_init": gradients_init.tolist(),
-        "gradient_norms_trained": gradients_trained.tolist(),
+            evaluate(step)
+            solved = [m for m in trainer.live if final[m][spec.metric] >= cfg.sweep.solve_fraction]
+            for member in solved:
+                status[member], solved_at[member] = "solved", step
+                seconds_at[member] = round(time.perf_counter() - start, 1)
+            trainer.retire(solved)
+    wall = time.perf_counter() - start
+    trainer.write_back()
+    gradients_trained = [probe(trainer.member_values(i), probe_x, probe_y) if status[i] != "diverged"
+                         else np.full(length, np.nan) for i in range(n)]
+    # The keep-gate plot shows the first run of the largest clipnorm (as the gradient-flow plot does).
+    shown = max(range(n), key=lambda i: (members[i][0], -i))
+    gates_trained = keep_gate_trace(models[shown], x_val[0]) if status[shown] != "diverged" else None
+    baseline = score(spec.name, baseline_predictions(spec.name, len(y_val)), y_val)
+    cell, init = parse_variant(variant)
+    rows = []
+    for i, (clip, seed) in enumerate(members):
+        rows.append(_json_safe({
+            "run": run_name(spec.name, length, variant, clip, seed),
+            "task": spec.name, "length": length, "cell": variant, "base_cell": cell, "init": init,
+            "clipnorm": float(clip), "seed": int(seed), "status": status[i], "solved": status[i] == "solved",
+            "steps_to_solve": solved_at[i],
+            "sequences_to_solve": None if solved_at[i] is None else solved_at[i] * batch,
+            "group_seconds_to_solve": seconds_at[i],
+            "steps_run": steps_run[i], "metric": spec.metric, "final": final[i], "baseline": baseline,
+            "best": max(curves[i][spec.metric], key=lambda v: -math.inf if v is None else v),
+            "max_grad_norm": float(np.nanmax(norms[i])) if norms[i] and np.any(np.isfinite(norms[i])) else None,
+            "curve": curves[i],
+            "gradient_norms_init": gradients_init[i].tolist(),
+            "gradient_norms_trained": gradients_trained[i].tolist(),
+        }))
+    group = {
+        "task": spec.name, "length": length, "cell": variant, "runs": n, "wall_seconds": round(wall, 1),
+        "compile_seconds": round(compile_seconds, 1), "train_seconds": round(train_seconds, 1),
+        "eval_seconds": round(eval_seconds, 1), "member_steps_timed": member_steps,
+        "member_steps_per_second": round(member_steps / train_seconds, 2) if train_seconds else None,
     }
-    return _json_safe(row), model
+    traces = {"loss": [np.asarray(v, dtype="float32") for v in losses],
+              "grad_norm": [np.asarray(v, dtype="float32") for v in norms],
+              "gates_init": gates_init, "gates_trained": gates_trained, "gates_shown": shown}
+    return rows, models, traces, group
 
 
 def _json_safe(obj):
     """NaN/inf (a diverged run) become null, so results.json stays standard JSON."""
     if isinstance(obj, dict):
         return {key: _json_safe(value) for key, value in obj.items()}
-    if isinstance(obj, list):
+    if isinstance(obj, (list, tuple)):
         return [_json_safe(value) for value in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
     return obj
 
 
 def gradient_ratio(norms: list[float]) -> float:
-    """|dLoss/dh_1| / |dLoss/dh_T|: ~1 means the first step still gets gradient, << 1 means it vanished."""
+    """||dLoss/dh_1|| / ||dLoss/dh_T||: ~1 means the first step still gets gradient, << 1 means it vanished."""
     first, last = norms[0], norms[-1]
     return float(first / last) if first is not None and last else float("nan")
 
 
 def _fmt(value: float | None, spec: str) -> str:
-    return "nan" if value is None else format(value, spec)
+    return "-" if value is None else format(value, spec)
 
 
-def markdown_table(rows: list[dict], cfg: Config) -> str:
-    lines = [
-        f"Solved = at least {cfg.sweep.solve_fraction:.0%} of {cfg.data.validation_size} validation sequences correct "
-        "(adding: |error| < 0.04; temporal order: right class). Budget per run: "
-        f"{cfg.sweep.max_steps} steps of {cfg.train.batch_size} sequences"
-        + (f" or {cfg.sweep.max_seconds_per_run:g} s" if cfg.sweep.max_seconds_per_run else "") + ".",
-        "Gradient ratio = |dLoss/dh_1| / |dLoss/dh_T| at initialisation -> after training.",
-        "",
-        "| task | T | cell | clipnorm | status | steps to solve | steps run | final metric "
-        "| input-blind baseline | loss (baseline) | seconds | gradient ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        final = row["final"]
-        loss_name = "mse" if "mse" in final else "crossentropy"
-        baseline = row["baseline"]
+def _budget_line(cfg: Config) -> str:
+    return (f"Solved = at least {cfg.sweep.solve_fraction:.0%} of {cfg.data.validation_size} held-out sequences correct "
+            "(adding: |error| < 0.04; temporal order: right class), checked every "
+            f"{cfg.sweep.eval_every} steps. Budget per run: {cfg.sweep.max_steps} steps of {cfg.optimizer.batch_size} "
+            f"sequences ({cfg.optimizer.optimizer}, lr {cfg.optimizer.learning_rate:g}, {cfg.model.units} units).")
+
+
+def summary_table(rows: list[dict], cfg: Config) -> str:
+    """One line per (task, T, variant, clipnorm) over seeds, against the paper's sequences to solve."""
+    lines = [_budget_line(cfg), "",
+             "| task | T | cell | clip | solved (seeds) | steps to solve (median) | sequences to solve | paper (1997 LSTM) "
+             "| final metric (mean) | input-blind baseline |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    keys = list(dict.fromkeys((r["task"], r["length"], r["cell"], r["clipnorm"]) for r in rows))
+    for task, length, cell, clip in keys:
+        group = [r for r in rows if (r["task"], r["length"], r["cell"], r["clipnorm"]) == (task, length, cell, clip)]
+        solved = [r for r in group if r["solved"]]
+        steps = sorted(r["steps_to_solve"] for r in solved)
+        median = float(np.median(steps)) if steps else None
+        values = [r["final"].get(r["metric"]) for r in group]
+        values = [v for v in values if v is not None]
+        diverged = sum(r["status"] == "diverged" for r in group)
+        paper = PAPER_SEQUENCES.get((task, length))
+        solved_text = f"{len(solved)}/{len(group)}" + (f" ({diverged} diverged)" if diverged else "")
         lines.append(
-            f"| {row['task']} | {row['length']} | {row['cell']} | {row['clipnorm']:g} | {row['status']} "
-            f"| {row['steps_to_solve'] if row['steps_to_solve'] is not None else '-'} | {row['steps_run']} "
-            f"| {row['metric']} = {_fmt(final[row['metric']], '.3f')} | {baseline[row['metric']]:.3f} "
-            f"| {loss_name} = {_fmt(final[loss_name], '.4f')} ({baseline[loss_name]:.4f}) | {row['seconds']:.0f} "
-            f"| {gradient_ratio(row['gradient_norms_init']):.1e} -> {gradient_ratio(row['gradient_norms_trained']):.1e} |"
-        )
+            f"| {task} | {length} | {cell} | {clip:g} | {solved_text} "
+            f"| {_fmt(median, ',.0f')}" + (f" ({', '.join(f'{s:,}' for s in steps)})" if len(steps) > 1 else "")
+            + f" | {_fmt(None if median is None else median * cfg.optimizer.batch_size, ',.0f')} "
+            f"| {_fmt(paper, ',')} | {group[0]['metric']} = {_fmt(float(np.mean(values)) if values else None, '.3f')} "
+            f"| {group[0]['baseline'][group[0]['metric']]:.3f} |")
     lines.append("")
-    lines.append("Input-blind baseline: always 0.5 (adding) or uniform class probabilities (temporal order), "
-                 "scored on the same validation set.")
+    lines.append("Steps to solve are multiples of the validation interval; sequences = steps x batch size. Paper: "
+                 "average sequences the 1997 LSTM needed (adding T=100/500/1000: 74k/209k/853k; temporal order 6a: 31k).")
     return "\n".join(lines) + "\n"
 
 
-def _grid(rows: list[dict]) -> tuple[list, list]:
-    tasks = list(dict.fromkeys(r["task"] for r in rows))
-    lengths = list(dict.fromkeys(r["length"] for r in rows))
-    return tasks, lengths
+def markdown_table(rows: list[dict], groups: list[dict], cfg: Config) -> str:
+    lines = [
+        _budget_line(cfg),
+        "Gradient ratio = ||dLoss/dh_1|| / ||dLoss/dh_T|| at initialisation -> after training; "
+        "max grad norm = largest global gradient norm of any step (before clipping).",
+        "",
+        "| task | T | cell | clip | seed | status | steps to solve | steps run | final metric "
+        "| baseline | loss (baseline) | max grad norm | gradient ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        final = row["final"]
+        loss_name = "mse" if "mse" in row["baseline"] else "crossentropy"
+        lines.append(
+            f"| {row['task']} | {row['length']} | {row['cell']} | {row['clipnorm']:g} | {row['seed']} | {row['status']} "
+            f"| {_fmt(row['steps_to_solve'], 'd')} | {row['steps_run']} "
+            f"| {row['metric']} = {_fmt(final.get(row['metric']), '.3f')} | {row['baseline'][row['metric']]:.3f} "
+            f"| {loss_name} = {_fmt(final.get(loss_name), '.4f')} ({row['baseline'][loss_name]:.4f}) "
+            f"| {_fmt(row['max_grad_norm'], '.3g')} "
+            f"| {gradient_ratio(row['gradient_norms_init']):.1e} -> {gradient_ratio(row['gradient_norms_trained']):.1e} |"
+        )
+    lines += ["", "Throughput (each group trains its runs together; member-steps/s excludes the first, compiling call "
+              "and validation):", "",
+              "| task | T | cell | runs | wall s | compile s | eval s | member-steps/s |", "|---|---|---|---|---|---|---|---|"]
+    for g in groups:
+        lines.append(f"| {g['task']} | {g['length']} | {g['cell']} | {g['runs']} | {g['wall_seconds']:.0f} "
+                     f"| {g['compile_seconds']:.0f} | {g['eval_seconds']:.0f} | {_fmt(g['member_steps_per_second'], '.1f')} |")
+    return "\n".join(lines) + "\n"
 
 
-def plot_learning_curves(rows: list[dict], solve_fraction: float, path: Path) -> Path:
+# ---------------------------------------------------------------- plots
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tasks, lengths = _grid(rows)
+    return plt
+
+
+def _panels(rows: list[dict]) -> list[tuple[str, int]]:
+    return list(dict.fromkeys((r["task"], r["length"]) for r in rows))
+
+
+def _style(rows: list[dict]):
     cells = list(dict.fromkeys(r["cell"] for r in rows))
+    first_seed = rows[0]["seed"]
     colors = {cell: f"C{i}" for i, cell in enumerate(cells)}
-    clips = sorted({r["clipnorm"] for r in rows})
-    styles = {clip: ("-" if clip else "--") for clip in clips}
-    fig, axes = plt.subplots(len(tasks), len(lengths), figsize=(5 * len(lengths), 3.6 * len(tasks)), squeeze=False)
-    for i, task in enumerate(tasks):
-        for j, length in enumerate(lengths):
-            ax = axes[i][j]
-            for row in (r for r in rows if r["task"] == task and r["length"] == length):
-                label = f"{row['cell']} clip={row['clipnorm']:g}"
-                values = np.asarray(row["curve"][row["metric"]], dtype=float)  # null (diverged) -> NaN gap
-                ax.plot(row["curve"]["step"], values, styles[row["clipnorm"]],
-                        color=colors[row["cell"]], label=label)
-                metric, baseline = row["metric"], row["baseline"][row["metric"]]
-            ax.axhline(solve_fraction, color="gray", lw=0.8, ls=":", label="solved")
-            ax.axhline(baseline, color="black", lw=0.8, ls="-.", label="input-blind baseline")
-            ax.set_title(f"{task}, T={length}")
-            ax.set_xlabel("training step")
-            ax.set_ylabel(metric)
-            ax.set_ylim(0, 1.02)
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return cells, colors, first_seed
+
+
+def plot_learning_curves(rows: list[dict], solve_fraction: float, path: Path) -> Path:
+    plt = _pyplot()
+    panels = _panels(rows)
+    _, colors, first_seed = _style(rows)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 3.6 * len(panels)), squeeze=False)
+    for ax, (task, length) in zip(axes[:, 0], panels):
+        for row in (r for r in rows if r["task"] == task and r["length"] == length):
+            values = np.asarray([np.nan if v is None else v for v in row["curve"][row["metric"]]], dtype=float)
+            first = row["seed"] == first_seed
+            ax.plot(row["curve"]["step"], values, "-" if row["clipnorm"] else "--", color=colors[row["cell"]],
+                    lw=1.5 if first else 0.7, alpha=1.0 if first else 0.5,
+                    label=f"{row['cell']} clip={row['clipnorm']:g}" if first else None)
+            metric, baseline = row["metric"], row["baseline"][row["metric"]]
+        ax.axhline(solve_fraction, color="gray", lw=0.8, ls=":", label="solved")
+        ax.axhline(baseline, color="black", lw=0.8, ls="-.", label="input-blind baseline")
+        ax.set_title(f"{task}, T={length} (thin: other seeds; dashed: no clipping)")
+        ax.set_xlabel("training step")
+        ax.set_ylabel(metric)
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -218,26 +389,96 @@ def plot_learning_curves(rows: list[dict], solve_fraction: float, path: Path) ->
 
 
 def plot_gradient_flow(rows: list[dict], path: Path) -> Path:
-    """|dLoss/dh_t| over t per cell, at initialisation and after training (largest clipnorm's runs)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tasks, lengths = _grid(rows)
+    """||dLoss/dh_t|| over t per cell variant, at initialisation and after training (first seed, largest clipnorm)."""
+    plt = _pyplot()
+    panels = _panels(rows)
+    _, colors, first_seed = _style(rows)
     clip = max(r["clipnorm"] for r in rows)
-    panels = [(t, n) for t in tasks for n in lengths]
-    fig, axes = plt.subplots(len(panels), 2, figsize=(11, 3.4 * len(panels)), squeeze=False)
+    fig, axes = plt.subplots(len(panels), 2, figsize=(12, 3.6 * len(panels)), squeeze=False, sharey="row")
     for k, (task, length) in enumerate(panels):
+        chosen = [r for r in rows if r["task"] == task and r["length"] == length and r["clipnorm"] == clip
+                  and r["seed"] == first_seed]
         for col, key in enumerate(("gradient_norms_init", "gradient_norms_trained")):
             ax = axes[k][col]
-            for i, row in enumerate(r for r in rows if r["task"] == task and r["length"] == length and r["clipnorm"] == clip):
-                norms = np.asarray(row[key], dtype=float)
-                ax.semilogy(np.arange(1, len(norms) + 1), np.maximum(norms, 1e-30), color=f"C{i}", label=row["cell"])
-            ax.set_title(f"{task}, T={length}: {'at initialisation' if col == 0 else f'after training (clip={clip:g})'}")
-            ax.set_xlabel("time step t (loss at t = T)")
-            ax.set_ylabel("mean |dLoss/dh_t|")
-    axes[0][1].legend(fontsize=8)
+            for row in chosen:
+                norms = np.asarray([np.nan if v is None else v for v in row[key]], dtype=float)
+                label = row["cell"] + ("" if col == 0 else f" ({row['status']})")
+                ax.semilogy(np.arange(1, len(norms) + 1), np.maximum(norms, 1e-38), color=colors[row["cell"]], label=label)
+            when = "at initialisation" if col == 0 else f"after training (clip={clip:g})"
+            ax.set_title(f"{task}, T={length}: {when}")
+            ax.set_xlabel("time step t (the loss is at t = T)")
+            ax.set_ylabel("mean ||dLoss/dh_t|| (1e-38: underflow to 0)")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_grad_norms(rows: list[dict], traces: dict[str, np.ndarray], path: Path) -> Path:
+    """The global gradient norm (before clipping) of every training step; the clip thresholds as lines."""
+    plt = _pyplot()
+    panels = _panels(rows)
+    _, colors, first_seed = _style(rows)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 3.6 * len(panels)), squeeze=False)
+    for ax, (task, length) in zip(axes[:, 0], panels):
+        for row in (r for r in rows if r["task"] == task and r["length"] == length and r["seed"] == first_seed):
+            norms = traces[f"{row['run']}/grad_norm"]
+            ax.semilogy(np.arange(1, len(norms) + 1), norms, "-" if row["clipnorm"] else "--", lw=0.6,
+                        color=colors[row["cell"]], alpha=0.8,
+                        label=f"{row['cell']} clip={row['clipnorm']:g} ({row['status']})")
+        for clip in sorted({r["clipnorm"] for r in rows if r["clipnorm"] > 0}):
+            ax.axhline(clip, color="gray", lw=0.8, ls=":")
+        ax.set_title(f"{task}, T={length}: global gradient norm per step, before clipping (dotted: clip threshold)")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("||dLoss/dW||")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_keep_gates(task: str, length: int, entries: list[tuple[str, dict, dict | None]], example: np.ndarray,
+                    path: Path) -> Path:
+    """Per variant: keep gate of every unit over t at init and after training, the state after training, and
+    how much of the state written at the first relevant input is still there at t (the product of keep gates)."""
+    plt = _pyplot()
+    marks = relevant_steps(task, example)
+    first = int(marks[0]) if len(marks) else 0
+    fig, axes = plt.subplots(len(entries), 4, figsize=(19, 2.8 * len(entries)), squeeze=False, sharex=True)
+    t = np.arange(1, length + 1)
+    for k, (label, init, trained) in enumerate(entries):
+        panels = [(init, "gate", "at initialisation"), (trained, "gate", "after training"),
+                  (trained, "state", "after training"), (trained, "kept", "after training")]
+        for col, (trace, key, when) in enumerate(panels):
+            ax = axes[k][col]
+            if trace is None:
+                ax.set_axis_off()
+                continue
+            if key == "kept":
+                # prod_{s = first+1..t} gate_s: the factor by which the carousel scales what it held at `first`.
+                kept = np.cumprod(trace["gate"][first + 1:].astype("float64"), axis=0)
+                ax.semilogy(t[first + 1:], np.maximum(kept, 1e-30), lw=0.5, alpha=0.6)
+                ax.semilogy(t[first + 1:], np.maximum(np.exp(np.log(np.maximum(kept, 1e-300)).mean(axis=1)), 1e-30),
+                            color="black", lw=1.5, label="geometric mean")
+                ax.set_ylim(1e-30, 2)
+                ax.legend(fontsize=7, loc="lower left")
+                title = f"{label}: share of the state at t={first + 1} still kept at t"
+            else:
+                values = trace[key]  # [T, units]
+                ax.plot(t, values, lw=0.5, alpha=0.6)
+                if key == "gate":
+                    ax.plot(t, values.mean(axis=1), color="black", lw=1.5, label="mean over units")
+                    ax.set_ylim(0, 1.02)
+                    ax.legend(fontsize=7, loc="lower right")
+                title = f"{label}: {trace[key + '_name']} {when}"
+            for m in marks:
+                ax.axvline(m + 1, color="red", lw=0.8, ls=":")
+            ax.set_title(title, fontsize=8)
+            if k == len(entries) - 1:
+                ax.set_xlabel("time step t (red: the inputs that decide the target)")
+    fig.suptitle(f"{task}, T={length}: every unit over one validation sequence", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -249,45 +490,98 @@ def save_model_dir(folder: Path, model: keras.Model, cfg: Config, row: dict, sam
     folder.mkdir(parents=True, exist_ok=True)
     model.save(str(folder / "model.keras"))
     write_json(folder / "config.json", {"sweep_config": dataclasses.asdict(cfg),
-                                        **{k: row[k] for k in ("task", "length", "cell", "clipnorm", "status")}})
+                                        **{k: row[k] for k in ("task", "length", "cell", "clipnorm", "seed", "status")}})
     np.save(folder / "sample_input.npy", sample)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser("Long-time-lag experiments: SimpleRNN vs LSTM vs GRU vs LSTM without forget gate", PRESETS)
+    parser = build_parser("Long-time-lag experiments: LSTM (chrono / default init) vs GRU vs SimpleRNN vs the 1997 LSTM",
+                          PRESETS)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing finished run dir")
     args = parser.parse_args(argv)
     try:
         cfg = resolve_config(PRESETS, args.config, args.set)
         validate(cfg)
-        with RunDir(args.run_dir, overwrite=args.overwrite) as run:
+        require_jax()
+        with RunDir(args.run_dir, app="experiments", config=dataclasses.asdict(cfg), overwrite=args.overwrite) as run:
             print("\n".join(describe(cfg)))
-            save_config(cfg, run.path / "config.json")
+            print(f"backend: jax ({keras.backend.backend()}); {cfg.sweep.steps_per_call} training steps per compiled call",
+                  flush=True)
             rows: list[dict] = []
+            groups: list[dict] = []
+            traces: dict[str, np.ndarray] = {}
+            keep_gate_plots, gate_plots = [], []
+            sweep_start = time.perf_counter()
             for task in cfg.data.tasks:
                 spec = get_task(task)
                 for length in cfg.data.lengths:
                     validation = spec.generate(np.random.default_rng(cfg.data.seed), cfg.data.validation_size, length)
-                    for cell in cfg.model.cells:
-                        for clipnorm in cfg.sweep.clipnorms:
-                            row, model = train_one(spec, length, cell, clipnorm, cfg, validation)
-                            rows.append(row)
+                    keep_entries = []
+                    for variant in cfg.model.cells:
+                        group_rows, models, group_traces, group = train_group(spec, length, variant, cfg, validation)
+                        rows.extend(group_rows)
+                        groups.append(group)
+                        for i, (row, model) in enumerate(zip(group_rows, models)):
+                            traces[f"{row['run']}/loss"] = group_traces["loss"][i]
+                            traces[f"{row['run']}/grad_norm"] = group_traces["grad_norm"][i]
                             save_model_dir(run.path / "models" / row["run"], model, cfg, row, validation[0][:4])
-                            final = _fmt(row["final"][row["metric"]], ".3f")
                             print(f"{row['run']}: {row['status']} after {row['steps_run']} steps, "
-                                  f"{row['metric']}={final} ({row['seconds']:.0f} s)", flush=True)
-                            run.write_json("results.json", {"config": dataclasses.asdict(cfg), "runs": rows})
-                            keras.backend.clear_session()
-            (run.path / "results.md").write_text(markdown_table(rows, cfg))
+                                  f"{row['metric']}={_fmt(row['final'].get(row['metric']), '.3f')}", flush=True)
+                        print(f"  group {task} T={length} {variant}: {group['runs']} runs, {group['wall_seconds']:.0f} s wall "
+                              f"({group['compile_seconds']:.0f} s first call), "
+                              f"{_fmt(group['member_steps_per_second'], '.1f')} member-steps/s", flush=True)
+                        if group_traces["gates_init"] is not None:
+                            shown = group_rows[group_traces["gates_shown"]]
+                            keep_entries.append((f"{variant} (clip {shown['clipnorm']:g}, seed {shown['seed']}, "
+                                                 f"{shown['status']})", group_traces["gates_init"],
+                                                 group_traces["gates_trained"]))
+                        run.write_json("results.json", {"config": dataclasses.asdict(cfg), "runs": rows, "groups": groups})
+                        keras.backend.clear_session()
+                    if keep_entries:
+                        name = f"keep_gates_{task}_T{length}.png"
+                        plot_keep_gates(task, length, keep_entries, validation[0][0], run.path / name)
+                        keep_gate_plots.append(name)
+            longest = max(cfg.data.lengths)
+            for task in cfg.data.tasks:
+                solved = [r for r in rows if r["task"] == task and r["length"] == longest and r["solved"]]
+                solved.sort(key=lambda r: (r["base_cell"] != "lstm", r["init"] != "chrono", r["steps_to_solve"]))
+                if solved:
+                    gate_plots.append(_plot_solved_gates(run.path, solved[0]))
+            sweep_seconds = time.perf_counter() - sweep_start
+            run.write_json("results.json", {"preset": args.config, "overrides": list(args.set or []),
+                                            "config": dataclasses.asdict(cfg), "runs": rows, "groups": groups,
+                                            "wall_seconds": round(sweep_seconds, 1)})
+            np.savez_compressed(run.path / "traces.npz", **traces)
+            (run.path / "summary.md").write_text(summary_table(rows, cfg))
+            (run.path / "results.md").write_text(markdown_table(rows, groups, cfg))
             plot_learning_curves(rows, cfg.sweep.solve_fraction, run.path / "learning_curves.png")
             plot_gradient_flow(rows, run.path / "gradient_flow.png")
-        solved = sum(r["solved"] for r in rows)
-        print((Path(args.run_dir) / "results.md").read_text())
-        print_summary("Experiments", Path(args.run_dir), {"runs": len(rows), "solved": solved},
-                      ["results.md", "results.json", "learning_curves.png", "gradient_flow.png", "models"])
-    except USER_ERRORS as err:
-        return report_user_error(err)
+            plot_grad_norms(rows, traces, run.path / "grad_norms.png")
+        final = Path(args.run_dir)
+        print((final / "summary.md").read_text())
+        print(f"== Experiments: {sum(r['solved'] for r in rows)} of {len(rows)} runs solved; "
+              f"sweep wall time {sweep_seconds:.0f} s ==")
+        print(f"Run dir: {final}")
+        for name in ["summary.md", "results.md", "results.json", "traces.npz", *PLOTS, *keep_gate_plots,
+                     *gate_plots, "models"]:
+            print(f"  {final / name}")
+    except (UserError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _plot_solved_gates(run_path: Path, row: dict) -> str:
+    """`common.inspect`'s heatmaps for a solved model, on the first sample input of its model dir."""
+    from common.inspect import inspect_layer, plot_gates
+
+    folder = run_path / "models" / row["run"]
+    model = keras.models.load_model(folder / "model.keras")
+    result = inspect_layer(model, np.load(folder / "sample_input.npy")[:1])
+    name = f"gates_{row['run']}.png"
+    plot_gates(result, run_path / name, title=f"{row['run']} (solved at step {row['steps_to_solve']}); "
+                                               f"re-run max |error| {result.max_abs_error:.1e}")
+    return name
 
 
 if __name__ == "__main__":
