@@ -43,6 +43,7 @@ class ModelConfig:
     softmax: Literal["adaptive", "full"] = "adaptive"  # adaptive: frequency clusters (Grave et al. 2017), much cheaper to train; evaluation is exact either way
     cutoffs: tuple[int, ...] = (2000, 10000)  # adaptive: word ranks where the tail clusters start
     tail_divisor: int = 4  # adaptive: each tail cluster's width is the previous one's / this
+    gather_tails: bool = True  # adaptive, training: compute each tail only for the tokens whose target is in it (about 2x fewer softmax FLOPs on WikiText-2); evaluation always computes every tail
     embedding_dropout: float = 0.1  # drops whole words from the input (Gal & Ghahramani 2016)
     input_dropout: float = 0.3  # locked (variational) dropout on the embeddings: one mask per sequence
     hidden_dropout: float = 0.2  # locked dropout between recurrent layers
@@ -96,7 +97,8 @@ class Config:
     model: ModelConfig = ModelConfig()
     sequence: SequenceConfig = SequenceConfig()
     generate: GenerateConfig = GenerateConfig()
-    train: TrainConfig = TrainConfig(epochs=3, batch_size=32, learning_rate=3e-3, weight_decay=1e-6, schedule="cosine",
+    # One pass over WikiText-2 (~12 minutes at ~3,000 tokens/s on 2 CPU cores under JAX).
+    train: TrainConfig = TrainConfig(epochs=1, batch_size=32, learning_rate=3e-3, weight_decay=1e-6, schedule="cosine",
                                      clipnorm=0.25, early_stopping_patience=0)
 
 

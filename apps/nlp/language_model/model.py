@@ -64,7 +64,7 @@ class LanguageModel(keras.layers.Layer):
                  tie_weights: bool = True, softmax: str = "adaptive", cutoffs=(2000, 10000), tail_divisor: int = 4,
                  embedding_dropout: float = 0.0, input_dropout: float = 0.0, hidden_dropout: float = 0.0,
                  output_dropout: float = 0.0, implementation: str = "native", seed: int = 0, unroll: bool = False,
-                 **kwargs):
+                 tail_capacity=(), **kwargs):
         super().__init__(**kwargs)
         if softmax not in ("adaptive", "full"):
             raise ValueError(f"softmax must be adaptive or full, got {softmax!r}")
@@ -84,6 +84,9 @@ class LanguageModel(keras.layers.Layer):
         self.implementation = implementation
         self.seed = int(seed)
         self.unroll = bool(unroll)
+        # Training only: the share of a batch's tokens each tail cluster is computed for (the tokens whose
+        # target lies in it, gathered); () computes every tail for every token. See target_log_prob.
+        self.tail_capacity = tuple(float(c) for c in tail_capacity)
         self.rnn = RecurrentStack(cell, self.units, dropout_rate=0.0, return_sequences=True, return_state=True,
                                   implementation=implementation, unroll=self.unroll, name="rnn")
         self.lock_in = LockedDropout(self.input_dropout, seed=seed, name="input_dropout")
@@ -220,11 +223,32 @@ class LanguageModel(keras.layers.Layer):
         for i in range(len(self.cutoffs)):
             lo, hi = bounds[i + 1], bounds[i + 2]
             inside = ops.logical_and(targets >= lo, targets < hi)
-            tail_lp = ops.log_softmax(self._tail_logits(h, i), axis=-1)
-            local = ops.clip(targets - lo, 0, hi - lo - 1)
-            word_lp = ops.squeeze(ops.take_along_axis(tail_lp, local[..., None], axis=-1), -1)
+            if i < len(self.tail_capacity) and self.tail_capacity[i] < 1.0 and h.shape[0] and h.shape[1]:
+                word_lp = self._gathered_tail(h, targets, inside, i, lo, hi)
+            else:
+                tail_lp = ops.log_softmax(self._tail_logits(h, i), axis=-1)
+                local = ops.clip(targets - lo, 0, hi - lo - 1)
+                word_lp = ops.squeeze(ops.take_along_axis(tail_lp, local[..., None], axis=-1), -1)
             result = result + ops.where(inside, head_lp[..., c0 + i] + word_lp, 0.0)
         return result
+
+    def _gathered_tail(self, h, targets, inside, i, lo, hi):
+        """Cluster i's log-probability of each target, computed only for the (at most capacity) tokens
+        whose target is in the cluster: a static-shape gather by sorting the in-cluster tokens first.
+        The app sizes the capacity at twice the cluster's share of training tokens plus a margin, so a
+        batch holding more is many standard deviations away; such extra tokens would lose their
+        within-cluster term for that step (training loss only: evaluation computes every tail)."""
+        batch, time = h.shape[0], h.shape[1]
+        n = batch * time
+        capacity = max(1, min(n, int(np.ceil(self.tail_capacity[i] * n))))
+        flat_h = ops.reshape(h, (n, h.shape[-1]))
+        flat_inside = ops.reshape(inside, (n,))
+        pick = ops.argsort(-ops.cast(flat_inside, "float32"))[:capacity]  # in-cluster tokens first
+        tail_lp = ops.log_softmax(self._tail_logits(ops.take(flat_h, pick, axis=0), i), axis=-1)
+        local = ops.clip(ops.take(ops.reshape(targets, (n,)), pick) - lo, 0, hi - lo - 1)
+        word_lp = ops.squeeze(ops.take_along_axis(tail_lp, local[:, None], axis=-1), -1)
+        word_lp = ops.where(ops.take(flat_inside, pick), word_lp, 0.0)
+        return ops.reshape(ops.scatter(pick[:, None], word_lp, (n,)), (batch, time))
 
     def call(self, tokens, states=None, training=None):
         h, new_states = self.hidden(tokens, states, training=training)
@@ -236,7 +260,8 @@ class LanguageModel(keras.layers.Layer):
                 "cutoffs": list(self.cutoffs), "tail_divisor": self.tail_divisor,
                 "embedding_dropout": self.embedding_dropout, "input_dropout": self.input_dropout,
                 "hidden_dropout": self.hidden_dropout, "output_dropout": self.output_dropout,
-                "implementation": self.implementation, "seed": self.seed, "unroll": self.unroll}
+                "implementation": self.implementation, "seed": self.seed, "unroll": self.unroll,
+                "tail_capacity": list(self.tail_capacity)}
 
 
 @keras.saving.register_keras_serializable(package="language_model")
@@ -291,9 +316,19 @@ def mean_nll(y_true, y_pred):
     return ops.mean(y_pred)
 
 
-def model_config(cfg, vocab_size: int, seed: int = 0) -> dict:
+def tail_capacity(train_ids: np.ndarray, vocab_size: int, cutoffs) -> tuple[float, ...]:
+    """Per tail cluster: twice its share of the training tokens plus 2 points, capped at 1."""
+    bounds = [c for c in cutoffs if 0 < c < vocab_size] + [vocab_size]
+    return tuple(min(1.0, 2.0 * float(np.mean((train_ids >= lo) & (train_ids < hi))) + 0.02)
+                 for lo, hi in zip(bounds, bounds[1:]))
+
+
+def model_config(cfg, vocab_size: int, seed: int = 0, train_ids: np.ndarray | None = None) -> dict:
     m = cfg.model
-    return dict(vocab_size=vocab_size, embedding_dim=m.embedding_dim, cell=m.cell, units=tuple(m.units),
+    capacity = ()
+    if m.softmax == "adaptive" and m.gather_tails and train_ids is not None:
+        capacity = tail_capacity(train_ids, vocab_size, m.cutoffs)
+    return dict(tail_capacity=capacity, vocab_size=vocab_size, embedding_dim=m.embedding_dim, cell=m.cell, units=tuple(m.units),
                 tie_weights=m.tie_weights, softmax=m.softmax, cutoffs=tuple(m.cutoffs), tail_divisor=m.tail_divisor,
                 embedding_dropout=m.embedding_dropout, input_dropout=m.input_dropout, hidden_dropout=m.hidden_dropout,
                 output_dropout=m.output_dropout, implementation=m.rnn_implementation, seed=seed)
@@ -316,8 +351,8 @@ def trained_layer(model: keras.Model) -> LanguageModel:
 
 def _copy(lm: LanguageModel, **overrides) -> LanguageModel:
     config = {k: v for k, v in lm.get_config().items() if k in LanguageModel.__init__.__code__.co_varnames}
-    # Inference copies never drop anything.
-    config.update(embedding_dropout=0.0, input_dropout=0.0, hidden_dropout=0.0, output_dropout=0.0, **overrides)
+    # Inference copies never drop anything, and compute every tail (exact for every token).
+    config.update(tail_capacity=(), embedding_dropout=0.0, input_dropout=0.0, hidden_dropout=0.0, output_dropout=0.0, **overrides)
     copy = LanguageModel(**config, name=NAME)
     copy.build()
     copy.set_weights(lm.get_weights())
@@ -339,10 +374,9 @@ class _Apply(keras.layers.Layer):
             h, new_states = self.lm.hidden(tokens, states or None)
             lp = self.lm.log_probs(h)
             target_lp = ops.squeeze(ops.take_along_axis(lp, ops.cast(targets, "int32")[..., None], axis=-1), -1)
-            k = min(5, self.lm.vocab_size)
-            top = ops.top_k(lp, k)[0]
-            return [target_lp, ops.cast(target_lp >= top[..., 0], "float32"),
-                    ops.cast(target_lp >= top[..., k - 1], "float32"), *new_states]
+            # The target's rank: how many words score strictly higher (a count, cheaper than a top-k sort).
+            rank = ops.sum(ops.cast(lp > target_lp[..., None], "int32"), axis=-1)
+            return [target_lp, ops.cast(rank < 1, "float32"), ops.cast(rank < 5, "float32"), *new_states]
         states = list(rest)
         h, new_states = self.lm.hidden(tokens, states or None)
         if self.mode == "step":
