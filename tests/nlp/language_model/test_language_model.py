@@ -69,6 +69,33 @@ def test_softmax_is_normalised_and_target_log_prob_matches(softmax, tie):
                                np.take_along_axis(lp, targets[..., None], -1)[..., 0], atol=1e-5)
 
 
+def test_gathered_tails_give_the_same_loss_and_gradient():
+    import keras
+
+    rng = np.random.default_rng(2)
+    config = dict(vocab_size=50, embedding_dim=8, units=(12,), softmax="adaptive", cutoffs=(10, 30), tail_divisor=2)
+    every, gathered = LanguageModel(**config), LanguageModel(**config, tail_capacity=(0.9, 0.7))
+    every.build()
+    gathered.build()
+    gathered.set_weights(every.get_weights())
+    h = rng.normal(size=(4, 6, 8)).astype("float32")
+    targets = rng.integers(0, 50, (4, 6)).astype("int32")  # ~40% / ~40% of targets in the two tails: all fit
+    np.testing.assert_allclose(np.asarray(gathered.target_log_prob(h, targets)),
+                               np.asarray(every.target_log_prob(h, targets)), atol=1e-5)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        grads = []
+        for lm in (every, gathered):
+            with tf.GradientTape() as tape:
+                loss = -tf.reduce_mean(lm.target_log_prob(h, targets))
+            grads.append(tape.gradient(loss, lm.trainable_variables))
+        for a, b in zip(*grads):
+            if a is not None:
+                np.testing.assert_allclose(np.asarray(tf.convert_to_tensor(a)), np.asarray(tf.convert_to_tensor(b)),
+                                           atol=1e-5)
+
+
 def test_training_model_carries_state_like_one_long_sequence():
     cfg = dict(vocab_size=30, embedding_dim=8, units=(8, 8), softmax="adaptive", cutoffs=(10,))
     model = build_training_model(cfg, batch_size=2, bptt=4)
