@@ -100,3 +100,51 @@ def test_imports_and_console_script_work_from_another_folder(tmp_path):
     proc = subprocess.run([str(script), "speech"], cwd=tmp_path, env=_outside_env(), capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 2
+
+
+def _results_checker():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_results", ROOT / "tools" / "check_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_results_ledger_is_well_formed(capsys):
+    checker = _results_checker()
+    ledger = ROOT / "docs" / "results.jsonl"
+    assert checker.main([str(ledger)]) == 0, capsys.readouterr().err
+    import json
+
+    rows = [json.loads(line) for line in ledger.read_text(encoding="utf-8").splitlines()]
+    apps = {row["app"] for row in rows}
+    assert {"speech", "sentiment", "translation", "forecasting"} <= apps
+    # The README's headline numbers are in it: speech on real clips, SST-2 dev, Multi30k BLEU, ETTh1 MSE.
+    def has(app, dataset, split, metric, value):
+        return any((r["app"], r["dataset"], r["split"], r["metric"], r["value"]) == (app, dataset, split, metric, value) for r in rows)
+
+    assert has("speech", "speech_commands_v0.01_sample", "core_words", "accuracy", 0.72)
+    assert has("sentiment", "sst2", "dev", "accuracy", 0.8819)
+    assert has("translation", "multi30k_de_en", "test_2016_flickr", "bleu", 37.92)
+    assert has("forecasting", "ETTh1", "test", "mse", 0.3631)
+
+
+def test_results_checker_names_each_bad_line(tmp_path, capsys):
+    checker = _results_checker()
+    good = {"app": "speech", "dataset": "fsdd", "split": "test", "metric": "accuracy", "value": 0.99, "seed": 0,
+            "setting": "fsdd", "command": None, "machine": "CPU 2 cores", "date": None}
+    import json
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join([json.dumps(good), json.dumps({**good, "value": 72}), json.dumps({**good, "app": "nlp"}),
+                              json.dumps({k: v for k, v in good.items() if k != "seed"}), json.dumps({**good, "date": "3/12/2026"}),
+                              "{not json"]) + "\n", encoding="utf-8")
+    assert checker.main([str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert ":1:" not in err
+    assert ":2: accuracy is a fraction" in err
+    assert ":3: app 'nlp'" in err
+    assert ":4: missing key(s) ['seed']" in err
+    assert ":5: date must be YYYY-MM-DD" in err
+    assert ":6: not JSON" in err
