@@ -1,9 +1,9 @@
 """Gate inspection: re-run a trained LSTM/GRU layer step by step in NumPy and plot its gates.
 
-    python -m common.inspect --run-dir runs/speech --input clip.wav
-    python -m common.inspect --run-dir runs/sentiment --input "a gripping, funny film" --layer backward_lstm_0
-    python -m common.inspect --run-dir runs/forecast --input recent.csv --out gates.png
-    python -m common.inspect --run-dir runs/experiments/models/adding_T100_lstm_clip1 \
+    python -m common.gates --run-dir runs/speech --input clip.wav
+    python -m common.gates --run-dir runs/sentiment --input "a gripping, funny film" --layer backward_lstm_0
+    python -m common.gates --run-dir runs/forecast --input recent.csv --out gates.png
+    python -m common.gates --run-dir runs/experiments/models/adding_T100_lstm_clip1 \
         --input runs/experiments/models/adding_T100_lstm_clip1/sample_input.npy
 
 Works on any run dir (config.json + model.keras) whose model holds a `keras.layers.LSTM`,
@@ -457,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--columns", default=None, help="CSV only: comma-separated columns to feed, in order")
     parser.add_argument("--list", action="store_true", help="print the recurrent layers and exit")
     args = parser.parse_args(argv)
-    from common.training import RunDirError, load_model, open_run_dir
+    from common.pipeline import load_model
+    from common.rundir import RunDirError, open_run_dir
 
     try:
         run_dir = open_run_dir(args.run_dir)

@@ -184,30 +184,3 @@ def check_finite(model: keras.Model, history: dict, cfg: TrainConfig) -> None:
 
 def steps_for(num_examples: int, batch_size: int) -> int:
     return max(1, math.ceil(num_examples / batch_size))
-
-
-
-
-# ---------------------------------------------------------------- transitional names
-# Older call sites import these from here; they now live in common.rundir / common.pipeline / common.cli.
-from common.errors import UserError as _UserError  # noqa: E402
-from common.rundir import RunDirError, SubRun, open_run_dir, write_json  # noqa: E402,F401
-
-USER_ERRORS = (_UserError,)
-
-
-def report_user_error(err: BaseException) -> int:
-    print(f"error: {err}", file=sys.stderr)
-    return 2
-
-
-def load_model(run_dir):
-    from common.pipeline import load_model as _load
-
-    return _load(open_run_dir(run_dir))
-
-
-def print_summary(title, run_dir, metrics, files) -> None:
-    from common.pipeline import print_summary as _print
-
-    _print(title, run_dir, metrics, files)

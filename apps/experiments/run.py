@@ -26,9 +26,9 @@ clipnorm over seeds, against the paper) and `results.md` (per run); `traces.npz`
 gradient norm of every training step of every run); plots `learning_curves.png`,
 `gradient_flow.png` (||dL/dh_t|| vs t), `grad_norms.png` (global gradient norm per step),
 `keep_gates_<task>_T<T>.png` (forget/update gate of every unit over the sequence, at init and
-trained, chrono vs default), `gates_<run>.png` (`common.inspect` heatmaps of a solved model at the
+trained, chrono vs default), `gates_<run>.png` (`common.gates` heatmaps of a solved model at the
 longest T); `models/<run>/{model.keras,config.json,sample_input.npy}`, each a run dir that
-`python -m common.inspect` opens.
+`python -m common.gates` opens.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from apps.experiments.tasks import TASKS, TaskSpec, baseline_predictions, get_ta
 from common.config import ConfigError, build_parser, describe, resolve_config  # noqa: E402
 from common.errors import UserError  # noqa: E402
 from common.rundir import write_json  # noqa: E402
-from common.training import RunDir  # noqa: E402
+from common.rundir import RunDir  # noqa: E402
 
 # Sequences the 1997 LSTM needed on average (Hochreiter & Schmidhuber 1997, Tables 7 and 8);
 # the temporal order figure is experiment 6a, whose sequences have lengths 100-110.
@@ -105,7 +105,7 @@ def relevant_steps(task: str, x: np.ndarray) -> np.ndarray:
 
 def keep_gate_trace(model: keras.Model, x: np.ndarray) -> dict | None:
     """Keep gate (LSTM forget, GRU update z) and state of every unit over time for one sequence, or None."""
-    from common.inspect import InspectError, inspect_layer
+    from common.gates import InspectError, inspect_layer
 
     try:
         result = inspect_layer(model, x[None])
@@ -486,7 +486,7 @@ def plot_keep_gates(task: str, length: int, entries: list[tuple[str, dict, dict 
 
 
 def save_model_dir(folder: Path, model: keras.Model, cfg: Config, row: dict, sample: np.ndarray) -> None:
-    """A per-run folder that `common.inspect` can open (config.json + model.keras + an input)."""
+    """A per-run folder that `common.gates` can open (config.json + model.keras + an input)."""
     folder.mkdir(parents=True, exist_ok=True)
     model.save(str(folder / "model.keras"))
     write_json(folder / "config.json", {"sweep_config": dataclasses.asdict(cfg),
@@ -572,8 +572,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _plot_solved_gates(run_path: Path, row: dict) -> str:
-    """`common.inspect`'s heatmaps for a solved model, on the first sample input of its model dir."""
-    from common.inspect import inspect_layer, plot_gates
+    """`common.gates`'s heatmaps for a solved model, on the first sample input of its model dir."""
+    from common.gates import inspect_layer, plot_gates
 
     folder = run_path / "models" / row["run"]
     model = keras.models.load_model(folder / "model.keras")

@@ -1,4 +1,4 @@
-"""common.inspect: the NumPy step-by-step re-run equals the Keras layer; CLI on a tiny run dir; input adapters."""
+"""common.gates: the NumPy step-by-step re-run equals the Keras layer; CLI on a tiny run dir; input adapters."""
 
 import dataclasses
 import json
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from common.cells import NoForgetLSTMCell
-from common.inspect import (
+from common.gates import (
     InspectError,
     find_recurrent_layers,
     inspect_layer,
@@ -150,7 +150,7 @@ def test_input_adapters(tmp_path):
 
 
 def test_custom_layer_modules_are_found_in_the_archive(tmp_path):
-    from common.inspect import import_custom_layer_modules
+    from common.gates import import_custom_layer_modules
 
     model = _model(keras.layers.RNN(NoForgetLSTMCell(2)))
     model.save(tmp_path / "m.keras")

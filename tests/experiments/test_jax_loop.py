@@ -108,7 +108,7 @@ def test_a_diverging_run_is_reported_and_stays_json(tmp_path):
 
 def test_tiny_sweep_end_to_end(tmp_path, capsys):
     from apps.experiments import run
-    from common.inspect import main as inspect_main
+    from common.gates import main as inspect_main
 
     run_dir = tmp_path / "exp"
     assert run.main(["--config", "tiny", "--run-dir", str(run_dir)]) == 0
