@@ -6,7 +6,7 @@
 One JSON object per line with exactly these keys (docs/results.md holds the prose and the tables;
 the ledger holds the same numbers, one per line, so they can be grouped and compared):
 
-    app      speech | sentiment | translation | forecasting | experiments | bench
+    app      speech | sentiment | translation | forecasting | language_model | experiments | bench
     dataset  what was scored, e.g. speech_commands_v0.01_sample, ETTh1, sst2
     split    e.g. test, dev, core_words, or null (a benchmark)
     metric   a plain name: accuracy, mse, bleu, recall, seq_per_s, ...
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Sequence
 
 KEYS = ("app", "dataset", "split", "metric", "value", "seed", "setting", "command", "machine", "date")
-APPS = ("speech", "sentiment", "translation", "forecasting", "experiments", "bench")
+APPS = ("speech", "sentiment", "translation", "forecasting", "language_model", "experiments", "bench")
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_.]*$")
 # Metrics that are fractions: a value above 1 is a percentage written by mistake.
 FRACTIONS = ("accuracy", "macro_f1", "roc_auc", "recall", "precision", "bag_of_words_accuracy", "token_accuracy",
