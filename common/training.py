@@ -109,6 +109,7 @@ def fit(
     dist=None,
     metric_callbacks: Sequence[keras.callbacks.Callback] = (),
     keep: keras.Model | None = None,
+    has_validation: bool | None = None,
     **fit_kwargs,
 ) -> tuple[keras.Model, dict]:
     """Fits a compiled model, restores the best validation weights, saves `model.keras`.
@@ -117,7 +118,9 @@ def fit(
     saved and returned instead of the one trained.
 
     `train_data`/`val_data` are anything `model.fit` takes (tf.data, PyDataset, arrays as a tuple).
-    `monitor` may name a metric that one of `metric_callbacks` writes into the epoch logs.
+    `monitor` may name a metric that one of `metric_callbacks` writes into the epoch logs; with
+    `has_validation=True` and no `val_data`, such a callback is the validation (best checkpoint,
+    early stopping).
     Arrays are batched with the global batch size of `dist` (a `common.distribute.Distribution`);
     datasets must already be batched with `dist.global_batch_size`.
     Returns the model and the history dict (also written to history.json).
@@ -132,7 +135,9 @@ def fit(
         return keep, json.loads(history_path.read_text()) if history_path.exists() else {}
     # metric_callbacks run first at each epoch end, so the metrics they add to the logs (e.g. a
     # validation BLEU) reach the history, the best checkpoint and early stopping.
-    callbacks = (list(metric_callbacks) + make_callbacks(cfg, run, monitor, mode, has_validation=val_data is not None)
+    callbacks = (list(metric_callbacks) + make_callbacks(cfg, run, monitor, mode,
+                                                        has_validation=val_data is not None if has_validation is None
+                                                        else has_validation)
                  + list(extra_callbacks))
     enable_jax_compilation_cache()
     if dist is not None:

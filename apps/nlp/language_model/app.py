@@ -65,16 +65,17 @@ class LanguageModelApp(App):
         corpus = load_corpus(cfg.data, seed=cfg.train.seed)
         batch, bptt = cfg.train.batch_size, cfg.sequence.bptt
         x, y = bptt_windows(batchify(corpus.train, batch), bptt)
-        vx, vy = bptt_windows(batchify(corpus.validation, batch), bptt)
         summary = {**corpus.summary(), "train_steps_per_epoch": len(x) // batch, "bptt": bptt}
         print(f"{corpus.description}: vocabulary {len(corpus.vocabulary):,}, train {len(corpus.train):,} / validation "
               f"{len(corpus.validation):,} / test {len(corpus.test):,} tokens; {len(x) // batch} steps of "
               f"{batch} x {bptt} per epoch")
-        return Prepared(({"tokens": x, "targets": y}, y), ({"tokens": vx, "targets": vy}, vy), len(x) // batch,
-                        summary, types.SimpleNamespace(corpus=corpus))
+        # Validation is scored by a callback the benchmark's way (model.ValidationPerplexity), not by Keras.
+        return Prepared(({"tokens": x, "targets": y}, y), None, len(x) // batch, summary,
+                        types.SimpleNamespace(corpus=corpus))
 
     def build(self, job: Job) -> Built:
-        from apps.nlp.language_model.model import ResetStates, build_training_model, mean_nll, model_config
+        from apps.nlp.language_model.model import (ResetStates, ValidationPerplexity, build_training_model, mean_nll,
+                                                   model_config)
 
         cfg, corpus = job.cfg, job.prepared.data.corpus
         config = model_config(cfg, len(corpus.vocabulary), cfg.train.seed, train_ids=corpus.train)
@@ -82,7 +83,8 @@ class LanguageModelApp(App):
             print("adaptive softmax tails computed for " + ", ".join(f"{c:.0%}" for c in config["tail_capacity"])
                   + " of each batch's tokens (the tokens whose target is in the cluster)")
         model = build_training_model(config, cfg.train.batch_size, cfg.sequence.bptt)
-        return Built(model, {"loss": mean_nll, "jit_compile": "auto"}, metric_callbacks=[ResetStates()])
+        validation = ValidationPerplexity(corpus.validation, cfg.sequence.eval_batch_size, cfg.sequence.bptt)
+        return Built(model, {"loss": mean_nll, "jit_compile": "auto"}, metric_callbacks=[ResetStates(), validation])
 
     def fit(self, job: Job):
         from common.pipeline import compile_model
@@ -94,7 +96,8 @@ class LanguageModelApp(App):
         print(f"model: {built.model.count_params():,} parameters (carried state included)")
         # In order, never shuffled: row r of each batch continues row r of the one before.
         return fit(built.model, job.prepared.train, job.prepared.validation, job.cfg.train, job.run,
-                   monitor="val_loss", mode="min", dist=None, metric_callbacks=built.metric_callbacks, shuffle=False)
+                   monitor="val_loss", mode="min", dist=None, metric_callbacks=built.metric_callbacks, shuffle=False,
+                   has_validation=True)
 
     def save_state(self, job: Job) -> None:
         from apps.nlp.language_model.data import save_vocabulary
@@ -113,8 +116,7 @@ class LanguageModelApp(App):
         e, bptt = cfg.sequence.eval_batch_size, cfg.sequence.bptt
         metrics: dict = {"source": corpus.description, "vocabulary": len(corpus.vocabulary),
                          "softmax": cfg.model.softmax}
-        # Validation was scored every epoch during training (the state carried across `train.batch_size`
-        # streams); the test split is scored here the benchmark's way, and `evaluate` scores either.
+        # Validation was scored at every epoch end (ValidationPerplexity); the test split is scored here.
         for split in ("test",):
             print(f"scoring {split} ({e} streams, state carried)...", flush=True)
             metrics[split] = score_stream(lm, getattr(corpus, split), e, bptt)
@@ -128,7 +130,9 @@ class LanguageModelApp(App):
             seconds = sum(history["epoch_seconds"]) / len(history["epoch_seconds"])
             metrics["train_tokens_per_second"] = len(corpus.train) / seconds
         if history.get("val_loss"):
-            metrics["best_val_perplexity_in_training"] = math.exp(min(history["val_loss"]))
+            metrics["validation"] = {"perplexity": math.exp(min(history["val_loss"])),
+                                     "batch_size": cfg.sequence.eval_batch_size, "bptt": cfg.sequence.bptt,
+                                     "epoch": int(history["val_loss"].index(min(history["val_loss"]))) + 1}
         run = types.SimpleNamespace(cfg=cfg, state=inference_state(lm, corpus.vocabulary))
         samples = []
         for i in range(cfg.generate.num_samples):
@@ -143,7 +147,7 @@ class LanguageModelApp(App):
 
     def summary(self, metrics: dict) -> dict:
         return {"test_perplexity": metrics["test"]["perplexity"],
-                "validation_perplexity": metrics.get("best_val_perplexity_in_training"),
+                "validation_perplexity": metrics.get("validation", {}).get("perplexity"),
                 "test_top1_accuracy": metrics["test"]["top1_accuracy"],
                 "kneser_ney_trigram_test_perplexity": metrics["baselines_test"]["kneser_ney_trigram"],
                 "train_seconds": metrics["train_seconds"]}

@@ -311,6 +311,31 @@ class ResetStates(keras.callbacks.Callback):
         self._reset()
 
 
+class ValidationPerplexity(keras.callbacks.Callback):
+    """At each epoch end, scores the validation stream the benchmark's way (`eval_batch_size` streams,
+    the state carried across each) and writes `val_loss` (mean NLL) and `val_perplexity` into the logs,
+    for the best checkpoint and early stopping. Keras' own validation would read the stream as
+    `train.batch_size` streams, each started from a zero state."""
+
+    def __init__(self, ids: np.ndarray, batch_size: int, bptt: int):
+        super().__init__()
+        self.ids, self.batch_size, self.bptt = ids, batch_size, bptt
+
+    def on_epoch_end(self, epoch, logs=None):
+        import math
+
+        from apps.nlp.language_model.inference import score_stream
+
+        scores = score_stream(trained_layer(self.model), self.ids, self.batch_size, self.bptt, progress=False)
+        if logs is not None:
+            logs["val_loss"] = scores["cross_entropy_nats"]
+            logs["val_perplexity"] = scores["perplexity"]
+        print(f"epoch {epoch + 1}: validation perplexity {scores['perplexity']:.2f} ({scores['tokens']:,} tokens, "
+              f"{self.batch_size} streams, state carried)", flush=True)
+        if not math.isfinite(scores["perplexity"]):
+            self.model.stop_training = True
+
+
 def mean_nll(y_true, y_pred):
     """The model already outputs the per-token NLL; `y_true` is a placeholder."""
     return ops.mean(y_pred)
