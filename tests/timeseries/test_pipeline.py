@@ -32,6 +32,8 @@ def test_tiny_train_evaluate_forecast_export(tmp_path, capsys):
     assert list(table.columns) == ["date", "co2", "co2_q0.1", "co2_q0.5", "co2_q0.9"] and len(table) == 20
     assert pd.to_datetime(table["date"]).is_monotonic_increasing and table["co2"].between(300, 450).all()
 
+    _check_forecast_refusals(run, tmp_path, capsys)
+
     assert export.main(["--run-dir", str(run), "--out", str(tmp_path / "export"), "--formats", "saved_model"]) == 0
     parity = json.loads((tmp_path / "export" / "export.json").read_text())
     assert parity["formats"]["saved_model"]["max_abs_diff"] <= 1e-4
@@ -69,3 +71,25 @@ def test_bad_config_and_data_exit_cleanly(tmp_path, capsys):
     assert "unknown config key" in err and "not found" in err and "strictly increasing" in err
     assert not run.exists() and not (tmp_path / "run.partial").exists()
     assert evaluate.main(["--run-dir", str(tmp_path / "nowhere")]) == 2
+
+
+def _check_forecast_refusals(run, tmp_path, capsys):
+    """Issue 20 items 7 and 9: filled-in input windows, settings the model was built for, a bad --out."""
+    from common.errors import DataError
+    from common.pipeline import load_run
+
+    loaded = load_run(run)
+    frame = pd.DataFrame({"date": pd.date_range("2000-01-01", periods=60, freq="W-SAT"),
+                          "co2": 360 + np.sin(np.arange(60) / 8.0)})
+    assert len(loaded.predict(frame)) == 8  # a clean window forecasts the model's horizon
+    frame.loc[57:, "co2"] = np.nan  # the last three values missing: they would be filled in
+    with pytest.raises(DataError, match="filled in"):
+        loaded.predict(frame)
+    filled = loaded.predict(frame, allow_filled=True)
+    assert len(filled) == 8 and filled.attrs["filled_inputs"] == 3
+    capsys.readouterr()
+    assert forecast.main(["--run-dir", str(run), "--set", "data.horizon=16"]) == 2  # the model forecasts 8
+    assert "data.horizon" in capsys.readouterr().err
+    assert forecast.main(["--run-dir", str(run), "--out", "/proc/forecast.csv"]) == 2  # refused before any work
+    err = capsys.readouterr().err
+    assert "/proc" in err and "--out" in err and "Traceback" not in err
