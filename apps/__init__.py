@@ -10,6 +10,7 @@
 import os as _os
 
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TensorFlow start-up lines (see common/__init__.py)
+import common  # noqa: E402,F401  (imports TensorFlow with its C++ start-up lines filtered out)
 
 APPS = {
     "speech": "apps.speech.app",
