@@ -365,7 +365,9 @@ class Run:
         clone._model, clone._state, clone._state_loaded = self._model, self._state, self._state_loaded
         return clone
 
-    def predict(self, inputs, **options):
+    def predict(self, inputs=None, **options):
+        """The app's prediction for `inputs` (waveforms or paths, texts, a DataFrame or None for forecasting's
+        own data, a prompt)."""
         return self.app.predict(self, inputs, **options)
 
     def evaluate(self, split: str | None = None, data: str | None = None, out: str | Path | None = None,
