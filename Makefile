@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 RUN ?= runs
 CONFIG ?= default
 SET ?=
-SETARGS := $(foreach s,$(SET),--set $(s))
+SETARGS := $(foreach s,$(SET),--set '$(s)')
 
 .PHONY: setup test test-slow train-speech train-sentiment train-translate train-forecast train-lm \
         evaluate-lm export-lm evaluate-speech export-speech evaluate-sentiment export-sentiment evaluate-translate export-translate \
@@ -93,7 +93,6 @@ bench: $(VENV)/.bench-installed
 # The experiments train through a JAX-compiled loop (apps/experiments/loop.py), so they run on JAX.
 experiments: $(STAMP)
 	KERAS_BACKEND=jax $(PY) -m apps.experiments.run --config default --run-dir $(RUN)/experiments $(SETARGS)
-	KERAS_BACKEND=jax $(PY) -m apps.experiments.run --config clipping --run-dir $(RUN)/experiments-clipping
 
 # T=500 and T=1000 (about an hour on 2 CPU cores; docs/results.md, Experiments).
 experiments-long: $(STAMP)

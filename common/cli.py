@@ -58,8 +58,11 @@ def settings_help(app, preset: str = "default") -> str:
     return "\n".join(out)
 
 
+_PROG: list[str] = []  # "lstm-suite APP COMMAND" while main() dispatches; else the module's own name
+
+
 def _parser(app, command: str, description: str, epilog: str = "") -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog=f"python -m {app.package}.{command}", description=description, epilog=epilog,
+    return argparse.ArgumentParser(prog=_PROG[-1] if _PROG else f"python -m {app.package}.{command}", description=description, epilog=epilog,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
@@ -204,7 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return COMMANDS[command](app, rest)
+    _PROG.append(f"lstm-suite {name} {command}")
+    try:
+        return COMMANDS[command](app, rest)
+    finally:
+        _PROG.pop()
 
 
 if __name__ == "__main__":

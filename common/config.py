@@ -233,7 +233,7 @@ def build_parser(description: str, presets: Mapping[str, Any], run_dir_default: 
     parser.add_argument("--config", default="default", choices=list(presets), help="preset name")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="override a config field, e.g. --set model.units=(64,64); repeatable",
+        help="override a config field, e.g. --set 'model.units=(64,64)' (quoted for the shell); repeatable",
     )
     parser.add_argument("--run-dir", default=run_dir_default, required=run_dir_default is None,
                         help="where config.json, model.keras, history.json and metrics.json go")
