@@ -65,12 +65,15 @@ class Built:
         compile: keyword arguments for `compile` besides the optimizer (loss, metrics...).
         train_model: the model fit trains when it differs (it must share `model`'s layers).
         metric_callbacks: callbacks that add metrics to the epoch logs before they are used (val_bleu).
+        fit_kwargs: more arguments for `common.training.fit` (e.g. `shuffle=False`; `has_validation=True`
+            when a metric callback is the validation).
     """
 
     model: Any
     compile: dict
     train_model: Any = None
     metric_callbacks: Sequence[Any] = ()
+    fit_kwargs: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -141,7 +144,8 @@ class App:
                           job.cfg.train, built.compile)
         monitor, mode = self.monitor_for(job)
         return fit(trained, job.prepared.train, job.prepared.validation, job.cfg.train, job.run, monitor=monitor,
-                   mode=mode, dist=job.dist, keep=built.model, metric_callbacks=built.metric_callbacks)
+                   mode=mode, dist=job.dist, keep=built.model, metric_callbacks=built.metric_callbacks,
+                   **built.fit_kwargs)
 
     def monitor_for(self, job: Job) -> tuple[str, str]:
         monitor, mode = self.monitor

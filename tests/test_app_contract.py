@@ -52,7 +52,7 @@ def test_every_app_through_the_api_and_the_cli(app, tmp_path, monkeypatch, capsy
 
     monkeypatch.setenv("LSTM_SUITE_CACHE", str(tmp_path / "cache"))
     path = tmp_path / "run"
-    run = train(app, "tiny", path, overrides=[f"{s}" for s in FAST[app]])
+    run = train(app, "tiny", path, overrides=FAST[app])
     assert run.path == path and run.app.name == get_app(app).name
     manifest = json.loads((path / "run.json").read_text())
     assert manifest["app"] == run.app.name and manifest["backend"] == "tensorflow"

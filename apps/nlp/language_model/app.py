@@ -84,20 +84,10 @@ class LanguageModelApp(App):
                   + " of each batch's tokens (the tokens whose target is in the cluster)")
         model = build_training_model(config, cfg.train.batch_size, cfg.sequence.bptt)
         validation = ValidationPerplexity(corpus.validation, cfg.sequence.eval_batch_size, cfg.sequence.bptt)
-        return Built(model, {"loss": mean_nll, "jit_compile": "auto"}, metric_callbacks=[ResetStates(), validation])
-
-    def fit(self, job: Job):
-        from common.pipeline import compile_model
-        from common.training import fit, make_optimizer
-
-        built = self.build(job)
-        compile_model(built.model, make_optimizer(job.cfg.train, job.prepared.steps_per_epoch, job.dist),
-                      job.cfg.train, built.compile)
-        print(f"model: {built.model.count_params():,} parameters (carried state included)")
-        # In order, never shuffled: row r of each batch continues row r of the one before.
-        return fit(built.model, job.prepared.train, job.prepared.validation, job.cfg.train, job.run,
-                   monitor="val_loss", mode="min", dist=None, metric_callbacks=built.metric_callbacks, shuffle=False,
-                   has_validation=True)
+        # In order, never shuffled: row r of each batch continues row r of the one before. The validation
+        # callback is the validation (best epoch, early stopping).
+        return Built(model, {"loss": mean_nll, "jit_compile": "auto"}, metric_callbacks=[ResetStates(), validation],
+                     fit_kwargs={"shuffle": False, "has_validation": True})
 
     def save_state(self, job: Job) -> None:
         from apps.nlp.language_model.data import save_vocabulary
@@ -117,12 +107,10 @@ class LanguageModelApp(App):
         metrics: dict = {"source": corpus.description, "vocabulary": len(corpus.vocabulary),
                          "softmax": cfg.model.softmax}
         # Validation was scored at every epoch end (ValidationPerplexity); the test split is scored here.
-        for split in ("test",):
-            print(f"scoring {split} ({e} streams, state carried)...", flush=True)
-            metrics[split] = score_stream(lm, getattr(corpus, split), e, bptt)
-            print(f"{split}: perplexity {metrics[split]['perplexity']:.2f}, next-word top-1 "
-                  f"{metrics[split]['top1_accuracy']:.3f}, top-5 {metrics[split]['top5_accuracy']:.3f} "
-                  f"({metrics[split]['tokens']:,} tokens)")
+        print(f"scoring test ({e} streams, state carried)...", flush=True)
+        test = metrics["test"] = score_stream(lm, corpus.test, e, bptt)
+        print(f"test: perplexity {test['perplexity']:.2f}, next-word top-1 {test['top1_accuracy']:.3f}, top-5 "
+              f"{test['top5_accuracy']:.3f} ({test['tokens']:,} tokens)")
         metrics["baselines_test"] = baseline_perplexities(corpus.train, corpus.test, len(corpus.vocabulary), e)
         print(f"baselines on the same test tokens: unigram {metrics['baselines_test']['unigram']:.1f}, "
               f"Kneser-Ney trigram {metrics['baselines_test']['kneser_ney_trigram']:.1f}")

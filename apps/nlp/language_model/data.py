@@ -83,8 +83,8 @@ def encode(words: list[str], word_to_id: dict[str, int]) -> np.ndarray:
     return np.fromiter((word_to_id.get(w, unk) for w in words), dtype=np.int32, count=len(words))
 
 
-def _wikitext2_dir() -> Path:
-    """The extracted WikiText-2 folder: from the shared data folder, else downloaded once into the cache."""
+def _wikitext2_files() -> dict[str, Path]:
+    """The extracted WikiText-2 split files (train/validation/test): from the shared data folder, else downloaded once into the cache."""
     from common.data import cache_dir, extract_archive, shared_data_dir
 
     root = shared_data_dir()
@@ -103,20 +103,11 @@ def _wikitext2_dir() -> Path:
                             f"--set data.source=text:PATH") from None
         folder = extract_archive(path)
     for candidate in [folder, *sorted(p for p in folder.rglob("*") if p.is_dir())]:
-        names = {"train": "train.txt", "valid": "valid.txt", "test": "test.txt"}
-        if all((candidate / n).is_file() for n in names.values()):
-            return candidate
-        names = {"train": "wiki.train.tokens", "valid": "wiki.valid.tokens", "test": "wiki.test.tokens"}
-        if all((candidate / n).is_file() for n in names.values()):
-            return candidate
+        for names in (("train.txt", "valid.txt", "test.txt"),
+                      ("wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens")):
+            if all((candidate / n).is_file() for n in names):
+                return dict(zip(("train", "validation", "test"), (candidate / n for n in names)))
     raise DataError(f"{folder} holds no train/valid/test text of WikiText-2; the archive is not the expected one")
-
-
-def _split_files(folder: Path) -> dict[str, Path]:
-    for names in (("train.txt", "valid.txt", "test.txt"), ("wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens")):
-        if (folder / names[0]).is_file():
-            return dict(zip(("train", "validation", "test"), (folder / n for n in names)))
-    raise DataError(f"{folder}: no WikiText-2 split files")
 
 
 def synthetic_lines(num_tokens: int, seed: int = 0) -> list[str]:
@@ -150,10 +141,9 @@ def load_corpus(cfg: DataConfig, seed: int = 0) -> Corpus:
     source = cfg.source
     lowercase = cfg.lowercase
     if source == "wikitext2":
-        folder = _wikitext2_dir()
-        files = _split_files(folder)
+        files = _wikitext2_files()
         split_lines = {name: read_text_lines(path) for name, path in files.items()}
-        description = f"WikiText-2 ({folder})"
+        description = f"WikiText-2 ({files['train'].parent})"
         lowercase = False
     elif source == "synthetic":
         lines = synthetic_lines(int(cfg.synthetic_tokens * 1.2), seed=seed)

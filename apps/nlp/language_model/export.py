@@ -93,7 +93,7 @@ def export_run(run, out: Path, formats: Sequence[str], num_tokens: int = 100) ->
     widths = lm.state_shapes()
     step = build_step_model(lm, batch_size=1, unroll=True)  # one step: no loop left for TFLite/ONNX
     tokens = _stream_tokens(run, num_tokens)
-    reference = _run_stream(lambda xs: step.predict_on_batch(xs), tokens, len(widths), widths)
+    reference = _run_stream(step.predict_on_batch, tokens, len(widths), widths)
     folder = out / "step"
     folder.mkdir(parents=True, exist_ok=True)
     report = {"tokens": int(len(tokens)), "atol": ATOL, "state_widths": widths, "formats": {}}

@@ -33,27 +33,10 @@ from common.layers import RecurrentStack
 NAME = "language_model"
 
 
-@keras.saving.register_keras_serializable(package="language_model")
-class LockedDropout(keras.layers.Layer):
-    """Dropout with one mask per sequence, the same at every time step: `[batch, time, features]`."""
-
-    def __init__(self, rate: float = 0.0, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"rate must be in [0, 1), got {rate!r}")
-        self.rate = float(rate)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, x, training=None):
-        if not training or self.rate == 0.0:
-            return x
-        shape = (ops.shape(x)[0], 1, ops.shape(x)[2])
-        keep = keras.random.uniform(shape, seed=self.seed_generator) >= self.rate
-        return x * ops.cast(keep, x.dtype) / (1.0 - self.rate)
-
-    def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+def LockedDropout(rate: float = 0.0, seed: int | None = None, name: str | None = None) -> keras.layers.Dropout:
+    """Dropout with one mask per sequence, the same at every time step, for `[batch, time, features]`:
+    Keras' Dropout with the time axis of its noise shape set to 1."""
+    return keras.layers.Dropout(rate, noise_shape=(None, 1, None), seed=seed, name=name)
 
 
 @keras.saving.register_keras_serializable(package="language_model")
@@ -180,6 +163,14 @@ class LanguageModel(keras.layers.Layer):
             return self.embeddings[: (self.cutoffs[0] if self.cutoffs else self.vocab_size)]
         return self.head_embeddings
 
+    def _head_log_probs(self, h):
+        """`[..., head words + clusters]`: the head's words, then one entry per tail cluster."""
+        head = ops.matmul(h, ops.transpose(self._head_words())) + self.head_bias
+        if not self.cutoffs:
+            return ops.log_softmax(head, axis=-1)
+        clusters = ops.matmul(h, self.cluster_kernel) + self.cluster_bias
+        return ops.log_softmax(ops.concatenate([head, clusters], axis=-1), axis=-1)
+
     def _tail_logits(self, h, i):
         """Logits of tail cluster i's words: `[..., size_i]`."""
         bounds = self.bounds
@@ -193,11 +184,9 @@ class LanguageModel(keras.layers.Layer):
         if self.softmax == "full":
             words = self.embeddings if self.tie_weights else self.output_embeddings
             return ops.log_softmax(ops.matmul(h, ops.transpose(words)) + self.output_bias, axis=-1)
-        head = ops.matmul(h, ops.transpose(self._head_words())) + self.head_bias
+        head_lp = self._head_log_probs(h)
         if not self.cutoffs:
-            return ops.log_softmax(head, axis=-1)
-        clusters = ops.matmul(h, self.cluster_kernel) + self.cluster_bias
-        head_lp = ops.log_softmax(ops.concatenate([head, clusters], axis=-1), axis=-1)
+            return head_lp
         c0 = self.cutoffs[0]
         parts = [head_lp[..., :c0]]
         for i in range(len(self.cutoffs)):
@@ -211,9 +200,7 @@ class LanguageModel(keras.layers.Layer):
         if self.softmax == "full" or not self.cutoffs:
             lp = self.log_probs(h)
             return ops.squeeze(ops.take_along_axis(lp, targets[..., None], axis=-1), -1)
-        head = ops.matmul(h, ops.transpose(self._head_words())) + self.head_bias
-        clusters = ops.matmul(h, self.cluster_kernel) + self.cluster_bias
-        head_lp = ops.log_softmax(ops.concatenate([head, clusters], axis=-1), axis=-1)
+        head_lp = self._head_log_probs(h)
         bounds = self.bounds
         c0 = self.cutoffs[0]
         # Head words: their own entry. A tail word: its cluster's entry + its log-prob within the cluster.
@@ -375,10 +362,10 @@ def trained_layer(model: keras.Model) -> LanguageModel:
 
 
 def _copy(lm: LanguageModel, **overrides) -> LanguageModel:
-    config = {k: v for k, v in lm.get_config().items() if k in LanguageModel.__init__.__code__.co_varnames}
     # Inference copies never drop anything, and compute every tail (exact for every token).
-    config.update(tail_capacity=(), embedding_dropout=0.0, input_dropout=0.0, hidden_dropout=0.0, output_dropout=0.0, **overrides)
-    copy = LanguageModel(**config, name=NAME)
+    copy = LanguageModel.from_config({**lm.get_config(), "name": NAME, "tail_capacity": (), "embedding_dropout": 0.0,
+                                      "input_dropout": 0.0, "hidden_dropout": 0.0, "output_dropout": 0.0,
+                                      **overrides})
     copy.build()
     copy.set_weights(lm.get_weights())
     return copy
