@@ -10,7 +10,7 @@ SETARGS := $(foreach s,$(SET),--set '$(s)')
 
 .PHONY: setup test test-slow train-speech train-sentiment train-translate train-forecast train-lm \
         evaluate-lm export-lm evaluate-speech export-speech evaluate-sentiment export-sentiment evaluate-translate export-translate \
-        evaluate-forecast export-forecast bench experiments experiments-long lock clean
+        evaluate-forecast export-forecast bench experiments experiments-long experiments-clipping lock clean
 
 setup: $(STAMP)
 
@@ -28,10 +28,11 @@ lock: ## Re-resolve requirements.txt into requirements.lock.
 	{ echo "# Full resolved set for Python 3.11 (regenerate: make lock). Top-level pins live in requirements.txt."; .venv-lock/bin/pip freeze; } > requirements.lock
 	rm -rf .venv-lock
 
-# Fast suite: TensorFlow backend for everything, then the shared blocks (and the apps' scan recurrences) under JAX.
+# Fast suite: TensorFlow backend for everything, then the shared blocks, the apps' scan recurrences and the
+# experiments' compiled loop (JAX-only) under JAX.
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" -n 2 tests
-	KERAS_BACKEND=jax $(PY) -m pytest -q -m "not slow and not tf_only" -n 2 tests/common tests/test_rnn_implementation.py
+	KERAS_BACKEND=jax $(PY) -m pytest -q -m "not slow and not tf_only" -n 2 tests/common tests/test_rnn_implementation.py tests/experiments
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests
@@ -97,6 +98,9 @@ experiments: $(STAMP)
 # T=500 and T=1000 (about an hour on 2 CPU cores; docs/results.md, Experiments).
 experiments-long: $(STAMP)
 	KERAS_BACKEND=jax $(PY) -m apps.experiments.run --config long --run-dir $(RUN)/experiments-long $(SETARGS)
+
+experiments-clipping: $(STAMP)
+	KERAS_BACKEND=jax $(PY) -m apps.experiments.run --config clipping --run-dir $(RUN)/experiments-clipping $(SETARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -8,16 +8,16 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # TensorFlow 2.21 prints them from C++ whatever TF_CPP_MIN_LOG_LEVEL says ("WARNING: All log messages
 # before absl::InitializeLog() ...", the oneDNN "I0000 ... port.cc" note, once per library it loads).
-# So when Keras will run on TensorFlow, TensorFlow is imported here once with the process's stderr
-# caught, and everything else it printed is passed on. LSTM_SUITE_TF_LOGS=1 shows them all.
+# So TensorFlow, where installed, is imported here once with the process's stderr caught, and everything
+# else it printed is passed on. That holds under JAX too: `keras.utils.set_random_seed`, which every app
+# calls, imports TensorFlow whenever it is installed (to seed it). LSTM_SUITE_TF_LOGS=1 shows them all.
 _NOISE = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on",
           "This TensorFlow binary is optimized to use available CPU instructions",
           "To enable the following instructions", "Unable to register cu", "computation placer already registered")
 
 
 def _import_tensorflow_quietly() -> None:
-    if ("tensorflow" in _sys.modules or _os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow"
-            or _os.environ.get("LSTM_SUITE_TF_LOGS") == "1"):
+    if "tensorflow" in _sys.modules or _os.environ.get("LSTM_SUITE_TF_LOGS") == "1":
         return
     import tempfile
 

@@ -59,13 +59,14 @@ class SweepConfig:
     steps_per_call: int = 50  # training steps per compiled call (divides eval_every); larger = fewer host round trips, more input memory
     solve_fraction: float = 0.99  # solved = this share of validation sequences correct (paper: all of the last 2000)
     gradient_batch: int = 64  # validation sequences used to measure ||dLoss/dh_t|| at initialisation and after training
+    workers: int = 0  # processes training groups side by side (one core each); 0 = one per CPU core, 1 = in this process
 
     def __post_init__(self):
         check_fields(self, "sweep", [
             ("max_steps", self.max_steps >= 1, ">= 1"), ("eval_every", self.eval_every >= 1, ">= 1"),
             ("steps_per_call", self.steps_per_call >= 1, ">= 1"),  # dividing eval_every: run.validate (cross-field)
             ("solve_fraction", 0 < self.solve_fraction <= 1, "in (0, 1]"),
-            ("gradient_batch", self.gradient_batch >= 1, ">= 1"),
+            ("gradient_batch", self.gradient_batch >= 1, ">= 1"), ("workers", self.workers >= 0, ">= 0 (0 = one per core)"),
             ("clipnorms", bool(self.clipnorms) and min(self.clipnorms) >= 0, "non-empty, each >= 0 (0 disables)"),
             ("seeds", bool(self.seeds) and len(set(self.seeds)) == len(self.seeds), "non-empty and distinct"),
         ])
@@ -86,15 +87,25 @@ PRESETS = {
         model=ModelConfig(cells=("lstm_chrono",), units=4),
         optimizer=OptimizerConfig(batch_size=8),
         sweep=SweepConfig(clipnorms=(0.0, 1.0), seeds=(0, 1), max_steps=4, eval_every=2, steps_per_call=2,
-                          gradient_batch=8),
+                          gradient_batch=8, workers=1),
     ),
     # `make experiments`: T=100, both tasks, six cell variants, with and without clipping (24 runs).
-    "default": Config(sweep=SweepConfig(max_steps=3000, eval_every=100, steps_per_call=50)),
-    # T=500 and T=1000: chrono LSTM vs default LSTM vs GRU (both inits), clipped, one seed.
+    "default": Config(sweep=SweepConfig(max_steps=8000, eval_every=100, steps_per_call=50)),
+    # `make experiments-long`: T=500 and T=1000, chrono LSTM vs default LSTM vs GRU (both inits), clipped, one seed.
     "long": Config(
         data=DataConfig(lengths=(500, 1000)),
         model=ModelConfig(cells=("lstm_chrono", "lstm", "gru_chrono", "gru")),
-        sweep=SweepConfig(clipnorms=(1.0,), max_steps=6000, eval_every=250, steps_per_call=25),
+        sweep=SweepConfig(clipnorms=(1.0,), max_steps=10000, eval_every=250, steps_per_call=25),
+    ),
+    # `make experiments-clipping`: exploding gradients. A SimpleRNN whose recurrent kernel has gain 2
+    # under plain SGD (lr 0.3) on temporal order at T=20: without clipping the rare huge gradient
+    # steps (global norm up to ~400) throw it off and it stalls above the chance loss; clipped to
+    # norm 1 it learns. The LSTM beside it learns either way. Three seeds.
+    "clipping": Config(
+        data=DataConfig(tasks=("temporal_order",), lengths=(20,)),
+        model=ModelConfig(cells=("simple_rnn", "lstm"), recurrent_scale=2.0),
+        optimizer=OptimizerConfig(optimizer="sgd", learning_rate=0.3),
+        sweep=SweepConfig(clipnorms=(0.0, 1.0), seeds=(0, 1, 2), max_steps=1500, eval_every=100, steps_per_call=50),
     ),
     # The long grid plus T=100, five seeds, more budget: for a lent GPU (hours on 2 CPU cores).
     "gpu": Config(

@@ -7,9 +7,9 @@ zero biases); a `_chrono` suffix (`lstm_chrono`, `gru_chrono`, `lstm_no_forget_c
 the gate biases with chrono initialisation (`common.initializers.Chrono`, Tallec & Ollivier
 2018) for time scales up to `t_max` steps.
 
-Under JAX, LSTM and GRU run as `common.layers.ScanLSTM`/`ScanGRU` (Keras' LSTM/GRU with the
-input projection hoisted out of the loop and a hand-written backward pass; same weights and
-results, so a saved model loads and inspects like a plain LSTM/GRU).
+LSTM and GRU are Keras' own layers: vmapped over a group's members in the compiled loop they ran
+3.2x (LSTM) and 2.1x (GRU) faster than `common.layers.ScanLSTM`/`ScanGRU` (T=100, 32 units,
+2 members, 2 CPU cores, 2026-12-03: 248.5 vs 76.9 and 277.6 vs 132.3 member-steps/s).
 """
 
 from __future__ import annotations
@@ -50,21 +50,14 @@ def make_recurrent_layer(cell: str, units: int, init: str = "default", t_max: in
     if init == "chrono" and cell == "simple_rnn":
         raise ValueError("chrono initialisation needs a gated cell (lstm, gru, lstm_no_forget), not simple_rnn")
     common = {"recurrent_initializer": keras.initializers.Orthogonal(gain=recurrent_scale)}
-    scan = False
     if cell == "simple_rnn":
         return keras.layers.SimpleRNN(units, return_sequences=return_sequences, name=name, **common)
     if cell == "lstm":
-        from common.layers import ScanLSTM
-
         bias = lstm_chrono_kwargs(t_max) if init == "chrono" else {}
-        layer_class = ScanLSTM if scan else keras.layers.LSTM
-        return layer_class(units, return_sequences=return_sequences, name=name, **common, **bias)
+        return keras.layers.LSTM(units, return_sequences=return_sequences, name=name, **common, **bias)
     if cell == "gru":
-        from common.layers import ScanGRU
-
         bias = {"bias_initializer": Chrono(t_max, gates="gru")} if init == "chrono" else {}
-        layer_class = ScanGRU if scan else keras.layers.GRU
-        return layer_class(units, return_sequences=return_sequences, name=name, **common, **bias)
+        return keras.layers.GRU(units, return_sequences=return_sequences, name=name, **common, **bias)
     bias = {"bias_initializer": Chrono(t_max, gates="lstm_no_forget")} if init == "chrono" else {}
     return keras.layers.RNN(NoForgetLSTMCell(units, **common, **bias), return_sequences=return_sequences, name=name)
 

@@ -280,9 +280,11 @@ def _budget_line(cfg: Config) -> str:
             f"sequences ({cfg.optimizer.optimizer}, lr {cfg.optimizer.learning_rate:g}, {cfg.model.units} units).")
 
 
-def summary_table(rows: list[dict], cfg: Config) -> str:
+def summary_table(rows: list[dict], cfg: Config, seconds: float | None = None, workers: int = 1) -> str:
     """One line per (task, T, variant, clipnorm) over seeds, against the paper's sequences to solve."""
-    lines = [_budget_line(cfg), "",
+    wall = [] if seconds is None else [f"Sweep wall time {seconds:.0f} s on {workers} worker process"
+                                       f"{'es' if workers > 1 else ''} ({len(rows)} runs)."]
+    lines = [_budget_line(cfg), *wall, "",
              "| task | T | cell | clip | solved (seeds) | steps to solve (median) | sequences to solve | paper (1997 LSTM) "
              "| final metric (mean) | input-blind baseline |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -494,6 +496,74 @@ def save_model_dir(folder: Path, model: keras.Model, cfg: Config, row: dict, sam
     np.save(folder / "sample_input.npy", sample)
 
 
+def _group_jobs(cfg: Config) -> list[tuple[str, int, str]]:
+    """Every (task, T, variant) group in table order."""
+    return [(task, length, variant) for task in cfg.data.tasks for length in cfg.data.lengths
+            for variant in cfg.model.cells]
+
+
+def _worker_count(cfg: Config, jobs: int) -> int:
+    wanted = cfg.sweep.workers or (os.cpu_count() or 1)
+    return max(1, min(wanted, jobs))
+
+
+def run_group_job(job: tuple[str, int, str], cfg: Config, models_dir: str) -> dict:
+    """Trains one group and saves its model dirs; returns picklable rows, traces and the group row.
+
+    Runs in the main process (`sweep.workers=1`) or in a spawned worker (fresh JAX, same code).
+    """
+    task, length, variant = job
+    spec = get_task(task)
+    validation = spec.generate(np.random.default_rng(cfg.data.seed), cfg.data.validation_size, length)
+    rows, models, traces, group = train_group(spec, length, variant, cfg, validation)
+    lines = []
+    for row, model in zip(rows, models):
+        save_model_dir(Path(models_dir) / row["run"], model, cfg, row, validation[0][:4])
+        lines.append(f"{row['run']}: {row['status']} after {row['steps_run']} steps, "
+                     f"{row['metric']}={_fmt(row['final'].get(row['metric']), '.3f')}")
+    lines.append(f"  group {task} T={length} {variant}: {group['runs']} runs, {group['wall_seconds']:.0f} s wall "
+                 f"({group['compile_seconds']:.0f} s first call), "
+                 f"{_fmt(group['member_steps_per_second'], '.1f')} member-steps/s")
+    keep = None
+    if traces["gates_init"] is not None:
+        shown = rows[traces["gates_shown"]]
+        keep = (f"{variant} (clip {shown['clipnorm']:g}, seed {shown['seed']}, {shown['status']})",
+                traces["gates_init"], traces["gates_trained"])
+    keras.backend.clear_session()
+    return {"job": job, "rows": rows, "group": group, "keep": keep, "lines": lines,
+            "loss": traces["loss"], "grad_norm": traces["grad_norm"], "example": validation[0][0]}
+
+
+def _init_worker() -> None:
+    os.environ["KERAS_BACKEND"] = "jax"
+    # One XLA thread per worker: the workers are the parallelism (one per core).
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+
+
+def run_groups(cfg: Config, models_dir: Path, on_result) -> None:
+    """Runs every group, longest sequences first across `sweep.workers` processes; calls `on_result(result)`."""
+    jobs = _group_jobs(cfg)
+    workers = _worker_count(cfg, len(jobs))
+    if workers == 1:
+        for job in jobs:
+            on_result(run_group_job(job, cfg, str(models_dir)))
+        return
+    import concurrent.futures
+    import multiprocessing
+
+    order = sorted(jobs, key=lambda j: -j[1])  # the longest (slowest) groups start first
+    context = multiprocessing.get_context("spawn")  # a fresh JAX per worker (fork after JAX start-up deadlocks)
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+        futures = [pool.submit(run_group_job, job, cfg, str(models_dir)) for job in order]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                on_result(future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser("Long-time-lag experiments: LSTM (chrono / default init) vs GRU vs SimpleRNN vs the 1997 LSTM",
                           PRESETS)
@@ -505,41 +575,39 @@ def main(argv: list[str] | None = None) -> int:
         require_jax()
         with RunDir(args.run_dir, app="experiments", config=dataclasses.asdict(cfg), overwrite=args.overwrite) as run:
             print("\n".join(describe(cfg)))
-            print(f"backend: jax ({keras.backend.backend()}); {cfg.sweep.steps_per_call} training steps per compiled call",
-                  flush=True)
-            rows: list[dict] = []
-            groups: list[dict] = []
-            traces: dict[str, np.ndarray] = {}
-            keep_gate_plots, gate_plots = [], []
+            jobs = _group_jobs(cfg)
+            workers = _worker_count(cfg, len(jobs))
+            print(f"backend: jax ({keras.backend.backend()}); {cfg.sweep.steps_per_call} training steps per compiled call; "
+                  f"{len(jobs)} groups on {workers} worker process{'es' if workers > 1 else ''}", flush=True)
+            results: dict[tuple, dict] = {}
             sweep_start = time.perf_counter()
+
+            def on_result(result: dict) -> None:
+                results[result["job"]] = result
+                print("\n".join(result["lines"]) + f"  [{len(results)}/{len(jobs)} groups, "
+                      f"{time.perf_counter() - sweep_start:.0f} s]", flush=True)
+                done = [results[j] for j in jobs if j in results]
+                run.write_json("results.json", {"config": dataclasses.asdict(cfg),
+                                                "runs": [r for res in done for r in res["rows"]],
+                                                "groups": [res["group"] for res in done]})
+
+            run_groups(cfg, run.path / "models", on_result)
+            ordered = [results[j] for j in jobs]  # table order, whatever order the workers finished in
+            rows = [r for res in ordered for r in res["rows"]]
+            groups = [res["group"] for res in ordered]
+            traces: dict[str, np.ndarray] = {}
+            for res in ordered:
+                for i, row in enumerate(res["rows"]):
+                    traces[f"{row['run']}/loss"] = res["loss"][i]
+                    traces[f"{row['run']}/grad_norm"] = res["grad_norm"][i]
+            keep_gate_plots, gate_plots = [], []
             for task in cfg.data.tasks:
-                spec = get_task(task)
                 for length in cfg.data.lengths:
-                    validation = spec.generate(np.random.default_rng(cfg.data.seed), cfg.data.validation_size, length)
-                    keep_entries = []
-                    for variant in cfg.model.cells:
-                        group_rows, models, group_traces, group = train_group(spec, length, variant, cfg, validation)
-                        rows.extend(group_rows)
-                        groups.append(group)
-                        for i, (row, model) in enumerate(zip(group_rows, models)):
-                            traces[f"{row['run']}/loss"] = group_traces["loss"][i]
-                            traces[f"{row['run']}/grad_norm"] = group_traces["grad_norm"][i]
-                            save_model_dir(run.path / "models" / row["run"], model, cfg, row, validation[0][:4])
-                            print(f"{row['run']}: {row['status']} after {row['steps_run']} steps, "
-                                  f"{row['metric']}={_fmt(row['final'].get(row['metric']), '.3f')}", flush=True)
-                        print(f"  group {task} T={length} {variant}: {group['runs']} runs, {group['wall_seconds']:.0f} s wall "
-                              f"({group['compile_seconds']:.0f} s first call), "
-                              f"{_fmt(group['member_steps_per_second'], '.1f')} member-steps/s", flush=True)
-                        if group_traces["gates_init"] is not None:
-                            shown = group_rows[group_traces["gates_shown"]]
-                            keep_entries.append((f"{variant} (clip {shown['clipnorm']:g}, seed {shown['seed']}, "
-                                                 f"{shown['status']})", group_traces["gates_init"],
-                                                 group_traces["gates_trained"]))
-                        run.write_json("results.json", {"config": dataclasses.asdict(cfg), "runs": rows, "groups": groups})
-                        keras.backend.clear_session()
+                    entries = [results[(task, length, v)] for v in cfg.model.cells]
+                    keep_entries = [res["keep"] for res in entries if res["keep"] is not None]
                     if keep_entries:
                         name = f"keep_gates_{task}_T{length}.png"
-                        plot_keep_gates(task, length, keep_entries, validation[0][0], run.path / name)
+                        plot_keep_gates(task, length, keep_entries, entries[0]["example"], run.path / name)
                         keep_gate_plots.append(name)
             longest = max(cfg.data.lengths)
             for task in cfg.data.tasks:
@@ -550,9 +618,9 @@ def main(argv: list[str] | None = None) -> int:
             sweep_seconds = time.perf_counter() - sweep_start
             run.write_json("results.json", {"preset": args.config, "overrides": list(args.set or []),
                                             "config": dataclasses.asdict(cfg), "runs": rows, "groups": groups,
-                                            "wall_seconds": round(sweep_seconds, 1)})
+                                            "workers": workers, "wall_seconds": round(sweep_seconds, 1)})
             np.savez_compressed(run.path / "traces.npz", **traces)
-            (run.path / "summary.md").write_text(summary_table(rows, cfg))
+            (run.path / "summary.md").write_text(summary_table(rows, cfg, sweep_seconds, workers))
             (run.path / "results.md").write_text(markdown_table(rows, groups, cfg))
             plot_learning_curves(rows, cfg.sweep.solve_fraction, run.path / "learning_curves.png")
             plot_gradient_flow(rows, run.path / "gradient_flow.png")
@@ -560,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
         final = Path(args.run_dir)
         print((final / "summary.md").read_text())
         print(f"== Experiments: {sum(r['solved'] for r in rows)} of {len(rows)} runs solved; "
-              f"sweep wall time {sweep_seconds:.0f} s ==")
+              f"sweep wall time {sweep_seconds:.0f} s on {workers} worker process{'es' if workers > 1 else ''} ==")
         print(f"Run dir: {final}")
         for name in ["summary.md", "results.md", "results.json", "traces.npz", *PLOTS, *keep_gate_plots,
                      *gate_plots, "models"]:

@@ -4,10 +4,6 @@ The compiled loop and the sweep end to end are JAX-only: tests/experiments/test_
 run in a JAX subprocess from here when the suite runs under another backend.
 """
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -24,7 +20,6 @@ from apps.experiments.tasks import (
     temporal_order_problem,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_adding_problem_definition():
@@ -122,14 +117,3 @@ def test_cli_errors_need_no_backend(tmp_path, capsys):
         assert run.main(["--config", "tiny", "--run-dir", str(tmp_path / "c")]) == 2
         assert "KERAS_BACKEND=jax" in capsys.readouterr().err
         assert not (tmp_path / "c").exists()
-
-
-def test_jax_checks_in_a_subprocess():
-    """The compiled loop is JAX-only: under another backend, run its tests in a JAX process."""
-    if keras.backend.backend() == "jax":
-        pytest.skip("test_jax_loop.py runs in this process under JAX")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", str(Path(__file__).parent / "test_jax_loop.py")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert " passed" in proc.stdout and "skipped" not in proc.stdout, proc.stdout[-2000:]

@@ -111,8 +111,10 @@ def test_tiny_sweep_end_to_end(tmp_path, capsys):
     from common.gates import main as inspect_main
 
     run_dir = tmp_path / "exp"
-    assert run.main(["--config", "tiny", "--run-dir", str(run_dir)]) == 0
+    # Two worker processes (spawned, longest groups first), as `make experiments` runs on a 2-core machine.
+    assert run.main(["--config", "tiny", "--set", "sweep.workers=2", "--run-dir", str(run_dir)]) == 0
     results = json.loads((run_dir / "results.json").read_text())
+    assert results["workers"] == 2
     json.dumps(results, allow_nan=False)  # standard JSON: no NaN even for the step-0 train loss
     rows = results["runs"]
     assert len(rows) == 8  # 2 tasks x 1 length x 1 variant x 2 clipnorms x 2 seeds
@@ -144,3 +146,14 @@ def test_tiny_sweep_end_to_end(tmp_path, capsys):
     assert gates.is_file() and "max |error|" in capsys.readouterr().out
     assert run.main(["--config", "tiny", "--run-dir", str(run_dir)]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+    # The workers' rows are the ones this process trains itself (the table does not depend on workers).
+    from apps.experiments.config import PRESETS
+
+    here = {}
+    run.run_groups(PRESETS["tiny"], tmp_path / "in_process", lambda result: here.__setitem__(result["job"], result))
+    assert [r["run"] for r in rows] == [r["run"] for job in run._group_jobs(PRESETS["tiny"]) for r in here[job]["rows"]]
+    for a, b in zip(rows, [r for job in run._group_jobs(PRESETS["tiny"]) for r in here[job]["rows"]]):
+        assert a["status"] == b["status"] and a["steps_run"] == b["steps_run"]
+        np.testing.assert_allclose(a["curve"]["train_loss"][1:], b["curve"]["train_loss"][1:], rtol=1e-4)
+        np.testing.assert_allclose(a["gradient_norms_init"], b["gradient_norms_init"], rtol=1e-4)
