@@ -122,11 +122,20 @@ def input_names(model: keras.Model) -> list[str]:
     return [t.name.split(":")[0] for t in model.inputs]
 
 
-def tflite_runner(path: str | Path, names: Sequence[str]) -> Callable[[Sequence[np.ndarray]], list[np.ndarray]]:
-    """One interpreter for the flatbuffer's signature, as a function of the inputs given positionally in
-    the order of `names` (for repeated calls, e.g. a stream fed chunk by chunk)."""
-    tf = _tf()
-    interpreter = tf.lite.Interpreter(model_path=str(path))
+def tflite_interpreter(path: str | Path, num_threads: int | None = None):
+    """A LiteRT interpreter (`ai_edge_litert`, the successor of the deprecated `tf.lite.Interpreter`) for `path`."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as err:
+        raise ExportError("running TFLite models needs LiteRT: pip install ai-edge-litert (pinned in requirements.txt)") from err
+    return Interpreter(model_path=str(path), num_threads=num_threads)
+
+
+def tflite_runner(path: str | Path, names: Sequence[str],
+                  num_threads: int | None = None) -> Callable[[Sequence[np.ndarray]], list[np.ndarray]]:
+    """One LiteRT interpreter for the flatbuffer's signature, as a function of the inputs given positionally
+    in the order of `names` (for repeated calls, e.g. a stream fed chunk by chunk)."""
+    interpreter = tflite_interpreter(path, num_threads)
     runner = interpreter.get_signature_runner()
     expected = set(runner.get_input_details())
     if expected != set(names):
@@ -213,8 +222,8 @@ def export_all(model: keras.Model, out_dir: str | Path, sample_inputs: Sequence[
             except RuntimeError as err:
                 if "Flex" not in str(err):
                     raise
-                # The pip TF interpreter lacks the Flex delegate; a device runtime links it.
-                note = "not checked: this TensorFlow build's TFLite interpreter has no Flex delegate for SELECT_TF_OPS"
+                # The pip LiteRT interpreter lacks the Flex delegate; a device runtime links it.
+                note = "not checked: the pip LiteRT interpreter has no Flex delegate for SELECT_TF_OPS"
                 print(f"warning: tflite parity {note}")
                 report["formats"][fmt] = {"path": str(path), "max_abs_diff": None, "parity": note}
                 continue

@@ -139,7 +139,9 @@ def test_results_checker_names_each_bad_line(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join([json.dumps(good), json.dumps({**good, "value": 72}), json.dumps({**good, "app": "nlp"}),
                               json.dumps({k: v for k, v in good.items() if k != "seed"}), json.dumps({**good, "date": "3/12/2026"}),
-                              "{not json"]) + "\n", encoding="utf-8")
+                              "{not json", json.dumps({**good, "length": 1000, "horizon": 96}),
+                              json.dumps({**good, "length": "1000"}), json.dumps({**good, "lenght": 1000})]) + "\n",
+                   encoding="utf-8")
     assert checker.main([str(bad)]) == 1
     err = capsys.readouterr().err
     assert ":1:" not in err
@@ -148,3 +150,6 @@ def test_results_checker_names_each_bad_line(tmp_path, capsys):
     assert ":4: missing key(s) ['seed']" in err
     assert ":5: date must be YYYY-MM-DD" in err
     assert ":6: not JSON" in err
+    assert ":7:" not in err  # the optional integer keys (experiments' T, forecasting's horizon)
+    assert ":8: length must be a positive integer" in err
+    assert ":9: unknown key(s) ['lenght']" in err

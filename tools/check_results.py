@@ -17,6 +17,9 @@ the ledger holds the same numbers, one per line, so they can be grouped and comp
     machine  e.g. "CPU 2 cores", "H200"
     date     YYYY-MM-DD when the source gives one, else null
 
+Optional integer keys where the issue asks for them: `length` (sequence length T, experiments),
+`horizon` and `input_length` (forecasting).
+
 Exits 0 when every line passes, 1 (listing `file:line: problem`) otherwise.
 """
 
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Sequence
 
 KEYS = ("app", "dataset", "split", "metric", "value", "seed", "setting", "command", "machine", "date")
+OPTIONAL_INT_KEYS = ("length", "horizon", "input_length")
 APPS = ("speech", "sentiment", "translation", "forecasting", "language_model", "experiments", "bench")
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_.]*$")
 # Metrics that are fractions: a value above 1 is a percentage written by mistake.
@@ -53,11 +57,14 @@ def check_line(text: str) -> list[str]:
         return [f"expected a JSON object, got {type(row).__name__}"]
     problems = []
     missing = [k for k in KEYS if k not in row]
-    extra = sorted(set(row) - set(KEYS))
+    extra = sorted(set(row) - set(KEYS) - set(OPTIONAL_INT_KEYS))
+    for key in OPTIONAL_INT_KEYS:
+        if key in row and not (isinstance(row[key], int) and not isinstance(row[key], bool) and row[key] >= 1):
+            problems.append(f"{key} must be a positive integer, got {row[key]!r}")
     if missing:
         problems.append(f"missing key(s) {missing}")
     if extra:
-        problems.append(f"unknown key(s) {extra}; the keys are {list(KEYS)}")
+        problems.append(f"unknown key(s) {extra}; the keys are {list(KEYS)} (optional: {list(OPTIONAL_INT_KEYS)})")
     if "app" in row and row["app"] not in APPS:
         problems.append(f"app {row['app']!r} is not one of {', '.join(APPS)}")
     for key in ("dataset", "setting", "machine"):

@@ -22,7 +22,7 @@ temporal order - validation accuracy is at least `sweep.solve_fraction`.
 
 Run dir: `config.json`; `results.json` (one row per run: status, steps/sequences to solve, learning
 curve, gradient norms; one row per group: wall time, steps/s); `summary.md` (per variant and
-clipnorm over seeds, against the paper) and `results.md` (per run); `traces.npz` (loss and
+clipnorm over seeds, against the paper) and `results.md` (per run); `ledger.jsonl` (the same as docs/results.jsonl rows); `traces.npz` (loss and
 gradient norm of every training step of every run); plots `learning_curves.png`,
 `gradient_flow.png` (||dL/dh_t|| vs t), `grad_norms.png` (global gradient norm per step),
 `keep_gates_<task>_T<T>.png` (forget/update gate of every unit over the sequence, at init and
@@ -38,7 +38,9 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "jax")  # the compiled loop is JAX; set before keras is imported
 
 import dataclasses  # noqa: E402
+import json  # noqa: E402
 import math  # noqa: E402
+import shlex  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -621,6 +623,10 @@ def main(argv: list[str] | None = None) -> int:
                                             "workers": workers, "wall_seconds": round(sweep_seconds, 1)})
             np.savez_compressed(run.path / "traces.npz", **traces)
             (run.path / "summary.md").write_text(summary_table(rows, cfg, sweep_seconds, workers))
+            command = " ".join(["KERAS_BACKEND=jax python -m apps.experiments.run", "--config", args.config,
+                                *[f"--set {shlex.quote(item)}" for item in args.set or []], "--run-dir", args.run_dir])
+            ledger = ledger_rows(rows, groups, cfg, args.config, list(args.set or []), command, sweep_seconds, workers)
+            (run.path / "ledger.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ledger))
             (run.path / "results.md").write_text(markdown_table(rows, groups, cfg))
             plot_learning_curves(rows, cfg.sweep.solve_fraction, run.path / "learning_curves.png")
             plot_gradient_flow(rows, run.path / "gradient_flow.png")
@@ -630,13 +636,41 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== Experiments: {sum(r['solved'] for r in rows)} of {len(rows)} runs solved; "
               f"sweep wall time {sweep_seconds:.0f} s on {workers} worker process{'es' if workers > 1 else ''} ==")
         print(f"Run dir: {final}")
-        for name in ["summary.md", "results.md", "results.json", "traces.npz", *PLOTS, *keep_gate_plots,
+        for name in ["summary.md", "results.md", "results.json", "ledger.jsonl", "traces.npz", *PLOTS, *keep_gate_plots,
                      *gate_plots, "models"]:
             print(f"  {final / name}")
     except (UserError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def ledger_rows(rows: list[dict], groups: list[dict], cfg: Config, preset: str, overrides: list[str], command: str,
+                seconds: float, workers: int, machine: str = "CPU 2 cores") -> list[dict]:
+    """The sweep's results as docs/results.jsonl rows (tools/check_results.py's format, `length` = T)."""
+    import datetime
+
+    date = datetime.date.today().isoformat()
+    setting = " ".join([preset, *overrides])
+    base = {"app": "experiments", "split": "validation", "command": command, "machine": machine, "date": date}
+    out = []
+    for row in rows:
+        where = {"dataset": row["task"], "length": row["length"], "seed": row["seed"],
+                 "setting": f"{setting} cell={row['cell']} clip={row['clipnorm']:g} steps<={cfg.sweep.max_steps}"}
+        value = row["final"].get(row["metric"])
+        if value is not None:
+            out.append({**base, **where, "metric": row["metric"], "value": round(float(value), 4)})
+        if row["solved"]:
+            out.append({**base, **where, "metric": "steps_to_solve", "value": row["steps_to_solve"]})
+    for group in groups:
+        if group["member_steps_per_second"]:
+            out.append({**base, "dataset": group["task"], "length": group["length"], "seed": None, "split": None,
+                        "setting": f"{setting} cell={group['cell']} ({workers} workers side by side)",
+                        "metric": "steps_per_s", "value": group["member_steps_per_second"]})
+    out.append({**base, "dataset": "+".join(cfg.data.tasks), "seed": None, "split": None,
+                "setting": f"{setting} ({workers} workers)", "metric": "seconds", "value": round(seconds, 1)})
+    keys = ("app", "dataset", "split", "metric", "value", "seed", "setting", "command", "machine", "date", "length")
+    return [{k: r[k] for k in keys if k in r} for r in out]
 
 
 def _plot_solved_gates(run_path: Path, row: dict) -> str:

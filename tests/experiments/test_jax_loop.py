@@ -1,11 +1,11 @@
 """The experiments' compiled JAX loop and the tiny sweep end to end (JAX only).
 
-Under another backend, tests/experiments/test_experiments.py::test_jax_checks_in_a_subprocess
-runs this file in a JAX process.
+`make test` runs tests/experiments in its JAX pass; under another backend this file skips.
 """
 
 import dataclasses
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -136,6 +136,15 @@ def test_tiny_sweep_end_to_end(tmp_path, capsys):
                  "keep_gates_temporal_order_T20.png"):
         assert (run_dir / plot).stat().st_size > 1000
     assert json.loads((run_dir / "config.json").read_text())["optimizer"]["batch_size"] == 8
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_results", Path(__file__).parents[2] / "tools" / "check_results.py")
+    checker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checker)
+    assert checker.check_file(run_dir / "ledger.jsonl") == []  # ready for docs/results.jsonl
+    ledger = [json.loads(line) for line in (run_dir / "ledger.jsonl").read_text().splitlines()]
+    finals = [r for r in ledger if r["metric"] in ("accuracy", "fraction_within_0.04")]
+    assert len(finals) == 8 and all(r["length"] == 20 and "cell=lstm_chrono" in r["setting"] for r in finals)
     out = capsys.readouterr().out
     assert "member-steps/s" in out and "| temporal_order | 20 | lstm_chrono | 1 |" in out
     # Every trained model is a run dir that gate inspection can open (the Chrono initializer loads too).
