@@ -76,13 +76,26 @@ def export_onnx(model: keras.Model, path: str | Path) -> Path:
     return path
 
 
+QUANTIZATIONS = (None, "dynamic", "int8")
+
+
 def export_tflite(model: keras.Model, path: str | Path, allow_select_tf_ops: bool = False,
-                  batch_size: int | None = None) -> Path:
+                  batch_size: int | None = None, quantize: str | None = None,
+                  representative: Sequence[Sequence[np.ndarray]] | None = None) -> Path:
     """TFLite flatbuffer. Builtins only by default (what a phone runtime has).
 
     A dynamic-length RNN needs `allow_select_tf_ops=True`; streaming step models
     (fixed shape, unrolled, explicit state) convert with builtins only.
+
+    `quantize`: None (float32); "dynamic" (int8 weights, float activations); "int8" (post-training
+    integer quantisation of weights and activations, calibrated on `representative`, a list of
+    input lists in the model's input order; inputs and outputs stay float32, so callers feed the
+    same tensors; an op without an int8 kernel stays float).
     """
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
+    if quantize == "int8" and not representative:
+        raise ValueError("int8 quantisation needs representative inputs to calibrate the activations' ranges")
     tf = _tf()
     import tempfile
 
@@ -92,6 +105,14 @@ def export_tflite(model: keras.Model, path: str | Path, allow_select_tf_ops: boo
     with tempfile.TemporaryDirectory() as tmp:
         export_saved_model(model, Path(tmp) / "saved_model", batch_size=batch_size)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / "saved_model"))
+        if quantize is not None:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "int8":
+            names = input_names(model)
+            examples = [[np.asarray(x, dtype=t.dtype) for x, t in zip(inputs, model.inputs)] for inputs in representative]
+            if len(names) > 1:  # several inputs: keyed by the signature's names, whatever their order there
+                examples = [dict(zip(names, inputs)) for inputs in examples]
+            converter.representative_dataset = lambda: iter(examples)
         return _convert(tf, converter, path, allow_select_tf_ops)
 
 

@@ -103,6 +103,87 @@ def export_flat(model, fmt: str, path: Path, clips: np.ndarray, reference: np.nd
     return {"path": str(path), "max_abs_diff": diff, "ops": ops}
 
 
+def _tflite_accuracy(runner, clips: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    predictions = np.concatenate([runner([clips[i:i + 1]])[0] for i in range(len(clips))])
+    return float(np.mean(predictions.argmax(-1) == labels)), predictions
+
+
+def _median_ms(fn, calls: int = 200) -> float:
+    import time
+
+    fn()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e3)
+
+
+def export_int8(run, out: Path, calibration: int = 200, max_test: int = 2000) -> dict:
+    """Post-training int8 quantisation (weights and activations; float32 in/out) of the builtins-only clip
+    model (and, for a streaming run, the step model), calibrated on training clips; reports the test
+    split's accuracy and the 1-thread LiteRT latency of float vs int8 side by side (as kws_streaming does)."""
+    from apps.speech.data import load_data
+    from apps.speech.model import build_streaming_model, export_copy, stream_clip
+    from common.export import export_tflite, input_names, tflite_runner
+
+    cfg, model = run.cfg, run.model
+    data = load_data(cfg.data, verbose=False)
+    if not len(data.test) or not len(data.train):
+        raise UserError("int8 export needs the run's training clips (calibration) and test clips (accuracy); "
+                        f"data.source={cfg.data.source!r} gives {len(data.train)} / {len(data.test)}")
+    rng = np.random.default_rng(0)
+    calib = data.train.audio[rng.choice(len(data.train), min(calibration, len(data.train)), replace=False)]
+    test_audio, test_labels = data.test.audio[:max_test].astype("float32"), data.test.labels[:max_test]
+    flat = export_copy(model, unroll=True)
+    names = input_names(flat)
+    report: dict = {"calibration_clips": int(len(calib)), "test_clips": int(len(test_audio)), "clip_model": {}}
+    for kind, quantize in (("float32", None), ("int8", "int8")):
+        path = export_tflite(flat, out / ("model.tflite" if quantize is None else "model_int8.tflite"),
+                             quantize=quantize, representative=[[c[None].astype("float32")] for c in calib])
+        runner = tflite_runner(path, names, num_threads=1)
+        accuracy, predictions = _tflite_accuracy(runner, test_audio, test_labels)
+        report["clip_model"][kind] = {"path": str(path), "bytes": path.stat().st_size, "test_accuracy": accuracy,
+                                      "latency_ms_1thread": _median_ms(lambda: runner([test_audio[:1]]))}
+        if quantize is None:
+            reference = predictions
+        else:
+            report["clip_model"]["int8"]["top1_agreement_with_float"] = float(np.mean(
+                predictions.argmax(-1) == reference.argmax(-1)))
+    clip = report["clip_model"]
+    clip["accuracy_change"] = clip["int8"]["test_accuracy"] - clip["float32"]["test_accuracy"]
+    clip["speedup"] = clip["float32"]["latency_ms_1thread"] / clip["int8"]["latency_ms_1thread"]
+    if cfg.model.architecture == "streaming":
+        step = build_streaming_model(export_copy(model), cfg.model.streaming_chunk_frames, batch_size=1)
+        step_names = input_names(step)
+        # Calibrate on the step inputs a real stream produces (states included), fed chunk by chunk.
+        samples: list[list[np.ndarray]] = []
+
+        def recording(inputs):
+            samples.append([np.array(x) for x in inputs])
+            return [np.array(o) for o in step.predict_on_batch(inputs)]
+
+        for c in calib[: max(4, calibration // 10)]:
+            stream_clip(step, c[None], runner=recording)
+        stream = {}
+        for kind, quantize in (("float32", None), ("int8", "int8")):
+            path = export_tflite(step, out / ("streaming_step.tflite" if quantize is None else "streaming_step_int8.tflite"),
+                                 quantize=quantize, representative=samples)
+            runner = tflite_runner(path, step_names, num_threads=1)
+            finals = np.concatenate([stream_clip(step, test_audio[i:i + 1], runner=runner)
+                                     for i in range(min(len(test_audio), 500))])
+            zeros = [np.zeros(t.shape, dtype=t.dtype) for t in step.inputs]
+            stream[kind] = {"path": str(path), "bytes": path.stat().st_size,
+                            "test_accuracy": float(np.mean(finals.argmax(-1) == test_labels[:len(finals)])),
+                            "latency_ms_per_chunk_1thread": _median_ms(lambda: runner(zeros), calls=1000)}
+        stream["chunk_ms"] = 1e3 * int(step.inputs[0].shape[1]) / cfg.data.sample_rate
+        stream["accuracy_change"] = stream["int8"]["test_accuracy"] - stream["float32"]["test_accuracy"]
+        stream["speedup"] = stream["float32"]["latency_ms_per_chunk_1thread"] / stream["int8"]["latency_ms_per_chunk_1thread"]
+        report["streaming_step"] = stream
+    return report
+
+
 def export_run(run, out: Path, formats, num_examples: int) -> dict:
     """Every requested format of the run's model, parity-checked on real clips; the streaming step model
     too for a streaming run. Returns the report (written by the pipeline as export.json)."""
@@ -120,11 +201,22 @@ def export_run(run, out: Path, formats, num_examples: int) -> dict:
     if cfg.model.architecture == "streaming":
         report["streaming"] = export_streaming(model, cfg, out, clips, reference, onnx="onnx" in formats)
         write_json(out / "streaming.json", report["streaming"])
+    if "tflite_int8" in formats:
+        report["int8"] = export_int8(run, out)
+        write_json(out / "int8.json", report["int8"])
     write_json(out / "labels.json", labels)
     return report
 
 
 def print_report(report: dict) -> None:
+    int8 = report.get("int8")
+    if int8:
+        for part, latency in (("clip_model", "latency_ms_1thread"), ("streaming_step", "latency_ms_per_chunk_1thread")):
+            if part in int8:
+                f, q = int8[part]["float32"], int8[part]["int8"]
+                print(f"  int8 {part}: {q['path']} (test accuracy {q['test_accuracy']:.3f} vs float "
+                      f"{f['test_accuracy']:.3f}; {q[latency]:.3f} vs {f[latency]:.3f} ms, 1 thread; "
+                      f"{q['bytes'] / 1e3:.0f} vs {f['bytes'] / 1e3:.0f} kB)")
     for fmt, info in report["formats"].items():
         print(f"  {fmt}: {info['path']} (max |diff| {info['max_abs_diff']:.2g})")
     streaming = report.get("streaming")

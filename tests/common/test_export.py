@@ -68,3 +68,30 @@ def test_check_parity_fails_loudly():
         check_parity([np.zeros(3)], [np.full(3, 1e-3)])
     with pytest.raises(ExportError, match="shape"):
         check_parity([np.zeros(3)], [np.zeros(4)])
+
+
+def test_int8_tflite_is_smaller_close_to_float_and_keeps_float_io(tmp_path):
+    """Post-training int8 (weights and activations, calibrated) of a streaming step model with state inputs."""
+    from common.export import input_names, tflite_interpreter, tflite_runner
+
+    stack = RecurrentStack("gru", (128,))
+    inputs = keras.Input((None, 16))
+    keras.Model(inputs, stack(inputs))
+    step = build_streaming_step_model(stack, 16, chunk_size=4, batch_size=1)
+    rng = np.random.default_rng(0)
+    samples = [[rng.normal(size=(1, 4, 16)).astype("float32"), rng.uniform(-0.5, 0.5, size=(1, 128)).astype("float32")]
+               for _ in range(32)]
+    float_path = export_tflite(step, tmp_path / "float.tflite")
+    int8_path = export_tflite(step, tmp_path / "int8.tflite", quantize="int8", representative=samples)
+    assert int8_path.stat().st_size < 0.4 * float_path.stat().st_size  # 55k weights: 4 bytes -> 1
+    interpreter = tflite_interpreter(int8_path)
+    assert sum(t["dtype"] == np.int8 for t in interpreter.get_tensor_details()) >= 4
+    details = interpreter.get_signature_runner().get_input_details()
+    assert {d["dtype"] for d in details.values()} == {np.float32}  # callers feed the same tensors
+    names = input_names(step)
+    ref, quant = tflite_runner(float_path, names), tflite_runner(int8_path, names)
+    x = [rng.normal(size=(1, 4, 16)).astype("float32"), np.zeros((1, 128), "float32")]
+    a, b = ref(x)[0], quant(x)[0]
+    assert 0 < np.abs(a - b).max() < 0.1  # quantised (not identical), but close: the GRU state is in (-1, 1)
+    with pytest.raises(ValueError, match="representative"):
+        export_tflite(step, tmp_path / "x.tflite", quantize="int8")
