@@ -28,13 +28,14 @@ import json
 import os
 import platform
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # export runs on TensorFlow
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # export runs on TensorFlow; set before keras is imported
+
+from common.export import time_calls  # noqa: E402
 
 APPS = ("speech", "sentiment", "translation", "forecasting", "language_model")
 # Cut to the fastest settings that still train (as tests/test_app_contract.py does): this is a speed bench.
@@ -47,22 +48,6 @@ FAST = {
     "forecasting": [],
     "language_model": ["train.epochs=1"],
 }
-
-
-def time_calls(fn: Callable[[], object], min_calls: int = 20, min_seconds: float = 1.0) -> dict:
-    """Per-call seconds of `fn` after one untimed warm-up call: median, p99 (when >= 100 calls) and count."""
-    fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_calls or time.perf_counter() - start < min_seconds:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times = np.asarray(times)
-    out = {"calls": int(len(times)), "median_ms": float(np.median(times) * 1e3)}
-    if len(times) >= 100:
-        out["p99_ms"] = float(np.percentile(times, 99) * 1e3)
-    return out
 
 
 def per_second(timing: dict, items_per_call: int) -> float:

@@ -138,6 +138,25 @@ def run_saved_model(path: str | Path, inputs: Sequence[np.ndarray]) -> list[np.n
     return [np.asarray(o) for o in _as_list(outputs)]
 
 
+def time_calls(fn: Callable[[], object], min_calls: int = 20, min_seconds: float = 1.0) -> dict:
+    """Per-call latency of `fn` after one untimed warm-up call: median, p99 (when >= 100 calls) and count
+    (at least `min_calls` calls and `min_seconds` of calls). For the export reports and bench/."""
+    import time
+
+    fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_calls or time.perf_counter() - start < min_seconds:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    times = np.asarray(times)
+    out = {"calls": int(len(times)), "median_ms": float(np.median(times) * 1e3)}
+    if len(times) >= 100:
+        out["p99_ms"] = float(np.percentile(times, 99) * 1e3)
+    return out
+
+
 def input_names(model: keras.Model) -> list[str]:
     """The names the exported signatures use for the model's inputs, in positional order."""
     return [t.name.split(":")[0] for t in model.inputs]

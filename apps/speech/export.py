@@ -18,6 +18,7 @@ Keras model's within 1e-4. Runs on the TensorFlow backend.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -108,25 +109,14 @@ def _tflite_accuracy(runner, clips: np.ndarray, labels: np.ndarray) -> tuple[flo
     return float(np.mean(predictions.argmax(-1) == labels)), predictions
 
 
-def _median_ms(fn, calls: int = 200) -> float:
-    import time
-
-    fn()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1e3)
-
-
-def export_int8(run, out: Path, calibration: int = 200, max_test: int = 2000) -> dict:
+def export_int8(run, out: Path, float_written: Sequence[str] = (), calibration: int = 200, max_test: int = 2000) -> dict:
     """Post-training int8 quantisation (weights and activations; float32 in/out) of the builtins-only clip
     model (and, for a streaming run, the step model), calibrated on training clips; reports the test
-    split's accuracy and the 1-thread LiteRT latency of float vs int8 side by side (as kws_streaming does)."""
+    split's accuracy and the 1-thread LiteRT latency of float vs int8 side by side (as kws_streaming does).
+    `float_written` names the float flatbuffers this export already wrote ("clip", "streaming"): reused."""
     from apps.speech.data import load_data
     from apps.speech.model import build_streaming_model, export_copy, stream_clip
-    from common.export import export_tflite, input_names, tflite_runner
+    from common.export import export_tflite, input_names, tflite_runner, time_calls
 
     cfg, model = run.cfg, run.model
     data = load_data(cfg.data, verbose=False)
@@ -140,12 +130,13 @@ def export_int8(run, out: Path, calibration: int = 200, max_test: int = 2000) ->
     names = input_names(flat)
     report: dict = {"calibration_clips": int(len(calib)), "test_clips": int(len(test_audio)), "clip_model": {}}
     for kind, quantize in (("float32", None), ("int8", "int8")):
-        path = export_tflite(flat, out / ("model.tflite" if quantize is None else "model_int8.tflite"),
-                             quantize=quantize, representative=[[c[None].astype("float32")] for c in calib])
+        path = out / ("model.tflite" if quantize is None else "model_int8.tflite")
+        if quantize is not None or "clip" not in float_written:
+            export_tflite(flat, path, quantize=quantize, representative=[[c[None].astype("float32")] for c in calib])
         runner = tflite_runner(path, names, num_threads=1)
         accuracy, predictions = _tflite_accuracy(runner, test_audio, test_labels)
         report["clip_model"][kind] = {"path": str(path), "bytes": path.stat().st_size, "test_accuracy": accuracy,
-                                      "latency_ms_1thread": _median_ms(lambda: runner([test_audio[:1]]))}
+                                      "latency_ms_1thread": time_calls(lambda: runner([test_audio[:1]]), 200, 0)["median_ms"]}
         if quantize is None:
             reference = predictions
         else:
@@ -168,15 +159,16 @@ def export_int8(run, out: Path, calibration: int = 200, max_test: int = 2000) ->
             stream_clip(step, c[None], runner=recording)
         stream = {}
         for kind, quantize in (("float32", None), ("int8", "int8")):
-            path = export_tflite(step, out / ("streaming_step.tflite" if quantize is None else "streaming_step_int8.tflite"),
-                                 quantize=quantize, representative=samples)
+            path = out / ("streaming_step.tflite" if quantize is None else "streaming_step_int8.tflite")
+            if quantize is not None or "streaming" not in float_written:
+                export_tflite(step, path, quantize=quantize, representative=samples)
             runner = tflite_runner(path, step_names, num_threads=1)
             finals = np.concatenate([stream_clip(step, test_audio[i:i + 1], runner=runner)
                                      for i in range(min(len(test_audio), 500))])
             zeros = [np.zeros(t.shape, dtype=t.dtype) for t in step.inputs]
             stream[kind] = {"path": str(path), "bytes": path.stat().st_size,
                             "test_accuracy": float(np.mean(finals.argmax(-1) == test_labels[:len(finals)])),
-                            "latency_ms_per_chunk_1thread": _median_ms(lambda: runner(zeros), calls=1000)}
+                            "latency_ms_per_chunk_1thread": time_calls(lambda: runner(zeros), 1000, 0)["median_ms"]}
         stream["chunk_ms"] = 1e3 * int(step.inputs[0].shape[1]) / cfg.data.sample_rate
         stream["accuracy_change"] = stream["int8"]["test_accuracy"] - stream["float32"]["test_accuracy"]
         stream["speedup"] = stream["float32"]["latency_ms_per_chunk_1thread"] / stream["int8"]["latency_ms_per_chunk_1thread"]
@@ -202,7 +194,8 @@ def export_run(run, out: Path, formats, num_examples: int) -> dict:
         report["streaming"] = export_streaming(model, cfg, out, clips, reference, onnx="onnx" in formats)
         write_json(out / "streaming.json", report["streaming"])
     if "tflite_int8" in formats:
-        report["int8"] = export_int8(run, out)
+        written = (["clip"] if "tflite" in formats else []) + (["streaming"] if "streaming" in report else [])
+        report["int8"] = export_int8(run, out, written)
         write_json(out / "int8.json", report["int8"])
     write_json(out / "labels.json", labels)
     return report
