@@ -220,8 +220,9 @@ class TranslationApp(App):
 
     def print_export(self, report: dict, out: Path) -> None:
         t = report["translator"]
-        print(f"  translator SavedModel: {t['path']} ({t['exact_matches']}/{t['sentences']} greedy translations "
-              f"identical to Python)")
+        checks = ", ".join(f"beam {c['beam_size']}: {c['matches_compiled']}/{t['sentences']} as compiled, "
+                           f"{c['matches_python']}/{t['sentences']} as Python" for c in t["decoding"].values())
+        print(f"  translator SavedModel: {t['path']} (signatures serving_default, translate(text, beam_size); {checks})")
         for name in ("encoder", "decoder_step"):
             info = report[name]["formats"]["saved_model"]
             print(f"  {name} SavedModel: {info['path']} (max |diff| {info['max_abs_diff']:.2e})")

@@ -3,18 +3,23 @@
     python -m apps.nlp.translation.export --run-dir runs/translate [--out runs/translate/export] [--num-examples 32]
 
 Writes under `<out-dir>`:
-- `translator/`: a TF SavedModel whose `serve` signature maps a batch of source strings
-  to translated strings with greedy decoding inside one `tf.function`. Tokenization
+- `translator/`: a TF SavedModel mapping a batch of source strings to translated strings.
+  Signatures: `serving_default` (`text`; the run's `decode.beam_size`) and `translate`
+  (`text`, `beam_size` from 1 = greedy to max(8, the run's beam size)). Tokenization
   (lower-casing, word/punctuation pieces, BPE merges, `<unk>` for unknown characters),
-  the decoding loop and detokenization are all TF ops, so no Python is needed at
-  serving time. Difference from the Python tokenizer: no Unicode NFKC normalisation.
-  Checked against the Python greedy translator on held-out sentences (`parity.json`).
+  the batched search (`decode.greedy_search_ops` / `beam_search_ops`, one `tf.while_loop`
+  with the run's length penalty) and detokenization are all TF ops, so no Python is needed
+  at serving time. Difference from the Python tokenizer: no Unicode NFKC normalisation.
+  `parity.json` compares it on held-out sentences with the in-process compiled search
+  (must match exactly) and with the NumPy reference searches (counted: float64 vs float32
+  scores may break near-ties differently), for greedy and the run's beam size.
 - `encoder/`, `decoder_step/`: SavedModels of the two inference models (checked to 1e-4
   against Keras), for runtimes that do their own beam search; plus both tokenizer files.
 
     import tensorflow as tf
     translator = tf.saved_model.load("runs/translate/export/translator")
     translator.serve(tf.constant(["Where is the station?"]))  # -> {"translation": [b"..."]}
+    translator.translate(tf.constant(["Where is the station?"]), tf.constant(1))  # greedy
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ from typing import Sequence
 import numpy as np
 
 from apps.nlp.translation.data import load_splits, pad_batch
+from apps.nlp.translation.decode import _max_steps, beam_decode, beam_search_ops, greedy_decode, greedy_search_ops
 from apps.nlp.translation.tokenizer import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, WORD_START, BPETokenizer
 from common.export import ExportError, export_all
 from common.cli import export_main
 
+MAX_BEAM = 8  # the exported translator holds one search loop per beam size 1..max(MAX_BEAM, the run's beam size)
 _OPEN, _CLOSE = "\x01", "\x02"  # delimit BPE symbols so regex merges never overlap
 
 
@@ -42,7 +49,8 @@ def _merge_patterns(tokenizer: BPETokenizer) -> tuple[list[str], list[str]]:
 
 
 def build_string_translator(translator: "Translator"):  # noqa: F821  (apps.nlp.translation.decode)
-    """A tf.Module with `serve(strings [batch]) -> {"translation": strings [batch]}` (greedy)."""
+    """A tf.Module with `serve(text)` (the run's beam size) and `translate(text, beam_size)`, each
+    strings [batch] -> {"translation": strings [batch]}; the searches are `decode`'s compiled loops."""
     import tensorflow as tf
 
     cfg = translator.cfg
@@ -51,6 +59,8 @@ def build_string_translator(translator: "Translator"):  # noqa: F821  (apps.nlp.
     patterns, rewrites = _merge_patterns(source_tok)
     max_source, max_target = cfg.data.max_source_tokens, cfg.data.max_target_tokens
     ratio, extra = cfg.decode.max_length_ratio, cfg.decode.max_extra_tokens
+    alpha, default_beam = cfg.decode.length_penalty, cfg.decode.beam_size
+    max_beam = max(MAX_BEAM, default_beam)
 
     class StringTranslator(tf.Module):
         def __init__(self):
@@ -88,43 +98,48 @@ def build_string_translator(translator: "Translator"):  # noqa: F821  (apps.nlp.
             per_sentence = pieces.with_flat_values(per_piece).merge_dims(1, 2)  # ragged [batch, tokens]
             return per_sentence[:, :max_source].to_tensor(default_value=PAD)
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-        def serve(self, text):
+        def decode(self, text, beam_size):
+            """strings [batch], beam size (Python int, or int32 scalar tensor in [1, max_beam]) -> strings [batch]."""
+            if not isinstance(beam_size, int):
+                tf.debugging.assert_greater_equal(beam_size, 1, message=f"beam_size must be in [1, {max_beam}]")
+                tf.debugging.assert_less_equal(beam_size, max_beam, message=f"beam_size must be in [1, {max_beam}]")
             source_ids = self.tokenize(text)
             batch = tf.shape(source_ids)[0]
             lengths = tf.reduce_sum(tf.cast(source_ids != PAD, tf.int32), axis=1)
             longest = tf.reduce_max(tf.concat([lengths, [0]], 0))
+            # The Python translator's output-length cap (decode._max_steps), over this batch.
             steps = tf.maximum(1, tf.minimum(max_target, tf.cast(ratio * tf.cast(longest, tf.float32), tf.int32) + extra))
             source_ids = tf.concat([source_ids, tf.zeros([batch, 1], tf.int32)], axis=1)[:, : tf.maximum(1, longest)]
-            # tf.identity drops the Keras mask attached to the encoder outputs (the step model takes it explicitly).
-            encoder_outputs, mask, *states = [tf.identity(x) for x in self.encoder(source_ids, training=False)]
 
-            def body(t, tokens, done, states, outputs):
-                logits, *new_states = self.step([tokens, encoder_outputs, mask] + list(states), training=False)
-                # <pad> and <s> are never valid outputs (as in the Python decoders).
-                logits = tf.where(self.forbidden, tf.constant(-float("inf"), logits.dtype), logits)
-                next_tokens = tf.cast(tf.argmax(logits, axis=-1), tf.int32)
-                next_tokens = tf.where(done, PAD, next_tokens)
-                outputs = outputs.write(t, next_tokens)
-                return t + 1, next_tokens[:, None], done | (next_tokens == EOS), new_states, outputs
+            def search(k):
+                if k == 1:  # the same loops as the in-process compiled decoder (decode.CompiledDecoder)
+                    return lambda: greedy_search_ops(self.encoder, self.step, source_ids, steps, max_target)
+                return lambda: beam_search_ops(self.encoder, self.step, source_ids, steps, k, alpha, max_target)
 
-            def keep_going(t, tokens, done, states, outputs):
-                return (t < steps) & ~tf.reduce_all(done)
-
-            outputs = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
-            start = tf.fill([batch, 1], BOS)
-            _, _, _, _, outputs = tf.while_loop(
-                keep_going, body, [0, start, tf.zeros([batch], tf.bool), list(states), outputs],
-                shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, 1]), tf.TensorShape([None]),
-                                  [tf.TensorShape([None, s.shape[-1]]) for s in states], None])
-            target_ids = tf.transpose(outputs.stack())  # [batch, steps]
+            if isinstance(beam_size, int):  # serve: one loop, no branch per beam size
+                target_ids = search(beam_size)()
+            else:
+                target_ids = tf.switch_case(beam_size - 1, [search(k) for k in range(1, max_beam + 1)])
             ended = tf.cumsum(tf.cast(target_ids == EOS, tf.int32), axis=1) > 0
             target_ids = tf.where(ended, PAD, target_ids)
             words = tf.strings.reduce_join(tf.gather(self.target_pieces, target_ids), axis=1)
             translation = tf.strings.strip(tf.strings.regex_replace(words, f"({WORD_START}|\\s)+", " "))
             return {"translation": tf.where(lengths > 0, translation, "")}
 
-    return StringTranslator()
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve(self, text):
+            """The run's decoding (`decode.beam_size` of its config)."""
+            return self.decode(text, int(default_beam))
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
+                                      tf.TensorSpec([], tf.int32, name="beam_size")])
+        def translate(self, text, beam_size):
+            """Any beam size from 1 (greedy) to max(MAX_BEAM, the run's beam size)."""
+            return self.decode(text, beam_size)
+
+    module = StringTranslator()
+    module.max_beam = max_beam
+    return module
 
 
 def export_run(run, out: Path, num_parity_examples: int = 32) -> dict:
@@ -147,27 +162,51 @@ def export_run(run, out: Path, num_parity_examples: int = 32) -> dict:
     for name in ("source_tokenizer.json", "target_tokenizer.json", "config.json"):
         shutil.copy(Path(run_dir) / name, out / name)
 
-    # String in → string out, compared with the Python greedy translator.
+    # String in → string out. Each beam size checked twice on the same batch: against the in-process compiled
+    # search (the same float32 loop: must agree exactly) and against the NumPy reference searches
+    # (float64 scores: may differ in near-ties, so counted, not required).
     module = build_string_translator(translator)
     path = out / "translator"
     shutil.rmtree(path, ignore_errors=True)
-    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve, "translate": module.translate})
     loaded = tf.saved_model.load(str(path))
-    exported = [t.decode("utf-8") for t in loaded.serve(tf.constant(sources))["translation"].numpy()]
-    expected = [t.text for t in translator.translate(sources, beam_size=1)]
     tf_ids = module.tokenize(tf.constant(sources)).numpy()
     py_ids = pad_batch([translator.source_tokenizer.encode(s)[: cfg.data.max_source_tokens] or [PAD] for s in sources],
                        length=max(1, tf_ids.shape[1]))
-    matches = sum(a == b for a, b in zip(exported, expected))
+    nonempty = [i for i, s in enumerate(sources) if translator.source_tokenizer.encode(s)]
+    batch_ids = pad_batch([translator.source_tokenizer.encode(sources[i])[: cfg.data.max_source_tokens] for i in nonempty])
+    steps = _max_steps(batch_ids, cfg.decode, cfg.data.max_target_tokens)
+    alpha = cfg.decode.length_penalty
+    text = translator.target_tokenizer.decode
+    checks = {}
+    for k in sorted({1, cfg.decode.beam_size}):
+        exported = [t.decode("utf-8") for t in loaded.translate(tf.constant(sources), tf.constant(k, tf.int32))["translation"].numpy()]
+        compiled = [""] * len(sources)
+        reference = [""] * len(sources)
+        for i, c, r in zip(nonempty, translator.compiled_decoder().decode(batch_ids, steps, k, alpha),
+                           greedy_decode(translator.encoder, translator.step, batch_ids, steps) if k == 1 else
+                           beam_decode(translator.encoder, translator.step, batch_ids, steps, k, alpha)):
+            compiled[i], reference[i] = text(c), text(r)
+        checks[f"beam{k}"] = {
+            "beam_size": k, "matches_compiled": sum(a == b for a, b in zip(exported, compiled)),
+            "matches_python": sum(a == b for a, b in zip(exported, reference)),
+            "mismatches": [{"source": s, "python": r, "compiled": c, "saved_model": x}
+                           for s, r, c, x in zip(sources, reference, compiled, exported) if x != r or x != c][:5]}
+    served = [t.decode("utf-8") for t in loaded.serve(tf.constant(sources))["translation"].numpy()]
     report["translator"] = {
-        "path": str(path), "decoding": "greedy", "sentences": len(sources), "exact_matches": matches,
-        "tokenization_matches": bool(np.array_equal(tf_ids, py_ids)),
-        "mismatches": [{"source": s, "python": e, "saved_model": x} for s, e, x in zip(sources, expected, exported) if e != x][:5],
-    }
+        "path": str(path), "signatures": {"serving_default": f"text -> translation, beam {cfg.decode.beam_size}",
+                                          "translate": f"text, beam_size (1-{module.max_beam}) -> translation"},
+        "sentences": len(sources), "tokenization_matches": bool(np.array_equal(tf_ids, py_ids)),
+        "serve_matches_translate": served == [t.decode("utf-8") for t in loaded.translate(
+            tf.constant(sources), tf.constant(cfg.decode.beam_size, tf.int32))["translation"].numpy()],
+        "decoding": checks}
     (out / "parity.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    if matches != len(sources):
-        raise ExportError(f"string translator disagrees with Python greedy decoding on {len(sources) - matches} "
-                          f"of {len(sources)} sentences; see {out / 'parity.json'}")
+    for name, check in checks.items():
+        if check["matches_compiled"] != len(sources):
+            raise ExportError(f"exported translator disagrees with the compiled {name} search on "
+                              f"{len(sources) - check['matches_compiled']} of {len(sources)} sentences; see {out / 'parity.json'}")
+    if not report["translator"]["serve_matches_translate"]:
+        raise ExportError(f"the exported serve and translate signatures disagree; see {out / 'parity.json'}")
     return report
 
 

@@ -54,16 +54,24 @@ def test_train_evaluate_translate_export(tmp_path, capsys):
 
     assert export.main(["--run-dir", str(run_dir), "--num-examples", "4"]) == 0
     parity = json.loads((run_dir / "export" / "parity.json").read_text())
-    assert parity["translator"]["exact_matches"] == parity["translator"]["sentences"] == 6
-    assert parity["translator"]["tokenization_matches"]
+    translator_parity = parity["translator"]
+    assert translator_parity["tokenization_matches"] and translator_parity["serve_matches_translate"]
+    assert set(translator_parity["decoding"]) == {"beam1", "beam2"}  # greedy and the tiny preset's beam size
+    for check in translator_parity["decoding"].values():
+        # The exported loops equal the in-process compiled ones and, on this tiny model, the NumPy reference.
+        assert check["matches_compiled"] == check["matches_python"] == translator_parity["sentences"] == 6, check
     assert parity["decoder_step"]["formats"]["saved_model"]["max_abs_diff"] <= 1e-4
 
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(run_dir / "export" / "translator"))  # keep a reference: it owns the variables
-    served = loaded.serve(tf.constant(["Where is the station?", ""]))
-    python = Translator.from_run_dir(run_dir).translate(["Where is the station?"], beam_size=1)[0].text
-    assert [t.decode() for t in served["translation"].numpy()] == [python, ""]
+    python = Translator.from_run_dir(run_dir, implementation="python")
+    sentences = ["Where is the station?", "we buy three red cars", ""]
+    for k in (1, 3):
+        served = loaded.translate(tf.constant(sentences), tf.constant(k))["translation"].numpy()
+        assert [t.decode() for t in served] == [t.text for t in python.translate(sentences, beam_size=k)], k
+    with pytest.raises(tf.errors.InvalidArgumentError, match="beam_size must be in"):
+        loaded.translate(tf.constant(sentences), tf.constant(9))
 
 
 def test_empty_source_gives_empty_translation_without_running_the_model():
