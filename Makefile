@@ -32,7 +32,7 @@ lock: ## Re-resolve requirements.txt into requirements.lock.
 # experiments' compiled loop (JAX-only) under JAX.
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" -n 2 tests
-	KERAS_BACKEND=jax $(PY) -m pytest -q -m "not slow and not tf_only" -n 2 tests/common tests/test_rnn_implementation.py tests/experiments
+	KERAS_BACKEND=jax $(PY) -m pytest -q -m "not slow and not tf_only and not one_backend" -n 2 tests/common tests/test_rnn_implementation.py tests/experiments
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests
