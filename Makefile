@@ -90,6 +90,7 @@ $(VENV)/.bench-installed: $(STAMP) requirements-bench.txt
 bench: $(VENV)/.bench-installed
 	$(PY) -m bench.rnn_throughput --device cpu --out bench/out/rnn_throughput_cpu.json
 	KERAS_BACKEND=jax $(PY) -m bench.callback_sync --out bench/out/callback_sync_cpu.json
+	$(PY) -m bench.inference --out bench/out/inference_cpu.json $(foreach r,$(BENCH_RUNS),--run $(r))
 
 # The experiments train through a JAX-compiled loop (apps/experiments/loop.py), so they run on JAX.
 experiments: $(STAMP)
