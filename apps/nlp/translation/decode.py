@@ -239,12 +239,16 @@ def beam_search_ops(encoder, step, source_ids, max_steps, beam_size: int, alpha:
     Ties go to the lower (beam, token) index, as in the stable sort there.
 
     Returns int32 [batch, max_length]: the best hypothesis of each sentence, `<pad>` after its end.
+    `beam_size` is a Python int, or under TensorFlow a scalar int32 tensor (>= 1, checked by the caller).
     """
     from keras import ops
 
-    k = int(beam_size)
-    if k < 1:
-        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    if isinstance(beam_size, (int, np.integer)):
+        k = int(beam_size)
+        if k < 1:
+            raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    else:  # a scalar int32 tensor inside a tf.function (the exported translator): one loop for every size
+        k = beam_size
     encoder_outputs, mask, *states = encoder(source_ids, training=False)
     # Rows are [sentence 0 beam 0..k-1, sentence 1 ...], as in the Python search.
     encoder_outputs, mask = ops.repeat(encoder_outputs, k, axis=0), ops.repeat(mask, k, axis=0)

@@ -38,7 +38,7 @@ from apps.nlp.translation.tokenizer import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, W
 from common.export import ExportError, export_all
 from common.cli import export_main
 
-MAX_BEAM = 8  # the exported translator holds one search loop per beam size 1..max(MAX_BEAM, the run's beam size)
+MAX_BEAM = 8  # the exported translator accepts beam sizes 1..max(MAX_BEAM, the run's beam size): a bound on memory (rows = batch x beam)
 _OPEN, _CLOSE = "\x01", "\x02"  # delimit BPE symbols so regex merges never overlap
 
 
@@ -112,14 +112,14 @@ def build_string_translator(translator: "Translator"):  # noqa: F821  (apps.nlp.
             source_ids = tf.concat([source_ids, tf.zeros([batch, 1], tf.int32)], axis=1)[:, : tf.maximum(1, longest)]
 
             def search(k):
-                if k == 1:  # the same loops as the in-process compiled decoder (decode.CompiledDecoder)
+                if isinstance(k, int) and k == 1:  # the same loops as the in-process compiled decoder (decode.CompiledDecoder)
                     return lambda: greedy_search_ops(self.encoder, self.step, source_ids, steps, max_target)
                 return lambda: beam_search_ops(self.encoder, self.step, source_ids, steps, k, alpha, max_target)
 
-            if isinstance(beam_size, int):  # serve: one loop, no branch per beam size
+            if isinstance(beam_size, int):  # serve: the run's beam size, fixed
                 target_ids = search(beam_size)()
-            else:
-                target_ids = tf.switch_case(beam_size - 1, [search(k) for k in range(1, max_beam + 1)])
+            else:  # greedy, or one beam loop whose width is the tensor beam_size
+                target_ids = tf.cond(beam_size == 1, search(1), search(beam_size))
             ended = tf.cumsum(tf.cast(target_ids == EOS, tf.int32), axis=1) > 0
             target_ids = tf.where(ended, PAD, target_ids)
             words = tf.strings.reduce_join(tf.gather(self.target_pieces, target_ids), axis=1)
