@@ -215,7 +215,9 @@ def print_report(report: dict) -> None:
     int8 = report.get("int8")
     if int8:
         for part, latency in (("clip_model", "latency_ms_1thread"), ("streaming_step", "latency_ms_per_chunk_1thread")):
-            for kind, _ in KINDS[1:] if part in int8 else ():
+            if part not in int8:
+                continue
+            for kind, _ in KINDS[1:]:
                 f, q = int8[part]["float32"], int8[part][kind]
                 print(f"  {kind} {part}: {q['path']} (test accuracy {q['test_accuracy']:.3f} vs float "
                       f"{f['test_accuracy']:.3f}; {q[latency]:.3f} vs {f[latency]:.3f} ms, 1 thread; "

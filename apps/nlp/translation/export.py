@@ -72,9 +72,9 @@ def build_string_translator(translator: "Translator"):  # noqa: F821  (apps.nlp.
             self.merge_patterns = tf.constant(patterns or [""], dtype=tf.string)
             self.merge_rewrites = tf.constant(rewrites or [""], dtype=tf.string)
             self.num_merges = len(patterns)
+            self.max_beam = max_beam
             pieces = ["" if i < len(SPECIAL_TOKENS) else t for i, t in enumerate(target_tok.vocab)]
             self.target_pieces = tf.constant(pieces, dtype=tf.string)
-            self.forbidden = tf.constant([i in (PAD, BOS) for i in range(target_tok.vocab_size)])
 
         def tokenize(self, text):
             """strings [batch] -> int32 [batch, tokens] padded with 0, at most max_source tokens."""
@@ -137,9 +137,7 @@ def build_string_translator(translator: "Translator"):  # noqa: F821  (apps.nlp.
             """Any beam size from 1 (greedy) to max(MAX_BEAM, the run's beam size)."""
             return self.decode(text, beam_size)
 
-    module = StringTranslator()
-    module.max_beam = max_beam
-    return module
+    return StringTranslator()
 
 
 def export_run(run, out: Path, num_parity_examples: int = 32) -> dict:
@@ -152,11 +150,13 @@ def export_run(run, out: Path, num_parity_examples: int = 32) -> dict:
     test = load_splits(cfg.data).test[:num_parity_examples]
     sources = [s for s, _ in test] + ["", "Where is the station?"]
 
+    encoded, _ = translator.encode_sources(sources)  # truncated to max_source_tokens
+    nonempty = [i for i, ids in enumerate(encoded) if ids]
+    source_ids = pad_batch([encoded[i] for i in nonempty])
+
     # Encoder and decoder step: Keras-level parity via the shared exporter.
-    ids, _ = translator.encode_sources([s for s in sources if s.strip()])
-    source_ids = pad_batch(ids)
     encoder_outputs = [np.asarray(x) for x in translator.encoder(source_ids, training=False)]
-    step_inputs = [np.full((len(ids), 1), BOS, "int32"), encoder_outputs[0], encoder_outputs[1]] + encoder_outputs[2:]
+    step_inputs = [np.full((len(nonempty), 1), BOS, "int32"), encoder_outputs[0], encoder_outputs[1]] + encoder_outputs[2:]
     report = {"encoder": export_all(translator.encoder, out / "encoder", [source_ids], formats=("saved_model",)),
               "decoder_step": export_all(translator.step, out / "decoder_step", step_inputs, formats=("saved_model",))}
     for name in ("source_tokenizer.json", "target_tokenizer.json", "config.json"):
@@ -171,21 +171,19 @@ def export_run(run, out: Path, num_parity_examples: int = 32) -> dict:
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve, "translate": module.translate})
     loaded = tf.saved_model.load(str(path))
     tf_ids = module.tokenize(tf.constant(sources)).numpy()
-    py_ids = pad_batch([translator.source_tokenizer.encode(s)[: cfg.data.max_source_tokens] or [PAD] for s in sources],
-                       length=max(1, tf_ids.shape[1]))
-    nonempty = [i for i, s in enumerate(sources) if translator.source_tokenizer.encode(s)]
-    batch_ids = pad_batch([translator.source_tokenizer.encode(sources[i])[: cfg.data.max_source_tokens] for i in nonempty])
-    steps = _max_steps(batch_ids, cfg.decode, cfg.data.max_target_tokens)
+    py_ids = pad_batch([ids or [PAD] for ids in encoded], length=max(1, tf_ids.shape[1]))
+    steps = _max_steps(source_ids, cfg.decode, cfg.data.max_target_tokens)
     alpha = cfg.decode.length_penalty
     text = translator.target_tokenizer.decode
-    checks = {}
+    checks, exported_by_beam = {}, {}
     for k in sorted({1, cfg.decode.beam_size}):
         exported = [t.decode("utf-8") for t in loaded.translate(tf.constant(sources), tf.constant(k, tf.int32))["translation"].numpy()]
+        exported_by_beam[k] = exported
         compiled = [""] * len(sources)
         reference = [""] * len(sources)
-        for i, c, r in zip(nonempty, translator.compiled_decoder().decode(batch_ids, steps, k, alpha),
-                           greedy_decode(translator.encoder, translator.step, batch_ids, steps) if k == 1 else
-                           beam_decode(translator.encoder, translator.step, batch_ids, steps, k, alpha)):
+        for i, c, r in zip(nonempty, translator.compiled_decoder().decode(source_ids, steps, k, alpha),
+                           greedy_decode(translator.encoder, translator.step, source_ids, steps) if k == 1 else
+                           beam_decode(translator.encoder, translator.step, source_ids, steps, k, alpha)):
             compiled[i], reference[i] = text(c), text(r)
         checks[f"beam{k}"] = {
             "beam_size": k, "matches_compiled": sum(a == b for a, b in zip(exported, compiled)),
@@ -197,8 +195,7 @@ def export_run(run, out: Path, num_parity_examples: int = 32) -> dict:
         "path": str(path), "signatures": {"serving_default": f"text -> translation, beam {cfg.decode.beam_size}",
                                           "translate": f"text, beam_size (1-{module.max_beam}) -> translation"},
         "sentences": len(sources), "tokenization_matches": bool(np.array_equal(tf_ids, py_ids)),
-        "serve_matches_translate": served == [t.decode("utf-8") for t in loaded.translate(
-            tf.constant(sources), tf.constant(cfg.decode.beam_size, tf.int32))["translation"].numpy()],
+        "serve_matches_translate": served == exported_by_beam[cfg.decode.beam_size],
         "decoding": checks}
     (out / "parity.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     for name, check in checks.items():
