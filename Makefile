@@ -31,7 +31,7 @@ lock: ## Re-resolve requirements.txt into requirements.lock.
 # Fast suite: TensorFlow backend for everything, then the shared blocks, the apps' scan recurrences and the
 # experiments' compiled loop (JAX-only) under JAX.
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" -n 2 tests
+	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadgroup tests
 	KERAS_BACKEND=jax $(PY) -m pytest -q -m "not slow and not tf_only and not one_backend" -n 2 tests/common tests/test_rnn_implementation.py tests/experiments
 
 test-slow: $(STAMP)

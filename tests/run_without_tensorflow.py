@@ -8,6 +8,7 @@ start-up for all); the exit status is the first non-zero one, and each command's
 
 import runpy
 import sys
+import time
 
 BLOCKED = {"tensorflow", "tensorflow_datasets", "tf2onnx", "librosa"}
 
@@ -35,12 +36,13 @@ if __name__ == "__main__":
     status = 0
     for module, *args in _commands(sys.argv[1:]):
         sys.argv = [module, *args]
+        start = time.perf_counter()
         try:
             runpy.run_module(module, run_name="__main__", alter_sys=True)
             code = 0
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-        print(f"[run_without_tensorflow] {module}: exit {code}", flush=True)
+        print(f"[run_without_tensorflow] {module}: exit {code} ({time.perf_counter() - start:.1f} s)", flush=True)
         status = status or code
         import keras
 

@@ -1,6 +1,8 @@
-"""Subprocess body for the distribution tests: trains a tiny RecurrentStack model, prints losses as JSON.
+"""Subprocess body for the distribution tests: trains a tiny RecurrentStack model once per RUN, in order,
+printing each run's losses as a `RESULT {json}` line. Several runs share one process (one backend
+start-up): a single-device reference and the distributed run it must match, on the same device layout.
 
-usage: python tests/common/dist_script.py MODE PER_REPLICA_BATCH RUN_DIR [LOGICAL_CPUS]
+usage: python tests/common/dist_script.py [--logical-cpus N] MODE:PER_REPLICA_BATCH:RUN_DIR ...
 """
 
 import json
@@ -9,8 +11,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-mode, per_replica, run_dir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-logical_cpus = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+args = sys.argv[1:]
+logical_cpus = 1
+if args[:1] == ["--logical-cpus"]:
+    logical_cpus, args = int(args[1]), args[2:]
 if logical_cpus > 1:
     import tensorflow as tf
 
@@ -25,19 +29,29 @@ from common.layers import RecurrentStack  # noqa: E402
 from common.rundir import RunDir  # noqa: E402
 from common.training import TrainConfig, fit, make_optimizer, set_seed  # noqa: E402
 
-cfg = TrainConfig(epochs=3, batch_size=per_replica, learning_rate=0.05, optimizer="sgd", schedule="constant",
-                  clipnorm=0.0, distribution=mode, lr_scaling="none")
-dist = setup_distribution(cfg)
-rng = np.random.default_rng(0)
-x = rng.normal(size=(64, 6, 3)).astype("float32")
-y = x[:, :, 0].sum(axis=1, keepdims=True).astype("float32")
-set_seed(0)
-with dist.scope():
-    inputs = keras.Input((6, 3))
-    outputs = keras.layers.Dense(1)(RecurrentStack("gru", (4,), return_sequences=False)(inputs))
-    model = keras.Model(inputs, outputs)
-    model.compile(make_optimizer(cfg, 64 // dist.global_batch_size, dist), "mse")
-with RunDir(run_dir, is_chief=dist.is_chief) as run:
-    _, history = fit(model, (x, y), None, cfg, run, dist=dist, shuffle=False)
-print("RESULT " + json.dumps({"loss": history["loss"], "replicas": dist.replicas, "chief": dist.is_chief,
-                              "global_batch": dist.global_batch_size}))
+
+def train(mode: str, per_replica: int, run_dir: str) -> dict:
+    cfg = TrainConfig(epochs=3, batch_size=per_replica, learning_rate=0.05, optimizer="sgd", schedule="constant",
+                      clipnorm=0.0, distribution=mode, lr_scaling="none")
+    if keras.backend.backend() == "jax":
+        keras.distribution.set_distribution(None)  # the previous run's layout, if any
+    dist = setup_distribution(cfg)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6, 3)).astype("float32")
+    y = x[:, :, 0].sum(axis=1, keepdims=True).astype("float32")
+    keras.backend.clear_session()
+    set_seed(0)
+    with dist.scope():
+        inputs = keras.Input((6, 3))
+        outputs = keras.layers.Dense(1)(RecurrentStack("gru", (4,), return_sequences=False)(inputs))
+        model = keras.Model(inputs, outputs)
+        model.compile(make_optimizer(cfg, 64 // dist.global_batch_size, dist), "mse")
+    with RunDir(run_dir, is_chief=dist.is_chief) as run:
+        _, history = fit(model, (x, y), None, cfg, run, dist=dist, shuffle=False)
+    return {"loss": history["loss"], "replicas": dist.replicas, "chief": dist.is_chief,
+            "global_batch": dist.global_batch_size}
+
+
+for spec in args:
+    mode, per_replica, run_dir = spec.split(":", 2)
+    print("RESULT " + json.dumps(train(mode, int(per_replica), run_dir)), flush=True)

@@ -6,6 +6,8 @@ import pytest
 from common.config import ConfigError, apply_overrides, build_parser, from_dict, load_config, resolve_config, save_config, to_dict
 from common.training import TrainConfig
 
+pytestmark = pytest.mark.one_backend  # parsing and dataclasses: no backend involved
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:

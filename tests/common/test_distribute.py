@@ -21,12 +21,12 @@ ROOT = SCRIPT.parent.parent.parent
 
 
 def _run(args, env=None, timeout=240):
+    """dist_script.py's results, one dict per MODE:BATCH:DIR run, in order."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     proc = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=full_env,
                           timeout=timeout, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):])
+    return [json.loads(l[len("RESULT "):]) for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
 
 
 def _free_port():
@@ -36,32 +36,33 @@ def _free_port():
 
 
 def test_mirrored_two_cpus_matches_one_device(tmp_path):
-    single = _run(["none", "32", str(tmp_path / "a")], {"KERAS_BACKEND": "tensorflow"})
-    mirrored = _run(["mirrored", "16", str(tmp_path / "b"), "2"], {"KERAS_BACKEND": "tensorflow"})
-    assert mirrored["replicas"] == 2 and mirrored["global_batch"] == 32
+    # One process on two logical CPUs: the default strategy's reference first, then MirroredStrategy.
+    single, mirrored = _run(["--logical-cpus", "2", f"none:32:{tmp_path / 'a'}", f"mirrored:16:{tmp_path / 'b'}"],
+                            {"KERAS_BACKEND": "tensorflow"})
+    assert single["replicas"] == 1 and mirrored["replicas"] == 2 and mirrored["global_batch"] == 32
     assert mirrored["loss"] == pytest.approx(single["loss"], rel=1e-3)
     assert single["loss"][-1] < single["loss"][0]
     assert (tmp_path / "b" / "model.keras").is_file()
 
 
 def test_jax_data_parallel_four_devices_matches_one_device(tmp_path):
-    single = _run(["none", "32", str(tmp_path / "a")], {"KERAS_BACKEND": "jax"})
-    parallel = _run(["data_parallel", "8", str(tmp_path / "b")],
-                    {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
-    assert parallel["replicas"] == 4 and parallel["global_batch"] == 32
+    # One process with four host devices: the reference on the default device, then data parallel over all.
+    single, parallel = _run([f"none:32:{tmp_path / 'a'}", f"data_parallel:8:{tmp_path / 'b'}"],
+                            {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    assert single["replicas"] == 1 and parallel["replicas"] == 4 and parallel["global_batch"] == 32
     assert parallel["loss"] == pytest.approx(single["loss"], rel=1e-3)
 
 
 @pytest.mark.slow
 def test_two_worker_multi_worker_mirrored_writes_one_model(tmp_path):
-    single = _run(["none", "32", str(tmp_path / "single")], {"KERAS_BACKEND": "tensorflow"})
+    (single,) = _run([f"none:32:{tmp_path / 'single'}"], {"KERAS_BACKEND": "tensorflow"})
     ports = [_free_port(), _free_port()]
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     procs = []
     for index in range(2):
         env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3",
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        procs.append(subprocess.Popen([sys.executable, str(SCRIPT), "multi_worker", "16", str(tmp_path / "run")],
+        procs.append(subprocess.Popen([sys.executable, str(SCRIPT), f"multi_worker:16:{tmp_path / 'run'}"],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT))
     results = []
     try:

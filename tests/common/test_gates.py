@@ -59,7 +59,7 @@ def test_rerun_equals_layer(layer_factory, expected_kind):
     assert gates and all(0.0 <= result.traces[g].min() and result.traces[g].max() <= 1.0 for g in gates)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", pytest.param("gru", marks=pytest.mark.one_backend)])  # JAX: the LSTM
 def test_rerun_inside_bidirectional_recurrent_stack(cell):
     stack = RecurrentStack(cell=cell, units=(5, 3), bidirectional=True, name="stack")
     model = _model(stack)
@@ -102,6 +102,7 @@ def _tiny_run_dir(tmp_path, model, x, y):
     return tmp_path / "run"
 
 
+@pytest.mark.one_backend  # the command around inspect_layer, checked above under both
 def test_cli_on_trained_run_dir(tmp_path, capsys):
     inputs = keras.Input((8, 3), name="frames")
     hidden = RecurrentStack(cell="lstm", units=(4,), bidirectional=True, return_sequences=False)(inputs)

@@ -11,6 +11,9 @@ from common.errors import DivergedError
 from common.rundir import MANIFEST, RunDir, RunDirError, _Lock, open_run_dir, read_manifest
 from common.training import TrainConfig, fit, make_optimizer
 
+# Run-dir bookkeeping is backend-independent; the fit loop itself is checked under JAX in test_training.
+pytestmark = pytest.mark.one_backend
+
 
 def _finished_run(path, app="speech", extra=()):
     with RunDir(path, app=app, config={"a": 1}) as run:

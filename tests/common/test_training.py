@@ -28,7 +28,8 @@ def _model(cell="gru"):
     return keras.Model(inputs, outputs)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+# Under JAX the LSTM (the GRU trains there in tests/test_without_tensorflow.py's speech run).
+@pytest.mark.parametrize("cell", ["lstm", pytest.param("gru", marks=pytest.mark.one_backend)])
 def test_fit_learns_and_writes_run_dir(tmp_path, cell):
     set_seed(0)
     cfg = TrainConfig(epochs=6, batch_size=32, learning_rate=1e-2, warmup_epochs=1)
@@ -51,6 +52,7 @@ def test_fit_learns_and_writes_run_dir(tmp_path, cell):
     assert history["learning_rate"][-1] < history["learning_rate"][1]  # cosine decay after warmup
 
 
+@pytest.mark.one_backend
 def test_run_dir_refuses_to_clobber_and_keeps_partial_on_failure(tmp_path):
     (tmp_path / "done").mkdir()
     (tmp_path / "done" / "model.keras").write_text("x")
@@ -96,6 +98,7 @@ def test_resume_continues_from_backup(tmp_path):
     assert load_model(tmp_path / "run").count_params() == model.count_params()
 
 
+@pytest.mark.one_backend
 def test_optimizer_options():
     assert isinstance(make_optimizer(TrainConfig(optimizer="sgd", schedule="constant"), 10), keras.optimizers.SGD)
     opt = make_optimizer(TrainConfig(clipnorm=0.5), 10)
@@ -103,6 +106,7 @@ def test_optimizer_options():
     assert make_optimizer(TrainConfig(clipnorm=0.0), 10).clipnorm is None
 
 
+@pytest.mark.one_backend
 def test_classification_report_and_plots(tmp_path):
     report = classification_report([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], ["a", "b", "c"])
     assert report["accuracy"] == pytest.approx(0.6)
@@ -188,6 +192,7 @@ def test_jax_compilation_cache_is_written_and_can_be_disabled(tmp_path):
     assert proc.returncode == 0 and "folder None" in proc.stdout
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("field,value", [("epochs", 0), ("batch_size", 0), ("learning_rate", 0.0),
                                          ("time_budget_minutes", -1.0), ("steps_per_execution", 0),
                                          ("clipnorm", -1.0)])
@@ -198,6 +203,7 @@ def test_train_config_rejects_values_that_would_train_nothing(field, value):
         TrainConfig(**{field: value})
 
 
+@pytest.mark.one_backend
 def test_bad_train_value_stops_before_any_run_dir(tmp_path):
     from apps.timeseries import train
 
@@ -205,6 +211,7 @@ def test_bad_train_value_stops_before_any_run_dir(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.one_backend
 def test_run_dir_check_fails_early_without_touching_anything(tmp_path):
     (tmp_path / "done").mkdir()
     (tmp_path / "done" / "model.keras").write_text("x")

@@ -8,6 +8,8 @@ import soundfile as sf
 
 from apps.speech import evaluate, export, predict, train
 
+from tests.contract import check_app_contract
+
 
 @pytest.mark.tf_only
 def test_tiny_end_to_end(tmp_path, monkeypatch, capsys):
@@ -30,6 +32,7 @@ def test_tiny_end_to_end(tmp_path, monkeypatch, capsys):
     assert json.loads((run / "labels.json").read_text()) == ["yes", "no", "up", "_silence_", "_unknown_"]
     _check_evaluate_predict_export(run, tmp_path, capsys)
     _check_user_errors(run, tmp_path, capsys)
+    check_app_contract("speech", run, tmp_path, capsys, export=False)  # exported above through the CLI
 
 
 def _check_evaluate_predict_export(run, tmp_path, capsys):

@@ -31,9 +31,11 @@ def test_a_known_future_covariate_that_determines_the_target_is_used(kind, tmp_p
                           "load": 2.0 * plan + 0.05 * rng.normal(size=n), "plan": plan})
     csv = tmp_path / "load.csv"
     frame.to_csv(csv, index=False)
-    without = _train(tmp_path, "without", csv, kind)["test"]["model"]["mse"]
     with_plan = _train(tmp_path, "with", csv, kind, "data.future_covariates=('plan',)")
     assert with_plan["future_covariates"] == ["plan"]
-    mse = with_plan["test"]["model"]["mse"]
-    assert without > 0.5, without  # unpredictable from its own past (scaled variance ~1)
-    assert mse < 0.05 * without, (mse, without)  # lstm: 0.0012 with it, 1.02 without
+    mse, naive = with_plan["test"]["model"]["mse"], with_plan["test"]["naive"]["mse"]
+    # The load is i.i.d., so nothing that sees only its past beats predicting the mean, whose MSE is half
+    # the naive forecast's (Var(a - b) = 2 Var). Measured: naive 1.94; without the plan both kinds 1.02;
+    # with it lstm 0.0012, segrnn 0.032.
+    assert naive > 1.0, naive
+    assert mse < 0.05 * naive / 2, (mse, naive)

@@ -8,6 +8,8 @@ import pytest
 
 from apps.timeseries import evaluate, export, forecast, train
 
+from tests.contract import check_app_contract
+
 
 @pytest.mark.tf_only
 def test_tiny_train_evaluate_forecast_export(tmp_path, capsys):
@@ -37,6 +39,7 @@ def test_tiny_train_evaluate_forecast_export(tmp_path, capsys):
     assert export.main(["--run-dir", str(run), "--out", str(tmp_path / "export"), "--formats", "saved_model"]) == 0
     parity = json.loads((tmp_path / "export" / "export.json").read_text())
     assert parity["formats"]["saved_model"]["max_abs_diff"] <= 1e-4
+    check_app_contract("forecasting", run, tmp_path, capsys, export=False)  # exported above through the CLI
 
 
 def test_model_beats_naive_on_seasonal_series(tmp_path):

@@ -15,6 +15,10 @@ from apps.nlp.language_model.model import (LanguageModel, LockedDropout, build_s
                                            trained_layer, zero_states)
 from common.errors import ConfigError, DataError
 
+from tests.contract import check_app_contract
+
+pytestmark = pytest.mark.xdist_group("lm_run")  # one worker, so the module's tiny run is trained once
+
 
 def test_tokenize_vocabulary_and_text_split(tmp_path):
     assert data.tokenize_lines(["a b", "", " c "]) == ["a", "b", data.EOS, "c", data.EOS]
@@ -130,7 +134,7 @@ def test_kneser_ney_is_a_distribution():
         assert abs(total - 1.0) < 1e-9
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: kept while xdist interleaves other modules on this worker
 def lm_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("lm") / "run"
     assert train.main(["--config", "tiny", "--run-dir", str(run)]) == 0
@@ -184,7 +188,7 @@ def test_evaluate_predict_generate(lm_run, tmp_path, capsys):
 
 
 @pytest.mark.tf_only
-def test_export_step_model_parity(lm_run, tmp_path):
+def test_export_step_model_parity(lm_run, tmp_path, capsys):
     out = tmp_path / "export"
     assert export.main(["--run-dir", str(lm_run), "--out", str(out)]) == 0
     report = json.loads((out / "export.json").read_text())
@@ -196,6 +200,7 @@ def test_export_step_model_parity(lm_run, tmp_path):
     graph = onnx.load(str(out / "step" / "model.onnx")).graph
     assert [i.name for i in graph.input] == ["token", "state_0", "state_1"]  # weights are constants, not inputs
     assert keras.backend.backend() == "tensorflow"
+    check_app_contract("language_model", lm_run, tmp_path, capsys, export=False)  # exported above through the CLI
 
 
 def test_bad_settings_are_config_errors(tmp_path, capsys):

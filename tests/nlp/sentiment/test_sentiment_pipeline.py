@@ -9,6 +9,8 @@ import pytest
 from apps.nlp.sentiment import evaluate, export, inference, predict, train
 from common.pipeline import load_run
 
+from tests.contract import check_app_contract
+
 
 def _train(run_dir, *sets, config="tiny"):
     args = ["--config", config, "--run-dir", str(run_dir)]
@@ -58,6 +60,7 @@ def test_train_evaluate_predict_export(tmp_path, capsys):
     expected = inference.probabilities(load_run(run_dir), texts)[:, 1]
     assert served.shape == (2, 1)
     np.testing.assert_allclose(served[:, 0], expected, atol=1e-5)
+    check_app_contract("sentiment", run_dir, tmp_path, capsys, export=False)  # exported above through the CLI
 
 
 def test_recurrent_model_beats_bag_of_words_on_scope_task(tmp_path):

@@ -11,6 +11,8 @@ from apps.nlp.translation.decode import Translator
 from apps.nlp.translation.model import Seq2Seq
 from apps.nlp.translation.tokenizer import BPETokenizer
 
+from tests.contract import check_app_contract
+
 pytestmark = pytest.mark.filterwarnings("ignore:.*shuffle=True. was passed")
 
 TEXTS = ["where is the station?", "the red car is small.", "we buy three red cars."] * 4
@@ -72,6 +74,8 @@ def test_train_evaluate_translate_export(tmp_path, capsys):
         assert [t.decode() for t in served] == [t.text for t in python.translate(sentences, beam_size=k)], k
     with pytest.raises(tf.errors.InvalidArgumentError, match="beam_size must be in"):
         loaded.translate(tf.constant(sentences), tf.constant(9))
+    check_app_contract("translation", run_dir, tmp_path, capsys, export=False,
+                       options={"beam_size": 1, "max_examples": 4})  # exported above through the CLI
 
 
 def test_empty_source_gives_empty_translation_without_running_the_model():
