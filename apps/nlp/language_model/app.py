@@ -20,7 +20,7 @@ from pathlib import Path
 from apps.nlp.language_model.config import PRESETS, Config
 from common.errors import ConfigError, RunDirError, UsageError
 from common.pipeline import App, Built, Job, Prepared
-from common.rundir import read_json
+from common.rundir import read_json, write_json
 
 PROMPTS = ("the", "in the early", "he was born in", "the game was", "= = history = =")
 
@@ -96,7 +96,7 @@ class LanguageModelApp(App):
 
     def after_training(self, job: Job, model) -> dict:
         from apps.nlp.language_model.baselines import baseline_perplexities
-        from apps.nlp.language_model.inference import generate, score_stream
+        from apps.nlp.language_model.inference import generate, score_stream, tune_cache, with_cache
         from apps.nlp.language_model.model import trained_layer
 
         cfg, corpus = job.cfg, job.prepared.data.corpus
@@ -107,10 +107,24 @@ class LanguageModelApp(App):
         metrics: dict = {"source": corpus.description, "vocabulary": len(corpus.vocabulary),
                          "softmax": cfg.model.softmax}
         # Validation was scored at every epoch end (ValidationPerplexity); the test split is scored here.
+        size = cfg.cache.size
+        if size:
+            print(f"choosing the neural cache's theta and lambda on validation ({size} positions)...", flush=True)
+            validation = score_stream(lm, corpus.validation, e, bptt, progress=False, keep=True)
+            cache = tune_cache(validation.pop("arrays"), size)
+            cache["validation_perplexity_without_cache"] = validation["perplexity"]
+            write_json(job.path / "cache.json", cache)
+            print(f"validation: perplexity {validation['perplexity']:.2f}, with the cache {cache['perplexity']:.2f} "
+                  f"(theta {cache['theta']}, lambda {cache['lambda']})")
         print(f"scoring test ({e} streams, state carried)...", flush=True)
-        test = metrics["test"] = score_stream(lm, corpus.test, e, bptt)
+        test = metrics["test"] = score_stream(lm, corpus.test, e, bptt, keep=bool(size))
         print(f"test: perplexity {test['perplexity']:.2f}, next-word top-1 {test['top1_accuracy']:.3f}, top-5 "
               f"{test['top5_accuracy']:.3f} ({test['tokens']:,} tokens)")
+        if size:
+            metrics["test_cache"] = with_cache(test, cache)
+            del test["arrays"]
+            metrics["validation_cache"] = {k: cache[k] for k in ("size", "theta", "lambda", "perplexity")}
+            print(f"test with the neural cache: perplexity {metrics['test_cache']['perplexity']:.2f}")
         metrics["baselines_test"] = baseline_perplexities(corpus.train, corpus.test, len(corpus.vocabulary), e)
         print(f"baselines on the same test tokens: unigram {metrics['baselines_test']['unigram']:.1f}, "
               f"Kneser-Ney trigram {metrics['baselines_test']['kneser_ney_trigram']:.1f}")
@@ -135,6 +149,7 @@ class LanguageModelApp(App):
 
     def summary(self, metrics: dict) -> dict:
         return {"test_perplexity": metrics["test"]["perplexity"],
+                "test_perplexity_with_cache": metrics.get("test_cache", {}).get("perplexity"),
                 "validation_perplexity": metrics.get("validation", {}).get("perplexity"),
                 "test_top1_accuracy": metrics["test"]["top1_accuracy"],
                 "kneser_ney_trigram_test_perplexity": metrics["baselines_test"]["kneser_ney_trigram"],
@@ -162,7 +177,6 @@ class LanguageModelApp(App):
     def evaluate(self, run, split, data, out: Path, options: dict) -> dict:
         from apps.nlp.language_model.baselines import baseline_perplexities
         from apps.nlp.language_model.data import encode, load_corpus, tokenize_lines
-        from apps.nlp.language_model.inference import score_stream
         from common.textio import read_text_lines
 
         cfg, state = run.cfg, run.state
@@ -174,30 +188,50 @@ class LanguageModelApp(App):
             if len(words) < 2 * e + 2:
                 raise UsageError(f"{data} holds {len(words)} tokens: too few to score with --batch-size {e}")
             ids = encode(words, state["word_to_id"])
-            metrics = score_stream(state["lm"], ids, e, cfg.sequence.bptt)
+            metrics = self._score(run, ids, e, options)
             return {**metrics, "unk_fraction": float((ids == state["word_to_id"]["<unk>"]).mean())}
         corpus = load_corpus(cfg.data, seed=cfg.train.seed)
         if corpus.vocabulary != state["vocabulary"]:
             raise RunDirError(f"the run's data ({corpus.description}) no longer gives the vocabulary it was trained "
                               f"with; evaluate other text with --data FILE")
         ids = getattr(corpus, split)
-        metrics = score_stream(state["lm"], ids, e, cfg.sequence.bptt)
+        metrics = self._score(run, ids, e, options)
         metrics["baselines"] = baseline_perplexities(corpus.train, ids, len(corpus.vocabulary), e)
         return metrics
 
+    def _score(self, run, ids, batch_size: int, options: dict) -> dict:
+        """The model's perplexity and, when the run chose a neural cache (cache.json), the perplexity
+        with it too."""
+        from apps.nlp.language_model.inference import score_stream, with_cache
+
+        cache_file = run.path / "cache.json"
+        use_cache = cache_file.is_file() and not options.get("no_cache")
+        metrics = score_stream(run.state["lm"], ids, batch_size, run.cfg.sequence.bptt, keep=use_cache)
+        if use_cache:
+            metrics["cache"] = with_cache(metrics, read_json(cache_file))
+            del metrics["arrays"]
+        return metrics
+
     def add_evaluate_arguments(self, parser) -> None:
+        parser.add_argument("--no-cache", action="store_true",
+                            help="score the model alone, without the neural cache the run chose on validation")
         parser.add_argument("--batch-size", type=int, default=0,
                             help="parallel streams (state carried across each); 0 = the run's sequence.eval_batch_size; "
                                  "1 = the whole split as one stream")
 
     def evaluation_name(self, split, data, options) -> str:
         name = super().evaluation_name(split, data, options)
-        return name + (f"_b{options['batch_size']}" if options.get("batch_size") else "")
+        return (name + (f"_b{options['batch_size']}" if options.get("batch_size") else "")
+                + ("_nocache" if options.get("no_cache") else ""))
 
     def print_evaluation(self, metrics: dict, out: Path) -> None:
         print(f"perplexity {metrics['perplexity']:.2f} over {metrics['tokens']:,} tokens "
               f"(batch {metrics['batch_size']}, bptt {metrics['bptt']}); next-word top-1 {metrics['top1_accuracy']:.3f}, "
               f"top-5 {metrics['top5_accuracy']:.3f}")
+        if "cache" in metrics:
+            c = metrics["cache"]
+            print(f"with the neural cache ({c['size']} positions, theta {c['theta']}, lambda {c['lambda']}, chosen on "
+                  f"validation): perplexity {c['perplexity']:.2f}")
         if "baselines" in metrics:
             b = metrics["baselines"]
             print(f"baselines: unigram {b['unigram']:.1f}, Kneser-Ney trigram {b['kneser_ney_trigram']:.1f}")

@@ -74,6 +74,14 @@ class SequenceConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CacheConfig:
+    size: int = 2000  # neural cache at evaluation (Grave et al. 2017): the last N positions' softmax inputs and the words that followed them, mixed into the model's distribution; theta and lambda are chosen on validation after training; 0 = off
+
+    def __post_init__(self):
+        check_fields(self, "cache", [("size", self.size >= 0, ">= 0 (0 = off)")])
+
+
+@dataclasses.dataclass(frozen=True)
 class GenerateConfig:
     temperature: float = 1.0  # < 1 sharpens, > 1 flattens the next-word distribution
     top_k: int = 0  # keep only the k most likely words (0 = all)
@@ -96,6 +104,7 @@ class Config:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     sequence: SequenceConfig = SequenceConfig()
+    cache: CacheConfig = CacheConfig()
     generate: GenerateConfig = GenerateConfig()
     # One pass over WikiText-2 (~12 minutes at ~3,000 tokens/s on 2 CPU cores under JAX).
     train: TrainConfig = TrainConfig(epochs=1, batch_size=32, learning_rate=3e-3, weight_decay=1e-6, schedule="cosine",
@@ -109,6 +118,7 @@ PRESETS = {
         model=ModelConfig(embedding_dim=32, units=(32,), cutoffs=(20, 60), embedding_dropout=0.0, input_dropout=0.0,
                           hidden_dropout=0.0, output_dropout=0.0),
         sequence=SequenceConfig(bptt=16, eval_batch_size=4),
+        cache=CacheConfig(size=100),
         generate=GenerateConfig(max_words=12, num_samples=2),
         train=TrainConfig(epochs=3, batch_size=16, learning_rate=1e-2, weight_decay=0.0, clipnorm=1.0),
     ),

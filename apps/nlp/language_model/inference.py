@@ -22,10 +22,14 @@ from apps.nlp.language_model.data import EOS, UNK, batchify
 from common.errors import DataError, UsageError
 
 
-def score_stream(lm, ids: np.ndarray, batch_size: int, bptt: int, progress: bool = True) -> dict:
+def score_stream(lm, ids: np.ndarray, batch_size: int, bptt: int, progress: bool = True,
+                 keep: bool = False) -> dict:
     """Perplexity of `ids` with the state carried across the whole stream, cut into `batch_size`
     contiguous streams read `bptt` tokens at a time (the benchmark's evaluation; batch 1 gives
-    the same numbers up to the few tokens lost at stream starts). Also next-word top-1/top-5."""
+    the same numbers up to the few tokens lost at stream starts). Also next-word top-1/top-5.
+    `keep` adds `"arrays"`: per position of each stream the target's log-probability, the target
+    and the softmax's input vector (`[batch, n - 1]`, `[batch, n - 1]`, `[batch, n - 1, width]`),
+    what the neural cache needs."""
     from apps.nlp.language_model.model import build_scoring_model, zero_states
 
     streams = batchify(ids, batch_size)
@@ -33,6 +37,7 @@ def score_stream(lm, ids: np.ndarray, batch_size: int, bptt: int, progress: bool
     states = zero_states(lm, batch_size)
     models = {}
     total_lp, top1, top5, count = 0.0, 0.0, 0.0, 0
+    kept_lp, kept_h = [], []
     started = time.perf_counter()
     windows = list(range(0, n - 1, bptt))
     for k, start in enumerate(windows):
@@ -41,17 +46,88 @@ def score_stream(lm, ids: np.ndarray, batch_size: int, bptt: int, progress: bool
             models[length] = build_scoring_model(lm, batch_size, length)
         x = streams[:, start:start + length]
         y = streams[:, start + 1:start + 1 + length]
-        lp, hit1, hit5, *states = models[length].predict_on_batch([x, y, *states])
+        lp, hit1, hit5, h, *states = models[length].predict_on_batch([x, y, *states])
         total_lp += float(np.sum(lp, dtype=np.float64))
         top1 += float(np.sum(hit1))
         top5 += float(np.sum(hit5))
         count += int(lp.size)
+        if keep:
+            kept_lp.append(np.asarray(lp, dtype=np.float32))
+            kept_h.append(np.asarray(h, dtype=np.float32))
         if progress and (k + 1) % max(1, len(windows) // 10) == 0:
             print(f"  scored {count:,} tokens, running perplexity {math.exp(-total_lp / count):.2f} "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)
-    return {"perplexity": math.exp(-total_lp / count), "cross_entropy_nats": -total_lp / count,
-            "top1_accuracy": top1 / count, "top5_accuracy": top5 / count, "tokens": count,
-            "batch_size": batch_size, "bptt": bptt}
+    result = {"perplexity": math.exp(-total_lp / count), "cross_entropy_nats": -total_lp / count,
+              "top1_accuracy": top1 / count, "top5_accuracy": top5 / count, "tokens": count,
+              "batch_size": batch_size, "bptt": bptt}
+    if keep:
+        result["arrays"] = (np.concatenate(kept_lp, 1), streams[:, 1:n].astype(np.int64), np.concatenate(kept_h, 1))
+    return result
+
+
+def cache_probs(hidden: np.ndarray, targets: np.ndarray, size: int, thetas, chunk: int = 512) -> np.ndarray:
+    """The neural cache (Grave et al. 2017, "Improving neural language models with a continuous
+    cache"): at each position t of each stream, the probability of its target under
+    `p_cache(w) ∝ sum over the previous `size` positions i whose target was w of exp(theta * h_t . h_i)`,
+    i.e. the words that followed contexts like this one lately. `hidden [batch, n, width]`,
+    `targets [batch, n]` -> `[len(thetas), batch, n]` (0 at each stream's first position, whose cache
+    is empty). Every key precedes its query: position i's target is the word read at i + 1 <= t."""
+    thetas = [float(t) for t in np.atleast_1d(thetas)]
+    batch, n = targets.shape
+    out = np.zeros((len(thetas), batch, n), dtype=np.float64)
+    for b in range(batch):
+        h, y = hidden[b], targets[b]
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            first = max(0, start - size)
+            dots = h[start:stop] @ h[first:stop].T  # [queries, keys]
+            query, key = np.arange(start, stop)[:, None], np.arange(first, stop)[None, :]
+            allowed = (key < query) & (key >= query - size)
+            match = (y[first:stop][None, :] == y[start:stop][:, None]) & allowed
+            top = np.where(allowed, dots, -np.inf).max(axis=1, keepdims=True)
+            top = np.where(np.isfinite(top), top, 0.0)  # a query with no key (a stream's first position)
+            shifted = np.where(allowed, dots - top, 0.0)  # <= 0 inside the window
+            for j, theta in enumerate(thetas):
+                weights = np.exp(theta * shifted) * allowed
+                total = weights.sum(axis=1)
+                out[j, b, start:stop] = (weights * match).sum(axis=1) / np.where(total > 0, total, 1.0)
+    return out
+
+
+def cache_perplexity(log_probs: np.ndarray, cache: np.ndarray, lam: float) -> float:
+    """Perplexity of `(1 - lam) * p_model + lam * p_cache` per position; positions with an empty cache
+    (each stream's first) keep `p_model`."""
+    p = np.exp(log_probs.astype(np.float64))
+    mixed = (1.0 - lam) * p + lam * cache
+    mixed[:, 0] = p[:, 0]
+    return float(np.exp(-np.mean(np.log(mixed))))
+
+
+THETAS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+LAMBDAS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4)
+
+
+def tune_cache(arrays, size: int, thetas=THETAS, lambdas=LAMBDAS) -> dict:
+    """The cache's theta and lambda with the lowest perplexity on `arrays` (validation's, from
+    `score_stream(..., keep=True)`), by grid search; the grid's perplexities too. Lambda 0 is in the
+    grid: on text that does not repeat itself the search turns the cache off."""
+    log_probs, targets, hidden = arrays
+    grid = []
+    for theta, probs in zip(thetas, cache_probs(hidden, targets, size, thetas)):
+        for lam in lambdas:
+            grid.append({"theta": theta, "lambda": lam, "perplexity": cache_perplexity(log_probs, probs, lam)})
+    best = min(grid, key=lambda g: g["perplexity"])
+    return {"size": size, "theta": best["theta"], "lambda": best["lambda"], "perplexity": best["perplexity"],
+            "grid": grid}
+
+
+def with_cache(result: dict, cache: dict) -> dict:
+    """`score_stream(..., keep=True)`'s result scored again with the neural cache `cache`
+    (`size`, `theta`, `lambda`): its perplexity, beside the model's own."""
+    log_probs, targets, hidden = result["arrays"]
+    probs = cache_probs(hidden, targets, cache["size"], [cache["theta"]])[0]
+    return {"perplexity": cache_perplexity(log_probs, probs, cache["lambda"]), "size": cache["size"],
+            "theta": cache["theta"], "lambda": cache["lambda"], "tokens": result["tokens"]}
 
 
 def prompt_ids(run, prompt: str) -> list[int]:

@@ -7,8 +7,8 @@ take and return:
   next in non-trainable variables (`CarriedState`: truncated BPTT over continuous streams; a
   callback zeroes them between epochs and before validation);
 - the scoring model (`build_scoring_model`): explicit states in and out, per-token log-probability
-  of the target and whether it is in the top 1 / top 5 (evaluation with the state carried across
-  the whole stream);
+  of the target, whether it is in the top 1 / top 5 and the softmax's input vector (evaluation with
+  the state carried across the whole stream; the neural cache's keys);
 - the step model (`build_step_model`): one token and the states in -> log-probabilities over the
   vocabulary and the new states (generation, next-word prediction, TFLite/ONNX export).
 
@@ -388,7 +388,8 @@ class _Apply(keras.layers.Layer):
             target_lp = ops.squeeze(ops.take_along_axis(lp, ops.cast(targets, "int32")[..., None], axis=-1), -1)
             # The target's rank: how many words score strictly higher (a count, cheaper than a top-k sort).
             rank = ops.sum(ops.cast(lp > target_lp[..., None], "int32"), axis=-1)
-            return [target_lp, ops.cast(rank < 1, "float32"), ops.cast(rank < 5, "float32"), *new_states]
+            # h: what the softmax reads, the neural cache's keys and queries (inference.cache_log_probs).
+            return [target_lp, ops.cast(rank < 1, "float32"), ops.cast(rank < 5, "float32"), h, *new_states]
         states = list(rest)
         h, new_states = self.lm.hidden(tokens, states or None)
         if self.mode == "step":
@@ -397,7 +398,8 @@ class _Apply(keras.layers.Layer):
 
 
 def build_scoring_model(lm: LanguageModel, batch_size: int, bptt: int) -> keras.Model:
-    """`(tokens, targets, *states)` -> `(target_log_prob, top1, top5, *new_states)`, states explicit."""
+    """`(tokens, targets, *states)` -> `(target_log_prob, top1, top5, hidden, *new_states)`, states
+    explicit; `hidden [batch, bptt, output_width]` is the vector the softmax reads at each position."""
     copy = _copy(lm)
     tokens = keras.Input(batch_shape=(batch_size, bptt), dtype="int32", name="tokens")
     targets = keras.Input(batch_shape=(batch_size, bptt), dtype="int32", name="targets")

@@ -117,6 +117,29 @@ def test_training_model_carries_state_like_one_long_sequence():
     np.testing.assert_allclose(again, first, atol=1e-6)  # reset: the first batch scores as before
 
 
+def test_neural_cache_matches_its_definition():
+    from apps.nlp.language_model.inference import cache_perplexity, cache_probs
+
+    rng = np.random.default_rng(0)
+    h, y, size, theta = rng.normal(size=(2, 50, 6)), rng.integers(0, 5, (2, 50)), 7, 0.3
+    got = cache_probs(h, y, size, [theta, 0.0], chunk=16)  # chunks smaller than the stream
+    for b in range(2):
+        for t in range(50):
+            keys = range(max(0, t - size), t)  # the `size` positions before t, never t itself
+            w = np.array([np.exp(theta * h[b, t] @ h[b, i]) for i in keys])
+            want = sum(wi for wi, i in zip(w, keys) if y[b, i] == y[b, t]) / w.sum() if t else 0.0
+            np.testing.assert_allclose(got[0, b, t], want, rtol=1e-9, atol=1e-12)
+            # theta 0: the target's share of the window's words (a frequency cache).
+            share = np.mean([y[b, i] == y[b, t] for i in keys]) if t else 0.0
+            np.testing.assert_allclose(got[1, b, t], share, atol=1e-12)
+    # A stream that repeats itself: the cache recalls it, so mixing it in lowers the perplexity.
+    lp = np.full((1, 40), np.log(0.1))
+    repeat = np.tile(np.arange(8), 5)[None]
+    probs = cache_probs(np.eye(8)[repeat], repeat, 16, [5.0])[0]
+    assert cache_perplexity(lp, probs, 0.0) == pytest.approx(10.0)
+    assert cache_perplexity(lp, probs, 0.5) < 4.0
+
+
 def test_locked_dropout_uses_one_mask_across_time():
     x = np.ones((4, 10, 16), dtype="float32")
     y = np.asarray(LockedDropout(0.5, seed=0)(x, training=True))
@@ -151,6 +174,13 @@ def test_tiny_train_beats_unigram_and_files(lm_run):
     assert test["perplexity"] < 0.25 * base["unigram"], (test, base)
     assert test["top5_accuracy"] > 0.8 and test["tokens"] == base["tokens"]
     assert len(metrics["samples"]) == 2
+    cache = json.loads((lm_run / "cache.json").read_text())  # chosen on validation, applied to test
+    assert cache["size"] == 100 and len(cache["grid"]) > 10
+    assert cache["perplexity"] == min(g["perplexity"] for g in cache["grid"])
+    assert metrics["test_cache"]["theta"] == cache["theta"] and metrics["test_cache"]["tokens"] == test["tokens"]
+    # The grid's lambda-0 point is the model alone: the cache's arrays line up with the model's own scoring.
+    no_cache = [g["perplexity"] for g in cache["grid"] if g["lambda"] == 0.0]
+    assert no_cache and max(no_cache) == pytest.approx(cache["validation_perplexity_without_cache"], rel=1e-5)
 
 
 def test_evaluate_predict_generate(lm_run, tmp_path, capsys):
@@ -161,6 +191,10 @@ def test_evaluate_predict_generate(lm_run, tmp_path, capsys):
     carried = json.loads((lm_run / "metrics.json").read_text())["test"]
     assert one["batch_size"] == 1 and one["tokens"] > carried["tokens"]
     assert abs(math.log(one["perplexity"]) - math.log(carried["perplexity"])) < 0.05  # batching barely matters
+    assert one["cache"]["lambda"] == json.loads((lm_run / "cache.json").read_text())["lambda"]
+    assert evaluate.main(["--run-dir", str(lm_run), "--no-cache"]) == 0
+    plain = json.loads((lm_run / "eval" / "test_nocache" / "metrics.json").read_text())
+    assert "cache" not in plain and plain["perplexity"] == pytest.approx(carried["perplexity"], rel=1e-5)
     run = load_run(lm_run)
     words = run.predict("the cats")
     assert len(words) == 5 and words[0]["probability"] >= words[-1]["probability"]
