@@ -115,6 +115,20 @@ def _epoch_only(callback: keras.callbacks.Callback) -> keras.callbacks.Callback:
     return callback
 
 
+class KeepEMAOnStop(keras.callbacks.Callback):
+    """With `SwapEMAWeights(swap_on_epoch=True)` first in the list and this one last: when a callback
+    stops training before the last epoch (early stopping, time budget), the weights averaged so far
+    stay the model's. Keras copies the optimizer's average slots into the model when `fit` ends,
+    and at that point the slots hold the raw weights (the swap put the average in the model), so
+    they are set to the model's averaged weights first (as SwapEMAWeights does after the last epoch)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.model.stop_training and epoch < self.params["epochs"] - 1:
+            optimizer = self.model.optimizer
+            for var, average in zip(optimizer._trainable_variables, optimizer._model_variables_moving_average):
+                average.assign(var)
+
+
 def make_callbacks(  # cfg: a common.training.TrainConfig; run: a RunDir or SubRun
     cfg, run, monitor: str = "val_loss", mode: str = "min", has_validation: bool = True
 ) -> list[keras.callbacks.Callback]:

@@ -586,6 +586,44 @@ def native_recurrence(model: keras.Model):
             layer.native_loop = False
 
 
+def recurrent_cells(layers) -> list:
+    """The LSTM/GRU cells of `layers` (RNN layers or `Bidirectional` wrappers), forward then backward."""
+    cells = []
+    for layer in layers:
+        if isinstance(layer, keras.layers.Bidirectional):
+            cells += [layer.forward_layer.cell, layer.backward_layer.cell]
+        else:
+            cells.append(layer.cell)
+    return cells
+
+
+@contextlib.contextmanager
+def weight_dropped(layers, rate: float, seed: keras.random.SeedGenerator):
+    """Within this context, every LSTM/GRU cell of `layers` computes with DropConnect on its recurrent
+    kernel (Wan et al. 2013; the "weight drop" of Merity et al. 2018): `recurrent_kernel * mask /
+    (1 - rate)`, one Bernoulli mask per cell and per call, shared by every sequence of the batch and
+    every time step. The recurrence itself is untouched, so Keras' fused/cuDNN kernel or the scan
+    (`ScanLSTM`) still runs it (unlike `recurrent_dropout`, which forces a per-step loop); the
+    variable gets its gradient through the product and is restored on exit. `rate` 0 does nothing.
+    Call the layers inside the context in training only."""
+    if not rate:
+        yield
+        return
+    if not 0.0 < rate < 1.0:
+        raise ValueError(f"weight drop rate must be in [0, 1), got {rate!r}")
+    cells = recurrent_cells(layers)
+    originals = [cell.recurrent_kernel for cell in cells]
+    try:
+        for cell, kernel in zip(cells, originals):
+            keep = keras.random.uniform(tuple(kernel.shape), seed=seed) >= rate
+            dropped = ops.convert_to_tensor(kernel) * ops.cast(keep, kernel.dtype) / (1.0 - rate)
+            object.__setattr__(cell, "recurrent_kernel", dropped)  # not tracked: the variable stays the weight
+        yield
+    finally:
+        for cell, kernel in zip(cells, originals):
+            object.__setattr__(cell, "recurrent_kernel", kernel)
+
+
 def build_streaming_step_model(
     stack: RecurrentStack, input_dim: int, chunk_size: int = 1, batch_size: int = 1, name: str = "streaming_step"
 ) -> keras.Model:

@@ -20,7 +20,7 @@ import numpy as np
 from common.config import check_fields
 from common.errors import DivergedError
 from common.backend import enable_jax_compilation_cache
-from common.callbacks import make_callbacks
+from common.callbacks import KeepEMAOnStop, make_callbacks
 from common.rundir import RunDir
 
 
@@ -42,6 +42,7 @@ class TrainConfig:
     distribution: Literal["none", "mirrored", "multi_worker", "data_parallel"] = "none"  # see common/distribute.py
     lr_scaling: Literal["none", "linear", "sqrt"] = "linear"  # LR x replicas keeps per-example step size as the global batch grows
     time_budget_minutes: float = 0.0  # stop after the epoch whose successor would overrun this; 0 = no limit (LR schedule unchanged)
+    ema_momentum: float = 0.0  # > 0: validate, keep and save an exponential moving average of the weights (Polyak averaging, e.g. 0.999); 0 = off
 
     def __post_init__(self):
         """Rejects values that would train nothing or misbehave, before any run dir exists."""
@@ -50,7 +51,8 @@ class TrainConfig:
                   ("warmup_epochs", self.warmup_epochs >= 0, ">= 0"), ("clipnorm", self.clipnorm >= 0, ">= 0 (0 disables)"),
                   ("early_stopping_patience", self.early_stopping_patience >= 0, ">= 0 (0 disables)"),
                   ("steps_per_execution", self.steps_per_execution >= 1, ">= 1"),
-                  ("time_budget_minutes", self.time_budget_minutes >= 0, ">= 0 (0 = no limit)")]
+                  ("time_budget_minutes", self.time_budget_minutes >= 0, ">= 0 (0 = no limit)"),
+                  ("ema_momentum", 0.0 <= self.ema_momentum < 1.0, "in [0, 1) (0 = off; e.g. 0.999)")]
         check_fields(self, "train", checks)
 
 
@@ -87,7 +89,9 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int, dist=None) -> keras.o
         )
     else:
         lr = cfg.learning_rate
-    clip = {"clipnorm": cfg.clipnorm} if cfg.clipnorm > 0 else {}
+    clip: dict = {"clipnorm": cfg.clipnorm} if cfg.clipnorm > 0 else {}
+    if cfg.ema_momentum > 0:  # fit() swaps the average in at each epoch end (validation, checkpoints)
+        clip.update(use_ema=True, ema_momentum=cfg.ema_momentum)
     if cfg.optimizer == "adamw":
         return keras.optimizers.AdamW(learning_rate=lr, weight_decay=cfg.weight_decay, **clip)
     # Keras applies weight_decay decoupled (as AdamW does) for every optimizer that is given one.
@@ -135,10 +139,13 @@ def fit(
         return keep, json.loads(history_path.read_text()) if history_path.exists() else {}
     # metric_callbacks run first at each epoch end, so the metrics they add to the logs (e.g. a
     # validation BLEU) reach the history, the best checkpoint and early stopping.
-    callbacks = (list(metric_callbacks) + make_callbacks(cfg, run, monitor, mode,
+    # With train.ema_momentum the averaged weights are swapped in at each epoch end, before any other
+    # callback: validation, the best checkpoint and the saved model are the average's.
+    ema = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.ema_momentum > 0 else []
+    callbacks = (ema + list(metric_callbacks) + make_callbacks(cfg, run, monitor, mode,
                                                         has_validation=val_data is not None if has_validation is None
                                                         else has_validation)
-                 + list(extra_callbacks))
+                 + list(extra_callbacks) + ([KeepEMAOnStop()] if ema else []))
     enable_jax_compilation_cache()
     if dist is not None:
         from common.distribute import prepare_model, shardable

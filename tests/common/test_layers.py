@@ -200,3 +200,37 @@ def test_streaming_rejects_bidirectional_and_ragged_chunks():
     step = build_streaming_step_model(uni, 5, chunk_size=3, batch_size=3)
     with pytest.raises(ValueError, match="multiple of the chunk size"):
         stream(step, _x(3, 7, 5), uni.get_initial_state(3))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_weight_drop_masks_the_recurrent_kernel_for_the_call_only(cell):
+    from common.layers import weight_dropped
+
+    implementation = "scan" if keras.backend.backend() == "jax" else "native"  # the scan runs under JAX only
+    stack = RecurrentStack(cell, (6, 6), implementation=implementation, bidirectional=True)
+    x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
+    before = keras.ops.convert_to_numpy(stack(x))
+    kernels = [layer.cell.recurrent_kernel for bi in stack.rnn_layers for layer in (bi.forward_layer, bi.backward_layer)]
+    with weight_dropped(stack.rnn_layers, 0.5, keras.random.SeedGenerator(0)):
+        dropped = [keras.ops.convert_to_numpy(layer.cell.recurrent_kernel)
+                   for bi in stack.rnn_layers for layer in (bi.forward_layer, bi.backward_layer)]
+        during = keras.ops.convert_to_numpy(stack(x))
+    for kernel, d in zip(kernels, dropped):
+        k, zero = keras.ops.convert_to_numpy(kernel), d == 0
+        assert 0.3 < zero.mean() < 0.7
+        np.testing.assert_allclose(d[~zero], 2.0 * k[~zero], rtol=1e-6)  # kept weights scaled by 1 / (1 - rate)
+    assert not np.allclose(dropped[0], dropped[1])  # one mask per cell
+    # The same outputs as a stack whose recurrent kernels are the dropped ones: Keras' own loop ran them.
+    reference = RecurrentStack(cell, (6, 6), bidirectional=True)
+    reference.build(x.shape)
+    reference.set_weights(stack.get_weights())
+    ref_cells = [layer.cell for bi in reference.rnn_layers for layer in (bi.forward_layer, bi.backward_layer)]
+    for c, d in zip(ref_cells, dropped):
+        c.recurrent_kernel.assign(d)
+    np.testing.assert_allclose(during, keras.ops.convert_to_numpy(reference(x)), atol=1e-5)
+    # Restored: the variables are the weights again, unchanged.
+    now = [layer.cell.recurrent_kernel for bi in stack.rnn_layers for layer in (bi.forward_layer, bi.backward_layer)]
+    assert all(a is b for a, b in zip(now, kernels))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(stack(x)), before, atol=1e-6)
+    with pytest.raises(ValueError, match="weight drop"), weight_dropped(stack.rnn_layers, 1.0, None):
+        pass

@@ -272,3 +272,38 @@ class _Epochs(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs += 1
+
+
+@pytest.mark.one_backend
+@pytest.mark.parametrize("stop_after", [0, 1])  # 0: all 3 epochs; 1: a callback stops training after epoch 1
+def test_ema_weights_are_validated_kept_and_saved(tmp_path, stop_after):
+    momentum = 0.9
+
+    class Raw(keras.callbacks.Callback):  # the EMA of the raw weights after each step, as Keras defines it
+        average = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            w = [np.array(v, dtype=np.float64) for v in self.model.trainable_weights]
+            m = momentum if self.average is not None else 0.0
+            self.average = [m * a + (1 - m) * b for a, b in zip(self.average or w, w)]
+            self.last = w
+
+        def on_epoch_end(self, epoch, logs=None):
+            if stop_after and epoch + 1 == stop_after:
+                self.model.stop_training = True
+
+    set_seed(0)
+    cfg = TrainConfig(epochs=3, batch_size=32, learning_rate=1e-2, ema_momentum=momentum)
+    model = _model()
+    model.compile(make_optimizer(cfg, steps_per_epoch=8), "sparse_categorical_crossentropy")
+    raw = Raw()
+    with RunDir(tmp_path / "run") as run:
+        # Stopped early without validation (no best checkpoint to fall back on): KeepEMAOnStop's case.
+        val = None if stop_after else _task(64, seed=1)
+        model, history = fit(model, _task(256), val, cfg, run, extra_callbacks=[raw])
+    assert len(history["loss"]) == (stop_after or 3)
+    saved = keras.models.load_model(tmp_path / "run" / "model.keras").trainable_weights
+    # model.keras holds the average of the steps (validated at each epoch end), not the last step's weights.
+    for s_, a in zip(saved, raw.average):
+        np.testing.assert_allclose(np.array(s_), a, atol=1e-5)
+    assert max(float(np.abs(np.array(s_) - b).max()) for s_, b in zip(saved, raw.last)) > 1e-3

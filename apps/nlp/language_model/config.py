@@ -48,6 +48,7 @@ class ModelConfig:
     input_dropout: float = 0.3  # locked (variational) dropout on the embeddings: one mask per sequence
     hidden_dropout: float = 0.2  # locked dropout between recurrent layers
     output_dropout: float = 0.3  # locked dropout before the softmax
+    weight_drop: float = 0.0  # DropConnect on the recurrent kernels, one mask per batch (AWD-LSTM: 0.5); the fused/scan recurrence still runs
     rnn_implementation: Literal["native", "scan"] = "native"
 
     def __post_init__(self):
@@ -59,7 +60,7 @@ class ModelConfig:
              "increasing positive word ranks, e.g. (2000, 10000)"),
             ("tail_divisor", self.tail_divisor >= 1, ">= 1"),
             *[(name, 0.0 <= getattr(self, name) < 1.0, "in [0, 1)") for name in
-              ("embedding_dropout", "input_dropout", "hidden_dropout", "output_dropout")],
+              ("embedding_dropout", "input_dropout", "hidden_dropout", "output_dropout", "weight_drop")],
         ])
 
 

@@ -19,7 +19,9 @@ narrower. It is a normalised distribution over the whole vocabulary, so its perp
 head uses the input embedding rows and each tail the same rows through a learnt projection.
 
 Locked (variational) dropout keeps one mask per sequence across time (Gal & Ghahramani 2016);
-embedding dropout removes whole words from the vocabulary for a batch (Merity et al. 2018).
+embedding dropout removes whole words from the vocabulary for a batch, and weight drop (DropConnect
+on the recurrent kernels, `common.layers.weight_dropped`) one set of recurrent connections per batch
+(Merity et al. 2018).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from common.layers import RecurrentStack
+from common.layers import RecurrentStack, weight_dropped
 
 NAME = "language_model"
 
@@ -47,7 +49,7 @@ class LanguageModel(keras.layers.Layer):
                  tie_weights: bool = True, softmax: str = "adaptive", cutoffs=(2000, 10000), tail_divisor: int = 4,
                  embedding_dropout: float = 0.0, input_dropout: float = 0.0, hidden_dropout: float = 0.0,
                  output_dropout: float = 0.0, implementation: str = "native", seed: int = 0, unroll: bool = False,
-                 tail_capacity=(), **kwargs):
+                 tail_capacity=(), weight_drop: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if softmax not in ("adaptive", "full"):
             raise ValueError(f"softmax must be adaptive or full, got {softmax!r}")
@@ -64,6 +66,7 @@ class LanguageModel(keras.layers.Layer):
         self.input_dropout = float(input_dropout)
         self.hidden_dropout = float(hidden_dropout)
         self.output_dropout = float(output_dropout)
+        self.weight_drop = float(weight_drop)
         self.implementation = implementation
         self.seed = int(seed)
         self.unroll = bool(unroll)
@@ -77,6 +80,7 @@ class LanguageModel(keras.layers.Layer):
                             for i in range(len(self.units) - 1)]
         self.lock_out = LockedDropout(self.output_dropout, seed=seed + 100, name="output_dropout")
         self.embed_seed = keras.random.SeedGenerator(seed + 200)
+        self.weight_drop_seed = keras.random.SeedGenerator(seed + 300)
 
     # ------------------------------------------------------------------ weights
     @property
@@ -139,6 +143,14 @@ class LanguageModel(keras.layers.Layer):
             table = table * ops.cast(keep, table.dtype) / (1.0 - self.embedding_dropout)
         x = ops.take(table, ops.cast(tokens, "int32"), axis=0)
         x = self.lock_in(x, training=training)
+        with weight_dropped(self.rnn.rnn_layers, self.weight_drop if training else 0.0, self.weight_drop_seed):
+            x, new_states = self._recur(x, states, training)
+        if self.projection is not None:
+            x = ops.matmul(x, self.projection)
+        x = self.lock_out(x, training=training)
+        return x, new_states
+
+    def _recur(self, x, states, training):
         if self.hidden_dropout > 0 and len(self.units) > 1 and training:
             # Locked dropout between layers: run the stack's layers one by one.
             n = self.rnn.states_per_layer
@@ -153,9 +165,6 @@ class LanguageModel(keras.layers.Layer):
         else:
             out = self.rnn(x, initial_state=None if states is None else list(states), training=training)
             x, new_states = out[0], list(out[1:])
-        if self.projection is not None:
-            x = ops.matmul(x, self.projection)
-        x = self.lock_out(x, training=training)
         return x, new_states
 
     def _head_words(self):
@@ -248,7 +257,7 @@ class LanguageModel(keras.layers.Layer):
                 "embedding_dropout": self.embedding_dropout, "input_dropout": self.input_dropout,
                 "hidden_dropout": self.hidden_dropout, "output_dropout": self.output_dropout,
                 "implementation": self.implementation, "seed": self.seed, "unroll": self.unroll,
-                "tail_capacity": list(self.tail_capacity)}
+                "tail_capacity": list(self.tail_capacity), "weight_drop": self.weight_drop}
 
 
 @keras.saving.register_keras_serializable(package="language_model")
@@ -343,7 +352,8 @@ def model_config(cfg, vocab_size: int, seed: int = 0, train_ids: np.ndarray | No
     return dict(tail_capacity=capacity, vocab_size=vocab_size, embedding_dim=m.embedding_dim, cell=m.cell, units=tuple(m.units),
                 tie_weights=m.tie_weights, softmax=m.softmax, cutoffs=tuple(m.cutoffs), tail_divisor=m.tail_divisor,
                 embedding_dropout=m.embedding_dropout, input_dropout=m.input_dropout, hidden_dropout=m.hidden_dropout,
-                output_dropout=m.output_dropout, implementation=m.rnn_implementation, seed=seed)
+                output_dropout=m.output_dropout, weight_drop=m.weight_drop, implementation=m.rnn_implementation,
+                seed=seed)
 
 
 def build_training_model(config: dict, batch_size: int, bptt: int) -> keras.Model:
@@ -364,6 +374,7 @@ def trained_layer(model: keras.Model) -> LanguageModel:
 def _copy(lm: LanguageModel, **overrides) -> LanguageModel:
     # Inference copies never drop anything, and compute every tail (exact for every token).
     copy = LanguageModel.from_config({**lm.get_config(), "name": NAME, "tail_capacity": (), "embedding_dropout": 0.0,
+                                      "weight_drop": 0.0,
                                       "input_dropout": 0.0, "hidden_dropout": 0.0, "output_dropout": 0.0,
                                       **overrides})
     copy.build()

@@ -100,6 +100,32 @@ def test_gathered_tails_give_the_same_loss_and_gradient():
                                            atol=1e-5)
 
 
+@pytest.mark.tf_only
+@pytest.mark.parametrize("rate", [0.0, 0.5])
+def test_weight_drop_is_in_the_training_graph_only(rate):
+    """With weight drop the recurrent kernel's gradient is exactly zero where the batch's mask dropped
+    it (about `rate` of the entries); scoring (the inference copies) never drops."""
+    import tensorflow as tf
+
+    cfg = dict(vocab_size=30, embedding_dim=8, units=(8,), softmax="full", weight_drop=rate)
+    model = build_training_model(cfg, batch_size=4, bptt=6)
+    tokens = np.random.default_rng(1).integers(0, 30, (4, 7)).astype("int32")
+    inputs = {"tokens": tokens[:, :6], "targets": tokens[:, 1:]}
+    lm = trained_layer(model)
+    kernel = lm.rnn.rnn_layers[0].cell.recurrent_kernel
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(model(inputs, training=True))
+    zero = np.asarray(tape.gradient(loss, kernel)) == 0
+    assert (0.35 < zero.mean() < 0.65) if rate else zero.mean() < 0.05, zero.mean()
+    assert kernel is lm.rnn.rnn_layers[0].cell.recurrent_kernel  # the variable is back in place
+    for layer in model.layers:
+        if hasattr(layer, "reset_states"):
+            layer.reset_states()
+    a = np.asarray(model(inputs, training=False))
+    b = np.asarray(build_scoring_model(lm, 4, 6).predict_on_batch([tokens[:, :6], tokens[:, 1:], *zero_states(lm, 4)])[0])
+    np.testing.assert_allclose(-a, b, atol=1e-5)
+
+
 def test_training_model_carries_state_like_one_long_sequence():
     cfg = dict(vocab_size=30, embedding_dim=8, units=(8, 8), softmax="adaptive", cutoffs=(10,))
     model = build_training_model(cfg, batch_size=2, bptt=4)
