@@ -96,7 +96,7 @@ class LanguageModelApp(App):
 
     def after_training(self, job: Job, model) -> dict:
         from apps.nlp.language_model.baselines import baseline_perplexities
-        from apps.nlp.language_model.inference import generate, score_stream, tune_cache, with_cache
+        from apps.nlp.language_model.inference import generate, score_stream, score_with_cache, tune_cache
         from apps.nlp.language_model.model import trained_layer
 
         cfg, corpus = job.cfg, job.prepared.data.corpus
@@ -117,12 +117,11 @@ class LanguageModelApp(App):
             print(f"validation: perplexity {validation['perplexity']:.2f}, with the cache {cache['perplexity']:.2f} "
                   f"(theta {cache['theta']}, lambda {cache['lambda']})")
         print(f"scoring test ({e} streams, state carried)...", flush=True)
-        test = metrics["test"] = score_stream(lm, corpus.test, e, bptt, keep=bool(size))
+        test = metrics["test"] = score_with_cache(lm, corpus.test, e, bptt, cache if size else None)
         print(f"test: perplexity {test['perplexity']:.2f}, next-word top-1 {test['top1_accuracy']:.3f}, top-5 "
               f"{test['top5_accuracy']:.3f} ({test['tokens']:,} tokens)")
         if size:
-            metrics["test_cache"] = with_cache(test, cache)
-            del test["arrays"]
+            metrics["test_cache"] = test.pop("cache")
             metrics["validation_cache"] = {k: cache[k] for k in ("size", "theta", "lambda", "perplexity")}
             print(f"test with the neural cache: perplexity {metrics['test_cache']['perplexity']:.2f}")
         metrics["baselines_test"] = baseline_perplexities(corpus.train, corpus.test, len(corpus.vocabulary), e)
@@ -202,15 +201,11 @@ class LanguageModelApp(App):
     def _score(self, run, ids, batch_size: int, options: dict) -> dict:
         """The model's perplexity and, when the run chose a neural cache (cache.json), the perplexity
         with it too."""
-        from apps.nlp.language_model.inference import score_stream, with_cache
+        from apps.nlp.language_model.inference import score_with_cache
 
         cache_file = run.path / "cache.json"
-        use_cache = cache_file.is_file() and not options.get("no_cache")
-        metrics = score_stream(run.state["lm"], ids, batch_size, run.cfg.sequence.bptt, keep=use_cache)
-        if use_cache:
-            metrics["cache"] = with_cache(metrics, read_json(cache_file))
-            del metrics["arrays"]
-        return metrics
+        cache = read_json(cache_file) if cache_file.is_file() and not options.get("no_cache") else None
+        return score_with_cache(run.state["lm"], ids, batch_size, run.cfg.sequence.bptt, cache)
 
     def add_evaluate_arguments(self, parser) -> None:
         parser.add_argument("--no-cache", action="store_true",

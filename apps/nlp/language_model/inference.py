@@ -121,6 +121,17 @@ def tune_cache(arrays, size: int, thetas=THETAS, lambdas=LAMBDAS) -> dict:
             "grid": grid}
 
 
+def score_with_cache(lm, ids: np.ndarray, batch_size: int, bptt: int, cache: dict | None,
+                     progress: bool = True) -> dict:
+    """`score_stream`'s metrics and, with a chosen neural cache (`tune_cache`'s `size`, `theta`,
+    `lambda`), the perplexity with it under `"cache"`."""
+    result = score_stream(lm, ids, batch_size, bptt, progress=progress, keep=cache is not None)
+    if cache is not None:
+        result["cache"] = with_cache(result, cache)
+        del result["arrays"]
+    return result
+
+
 def with_cache(result: dict, cache: dict) -> dict:
     """`score_stream(..., keep=True)`'s result scored again with the neural cache `cache`
     (`size`, `theta`, `lambda`): its perplexity, beside the model's own."""
