@@ -1,6 +1,7 @@
 """The forecasting app's declarations for the shared pipeline (common/pipeline.py).
 
-Training reads a series (bundled statsmodels data, a CSV, or a benchmark file), splits it in time,
+Training reads a series (bundled statsmodels data, a CSV, or a benchmark file) or many series
+(a long-format CSV: `data.id_column`, one global model; apps.timeseries.panel), splits it in time,
 fits the scaler on the training rows, trains a SegRNN / LSTM / GRU forecaster on windows and
 scores it beside naive, seasonal-naive and DLinear baselines (benchmark MSE/MAE on the scaled
 data, MASE/sMAPE on the original scale, a rolling-origin backtest).
@@ -31,6 +32,21 @@ def preprocessing_state(series, splits) -> dict:
     }
 
 
+def panel_state(panel, splits) -> dict:
+    """preprocessing.json of a long-format run: the shared settings, then each series' scaler and borders."""
+    return {
+        "layout": "long", "dataset": panel.name, "id_column": panel.id_column, "date_column": panel.date_column,
+        "columns": panel.columns, "target": panel.target, "frequency": panel.frequency,
+        "seasonal_period": panel.seasonal_period, "ids": panel.ids, "missing": panel.missing_report,
+        "past_covariates": panel.past_covariate_names, "future_covariates": panel.future_covariate_names,
+        "series": {series_id: {
+            "scaler": part.scaler.to_dict(), "borders": part.borders, "num_rows": len(series.values),
+            "last_timestamp": str(series.timestamps[-1]),
+            "covariate_scaler": part.covariate_scaler.to_dict() if part.covariate_scaler is not None else None,
+        } for series_id, series, part in zip(panel.ids, panel.series, splits.parts)},
+    }
+
+
 def _window_input(model):
     """The model's `window` input (a covariate model has named dict inputs)."""
     for tensor in model.inputs:
@@ -54,7 +70,8 @@ class ForecastingApp(App):
     export_formats = ("keras", "saved_model", "onnx", "tflite")
     default_export_formats = ("keras", "saved_model")
     # What the trained network was built for: a finished run cannot read other values of these.
-    fixed_settings = ("data.input_length", "data.horizon", "data.features", "data.columns", "data.target")
+    fixed_settings = ("data.input_length", "data.horizon", "data.features", "data.columns", "data.target",
+                      "data.id_column")
 
     def validate(self, cfg: Config) -> None:
         from common.errors import ConfigError
@@ -73,13 +90,41 @@ class ForecastingApp(App):
         if both:
             raise ConfigError(f"column(s) {sorted(both)} are in both data.past_covariates and data.future_covariates; "
                               f"a column is one or the other")
+        self._validate_long_format(data)
+
+    @staticmethod
+    def _validate_long_format(data) -> None:
+        """Rules of long-format data (`data.id_column`, or the generated panel)."""
+        from apps.timeseries.panel import id_column_name, is_long
+        from common.errors import ConfigError
+
+        if data.source == "synthetic_panel" and data.path:
+            raise ConfigError(f"data.path={data.path!r} is not read by data.source=synthetic_panel (it generates its "
+                              f"series); use data.source=csv with data.id_column to read a long-format file")
+        if data.id_column and data.source not in ("csv", "synthetic_panel"):
+            raise ConfigError(f"data.id_column={data.id_column!r} reads a long-format CSV (id, date, value rows), but "
+                              f"data.source={data.source!r} is wide; use --set data.source=csv, or drop data.id_column")
+        if not is_long(data):
+            return
+        id_column = id_column_name(data)
+        if data.columns:
+            raise ConfigError(f"data.columns={data.columns!r} picks wide-format channels; in long format each series "
+                              f"has one value column: name it with data.target and leave data.columns=()")
+        named = {"data.date_column": data.date_column, "data.target": data.target}
+        clash = [key for key, value in named.items() if value == id_column]
+        if clash or id_column in data.past_covariates + data.future_covariates:
+            where = clash or ["data.past_covariates/future_covariates"]
+            raise ConfigError(f"data.id_column={id_column!r} is also {where[0]}; the id column only names the series")
 
     # ------------------------------------------------------------------ training
     def prepare(self, job: Job) -> Prepared:
         from apps.timeseries.data import load_series, make_splits
+        from apps.timeseries.panel import is_long
         from common.training import steps_for
 
         cfg, dist = job.cfg, job.dist
+        if is_long(cfg.data):
+            return self._prepare_panel(job)
         series = load_series(cfg.data)
         splits = make_splits(series, cfg.data)
         print(f"{series.name}: {len(series.values)} rows x {len(series.columns)} channels {series.columns}, "
@@ -94,6 +139,26 @@ class ForecastingApp(App):
                         steps_for(len(splits.train), dist.global_batch_size), summary,
                         types.SimpleNamespace(series=series, splits=splits))
 
+    def _prepare_panel(self, job: Job) -> Prepared:
+        """Long format: every series split and scaled on its own, their windows pooled for one global model."""
+        from apps.timeseries.panel import load_panel, make_panel_splits
+        from common.training import steps_for
+
+        cfg = job.cfg
+        panel = load_panel(cfg.data)
+        splits = make_panel_splits(panel, cfg.data)
+        rows = [len(s.values) for s in panel.series]
+        print(f"{panel.name}: {len(panel.ids)} series (id column {panel.id_column!r}, value {panel.target!r}), "
+              f"{min(rows)}-{max(rows)} rows each, frequency {panel.frequency}, seasonal period "
+              f"{panel.seasonal_period}, missing {panel.missing_report}")
+        summary = {"dataset": panel.name, "layout": "long", "series": len(panel.ids), "rows": int(sum(rows)),
+                   "channels": 1, "train_windows": len(splits.train), "validation_windows": len(splits.val),
+                   "test_windows": len(splits.test), "ids": panel.ids,
+                   "past_covariates": panel.past_covariate_names, "future_covariates": panel.future_covariate_names}
+        return Prepared((splits.train.inputs, splits.train.y), (splits.val.inputs, splits.val.y),
+                        steps_for(len(splits.train), job.dist.global_batch_size), summary,
+                        types.SimpleNamespace(series=panel, splits=splits))
+
     def build(self, job: Job) -> Built:
         from apps.timeseries.model import build_model, make_loss
 
@@ -103,17 +168,23 @@ class ForecastingApp(App):
         return Built(model, {"loss": make_loss(cfg.model)})
 
     def save_state(self, job: Job) -> None:
+        from apps.timeseries.panel import is_long
+
         data = job.prepared.data
-        job.run.write_json("preprocessing.json", preprocessing_state(data.series, data.splits))
+        state = (panel_state if is_long(job.cfg.data) else preprocessing_state)(data.series, data.splits)
+        job.run.write_json("preprocessing.json", state)
 
     def after_training(self, job: Job, model) -> dict:
-        from apps.timeseries.evaluate import evaluate_run, format_table, select_model
+        from apps.timeseries.evaluate import evaluate_panel, evaluate_run, format_table, select_model
+        from apps.timeseries.panel import is_long
 
         data = job.prepared.data
         # kind=auto: the network or the best baseline, by validation MSE (the winner replaces model.keras).
+        # A Panel and PanelSplits pass for a 1-channel series here: their windows are pooled over the series.
         model, selection = select_model(model, data.series, data.splits, job.cfg, job.path)
-        metrics = evaluate_run(model, data.series, data.splits, job.cfg, plot_path=job.path / "forecast.png",
-                               selection=selection)
+        score = evaluate_panel if is_long(job.cfg.data) else evaluate_run
+        metrics = score(model, data.series, data.splits, job.cfg, plot_path=job.path / "forecast.png",
+                        selection=selection)
         history = read_json(job.path / "history.json")
         if history.get("val_loss"):
             metrics["best_val_loss"] = min(history["val_loss"])
@@ -130,9 +201,12 @@ class ForecastingApp(App):
 
     # ------------------------------------------------------------------ a finished run
     def load_state(self, run) -> dict:
+        import apps.timeseries.model  # noqa: F401  (registers SegRNN & co. before model.keras loads)
         from apps.timeseries.data import Scaler
 
         state = read_json(run.path / "preprocessing.json", "the scaler and columns, written by apps.timeseries.train")
+        if state.get("layout") == "long":
+            return self._load_panel_state(run, state)
         try:
             scaler = Scaler.from_dict(state["scaler"])
             columns = list(state["columns"])
@@ -145,18 +219,38 @@ class ForecastingApp(App):
                               f"{channels} channels; the run dir is damaged or mixed: retrain")
         return {**state, "scaler_object": scaler, "model_horizon": int(run.model.outputs[0].shape[1])}
 
+    def _load_panel_state(self, run, state: dict) -> dict:
+        from apps.timeseries.data import Scaler
+
+        try:
+            scalers = {series_id: Scaler.from_dict(info["scaler"]) for series_id, info in state["series"].items()}
+            columns = list(state["columns"])
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise RunDirError(f"{run.path / 'preprocessing.json'} is incomplete ({err}); the run dir is damaged: "
+                              f"retrain") from None
+        channels = _window_input(run.model).shape[-1]
+        if channels != 1 or len(columns) != 1 or any(len(s.mean) != 1 for s in scalers.values()):
+            raise RunDirError(f"{run.path}: preprocessing.json describes a long-format run (one value per series) but "
+                              f"the model takes {channels} channels; the run dir is damaged or mixed: retrain")
+        return {**state, "scaler_objects": scalers, "model_horizon": int(run.model.outputs[0].shape[1])}
+
     def evaluate(self, run, split, data, out: Path, options: dict) -> dict:
         from apps.timeseries.data import load_series, make_splits
-        from apps.timeseries.evaluate import evaluate_run
+        from apps.timeseries.evaluate import evaluate_panel, evaluate_run
+        from apps.timeseries.panel import is_long, load_panel, make_panel_splits
 
         cfg = run.cfg
         if data:
             raise UsageError("forecasting evaluates another file through --set data.path=FILE (not --data)")
+        selection = read_json(run.path / "selection.json") if (run.path / "selection.json").is_file() else None
+        if is_long(cfg.data):
+            panel = load_panel(cfg.data)
+            splits = make_panel_splits(panel, cfg.data).scoring(split)
+            return evaluate_panel(run.model, panel, splits, cfg, plot_path=out / "forecast.png", selection=selection)
         series = load_series(cfg.data)
         splits = make_splits(series, cfg.data)
         if split == "validation":
             splits = dataclasses.replace(splits, test=splits.val)  # evaluate_run scores `test`
-        selection = read_json(run.path / "selection.json") if (run.path / "selection.json").is_file() else None
         return evaluate_run(run.model, series, splits, cfg, plot_path=out / "forecast.png", selection=selection)
 
     def print_evaluation(self, metrics: dict, out: Path) -> None:

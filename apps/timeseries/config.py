@@ -2,6 +2,8 @@
 
     python -m apps.timeseries.train --config default --run-dir runs/forecast \
         --set data.source=tslib --set data.path=../shared/data/timeseries/ETTh1.csv
+    python -m apps.timeseries.train --config tiny --run-dir runs/panel \
+        --set data.source=csv --set data.path=sales_long.csv --set data.id_column=id   # many series, one model
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ CALENDAR_FEATURES = ("minute", "hour", "day_of_week", "day_of_month", "day_of_ye
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    source: Literal["co2", "sunspots", "csv", "tslib"] = "co2"  # co2/sunspots ship with statsmodels (offline); csv/tslib read `path`
+    source: Literal["co2", "sunspots", "csv", "tslib", "synthetic_panel"] = "co2"  # co2/sunspots ship with statsmodels (offline); csv/tslib read `path`; synthetic_panel generates many series (long format, offline)
     path: str = ""  # CSV file for source=csv|tslib; a path relative to the shared data dir also works (timeseries/ETTh1.csv)
+    id_column: str = ""  # long format (rows id,date,value[,covariates], one global model over the series): the series-id column; "" = wide format (a column per channel)
     date_column: str = ""  # datetime column; "" picks `date` or the first column
     columns: tuple[str, ...] = ()  # value columns to use; () = every numeric column (csv) or all of `date,...,OT` (tslib)
-    target: str = ""  # column plotted and scored on the original scale; "" = OT if present, else the last column
+    target: str = ""  # column plotted and scored on the original scale; "" = OT if present, else the last column (long format: the value column, "" = value if present, else the one column left)
     features: Literal["M", "S"] = "M"  # M: all columns in and out (benchmark multivariate); S: the target alone
     missing: Literal["interpolate", "mask", "error"] = "interpolate"  # interpolate fills gaps in time; mask drops windows touching a gap; error refuses
     frequency: str = ""  # pandas offset alias (H, D, W-SAT...); "" infers it from the timestamps
@@ -36,6 +39,8 @@ class DataConfig:
     calendar: tuple[str, ...] = ()  # known-future calendar covariates from the timestamp (sin/cos pairs): hour, day_of_week, day_of_month, day_of_year, week_of_year, month, minute, or auto (by frequency); () = none
     past_covariates: tuple[str, ...] = ()  # columns observed up to the forecast origin only (model inputs, never forecast)
     future_covariates: tuple[str, ...] = ()  # columns known over the horizon too (plans, schedules, weather forecasts); forecasting needs their future rows
+    panel_series: int = 6  # source=synthetic_panel: number of generated series (each its own scale, season and phase)
+    panel_length: int = 720  # source=synthetic_panel: hourly rows per series; longer gives more windows per series
 
     def __post_init__(self):
         unknown = [name for name in self.calendar if name not in CALENDAR_FEATURES + ("auto",)]
@@ -47,6 +52,8 @@ class DataConfig:
              "an integer >= 0 (0 derives it from the frequency)"),
             ("max_train_windows", isinstance(self.max_train_windows, int) and self.max_train_windows >= 0,
              "an integer >= 0 (0 keeps all)"),
+            ("panel_series", isinstance(self.panel_series, int) and self.panel_series >= 1, "an integer >= 1"),
+            ("panel_length", isinstance(self.panel_length, int) and self.panel_length >= 2, "an integer >= 2"),
             ("train_ratio", 0.0 < self.train_ratio < 1.0, "in (0, 1)"),
             ("test_ratio", 0.0 < self.test_ratio < 1.0, "in (0, 1)"),
         ])

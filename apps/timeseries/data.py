@@ -8,7 +8,9 @@ cut into windows beside them (`Windows.past [n, input_length, P]`, `Windows.futu
 
 Sources: statsmodels' bundled real series (`co2`, `sunspots`; offline), any CSV with a
 datetime column and value columns (`csv`), and Time-Series-Library benchmark files
-`date,...,OT` (`tslib`, e.g. ETTh1 from the shared data folder). Splits follow the
+`date,...,OT` (`tslib`, e.g. ETTh1 from the shared data folder). Long-format files (many series,
+`data.id_column`) and the generated panel (`synthetic_panel`) are read here and split per series
+in apps.timeseries.panel. Splits follow the
 benchmark convention: ETT 12/4/4 months, others 70/10/20, with the val/test parts
 starting `input_length` rows early so that their first window sees real history.
 The scaler is fitted on the training rows only.
@@ -183,8 +185,41 @@ def _statsmodels_frame(source: str) -> pd.DataFrame:
     return pd.DataFrame({"date": pd.to_datetime(years, format="%Y"), "sunactivity": frame["SUNACTIVITY"].to_numpy()})
 
 
+def synthetic_panel_frame(num_series: int = 6, length: int = 720, seed: int = 0, id_column: str = "id",
+                          date_column: str = "date", value_column: str = "value") -> pd.DataFrame:
+    """A long-format panel of hourly series (`id, date, value`) for tests and demos, made offline.
+
+    Each series has its own level (1 to 1000: scales differ by orders of magnitude), season
+    (8, 12 or 24 hours, plus a weaker half-period harmonic), phase, trend, noise and start time,
+    so one global model must rely on per-series scaling and on the window's own shape.
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    levels = rng.permutation(10.0 ** np.linspace(0.0, 3.0, num_series))  # log-spaced, in random order
+    parts = []
+    for i, level in enumerate(levels):
+        period = (24, 12, 24, 8)[i % 4]
+        amplitude = level * rng.uniform(0.2, 0.5)
+        phase, phase2 = rng.uniform(0.0, 2 * np.pi, size=2)
+        values = (level + amplitude * np.sin(2 * np.pi * t / period + phase)
+                  + 0.3 * amplitude * np.sin(4 * np.pi * t / period + phase2)
+                  + level * rng.uniform(-0.2, 0.2) * t / length
+                  + 0.05 * amplitude * rng.standard_normal(length))
+        start = pd.Timestamp("2022-01-01") + pd.Timedelta(hours=int(rng.integers(0, 48)))
+        parts.append(pd.DataFrame({id_column: f"s{i}", date_column: pd.date_range(start, periods=length, freq="h"),
+                                   value_column: values}))
+    return pd.concat(parts, ignore_index=True)
+
+
 def read_frame(cfg: DataConfig) -> tuple[pd.DataFrame, str]:
     """The raw table and a display name for the configured source."""
+    if cfg.source == "synthetic_panel":
+        if cfg.path:
+            raise ConfigError(f"data.path={cfg.path!r} is not read by data.source=synthetic_panel (it generates its "
+                              f"series); use data.source=csv with data.id_column to read a long-format file")
+        return synthetic_panel_frame(cfg.panel_series, cfg.panel_length, id_column=cfg.id_column or "id",
+                                     date_column=cfg.date_column or "date",
+                                     value_column=cfg.target or "value"), "synthetic_panel"
     if cfg.source in ("co2", "sunspots"):
         if cfg.path:  # never train on the bundled series while the user believes it is their file
             raise ConfigError(f"data.path={cfg.path!r} is read only by data.source=csv or tslib, and "

@@ -9,6 +9,10 @@ Metrics (in `<run-dir>/eval/<split>/metrics.json`, and `metrics.json` at train t
   ending at the last observation) and, for quantile models, interval/quantile coverage.
 The same numbers are computed for naive, seasonal naive and DLinear beside the model.
 
+Long format (`data.id_column`, many series, one global model): `evaluate_panel` scores each
+series with its own scaler (`per_series`), then averages over every window (`test`, the pooled
+numbers) and over series (`test_mean_over_series`); baselines likewise.
+
 `model.kind=auto`: `select_model` compares the fitted network with the three baselines on the
 validation split (scaled MSE) and keeps the better; when a baseline wins, model.keras becomes
 that baseline as a small Keras model (`model.BaselineForecaster`), so forecast and export use
@@ -31,6 +35,7 @@ from apps.timeseries.baselines import DLinear, baseline_forecasts  # noqa: E402
 from apps.timeseries.config import Config  # noqa: E402
 from apps.timeseries.data import Series, Splits  # noqa: E402
 from apps.timeseries.model import build_baseline_model, network_kind, point_index  # noqa: E402
+from apps.timeseries.panel import pool  # noqa: E402
 from common.cli import evaluate_main  # noqa: E402
 from common.rundir import write_json  # noqa: E402
 
@@ -199,6 +204,119 @@ def evaluate_run(model, series: Series, splits: Splits, cfg: Config, plot_path: 
     return metrics
 
 
+def _weighted(scores: list[dict], weights) -> dict:
+    """The mean of each metric over `scores`, weighted by `weights` (window counts) or not (all ones)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    return {key: float(np.dot([s[key] for s in scores], weights) / weights.sum()) for key in scores[0]}
+
+
+def _score_panel(panel, splits, series_of: np.ndarray, y: np.ndarray, forecasts: dict, scales: list) -> tuple:
+    """Per-series scores of each forecast, their window-weighted mean (= pooled mse/mae) and plain mean."""
+    per_series, counts = {}, []
+    for i, series_id in enumerate(panel.ids):
+        rows = series_of == i
+        counts.append(int(rows.sum()))
+        if rows.any():
+            per_series[series_id] = {"windows": counts[-1], **{
+                name: score(y[rows], p[rows], splits.parts[i], panel.series[i], scales[i]) for name, p in forecasts.items()}}
+    scored = [i for i, n in enumerate(counts) if n]
+    pooled, mean = {}, {}
+    for name in forecasts:
+        scores = [per_series[panel.ids[i]][name] for i in scored]
+        pooled[name] = _weighted(scores, [counts[i] for i in scored])
+        mean[name] = _weighted(scores, np.ones(len(scores)))
+    return per_series, pooled, mean
+
+
+def evaluate_panel(model, panel, splits, cfg: Config, plot_path: Path | None = None, selection: dict | None = None) -> dict:
+    """Every metric of a long-format run: per series, over all windows and over series, beside the baselines.
+
+    `splits` is an `apps.timeseries.panel.PanelSplits`; each series is scored with its own scaler
+    (mse/mae on its scaled values, mase against its own training rows). `test` holds the means over
+    every window of every series (the pooled benchmark numbers), `test_mean_over_series` the plain
+    means of the per-series scores (small series count as much as long ones), `per_series` each one.
+    """
+    data, quantiles = cfg.data, cfg.model.quantiles
+    period = panel.seasonal_period
+    linear = DLinear().fit(splits.train.x, splits.train.y)
+    scales = [mase_scale(s.values[p.borders["train"][0]:p.borders["train"][1]], period)
+              for s, p in zip(panel.series, splits.parts)]
+    test = splits.test
+    output = predict(model, test.inputs)
+    forecasts = {"model": point_forecast(output, quantiles), **baseline_forecasts(test.x, data.horizon, period, linear)}
+    per_series, pooled, mean = _score_panel(panel, splits, splits.test_series, test.y, forecasts, scales)
+    model_name = selection["chosen"] if selection else network_kind(cfg.model)
+    metrics: dict = {
+        "layout": "long", "dataset": panel.name, "model": model_name, "id_column": panel.id_column,
+        "series_ids": panel.ids, "num_series": len(panel.ids), "channels": panel.columns, "target": panel.target,
+        "input_length": data.input_length, "horizon": data.horizon,
+        "past_covariates": panel.past_covariate_names, "future_covariates": panel.future_covariate_names,
+        "frequency": panel.frequency, "seasonal_period": period,
+        "test_windows": len(test), "train_windows": len(splits.train), "val_windows": len(splits.val),
+        "borders": {i: p.borders for i, p in zip(panel.ids, splits.parts)}, "missing": panel.missing_report,
+        "test": pooled, "test_mean_over_series": mean, "per_series": per_series,
+    }
+    if selection:
+        metrics["selection"] = selection
+    if quantiles:
+        metrics["quantile_coverage"] = coverage(test.y, output, quantiles)
+
+    origins = {i: backtest_origins(len(s.values), cfg) for i, s in zip(panel.ids, panel.series)}
+    chosen = [k for k, i in enumerate(panel.ids) if origins[i]]
+    if chosen:
+        back, series_of = pool([splits.parts[k].windows_at(origins[panel.ids[k]]) for k in chosen])
+        series_of = np.asarray(chosen)[series_of]
+        b_output = predict(model, back.inputs)
+        b_forecasts = {"model": point_forecast(b_output, quantiles), **baseline_forecasts(back.x, data.horizon, period, linear)}
+        _, b_pooled, _ = _score_panel(panel, splits, series_of, back.y, b_forecasts, scales)
+        metrics["backtest"] = {"origins": {i: [str(s.timestamps[o]) for o in origins[i]] for i, s in
+                                           zip(panel.ids, panel.series)},
+                               "step": cfg.eval.backtest_step or data.horizon, **b_pooled}
+        if plot_path is not None:
+            first = np.flatnonzero(np.r_[True, series_of[1:] != series_of[:-1]])[:4]  # latest origin of up to 4 series
+            plot_panel(panel, splits, cfg, series_of[first], back.y[first], b_output[first],
+                       b_forecasts["naive"][first], [origins[panel.ids[k]][0] for k in series_of[first]], plot_path,
+                       label=model_name)
+    best = min(BASELINES, key=lambda name: pooled[name]["mse"])
+    metrics["summary"] = {
+        "series": len(panel.ids), "test_mse": pooled["model"]["mse"], "test_mae": pooled["model"]["mae"],
+        "test_mase": pooled["model"]["mase"], "test_mse_mean_over_series": mean["model"]["mse"],
+        **{f"{name}_mse": pooled[name]["mse"] for name in BASELINES},
+        "best_baseline": best, "beats_best_baseline": pooled["model"]["mse"] < pooled[best]["mse"],
+    }
+    if selection:
+        metrics["summary"].update(chosen=selection["chosen"], baseline_won=selection["baseline_won"])
+    return metrics
+
+
+def plot_panel(panel, splits, cfg: Config, series_index, y, output, naive_forecast, origins, path: Path,
+               label: str = "") -> Path:
+    """Up to four series at their latest backtest origin, on their own scale: history, truth, model, naive."""
+    quantiles = cfg.model.quantiles
+    fig, axes = plt.subplots(len(series_index), 1, figsize=(10, 2.5 * len(series_index)), squeeze=False)
+    for ax, k, yk, ok, nk, origin in zip(axes[:, 0], series_index, y, output, naive_forecast, origins):
+        series, inverse = panel.series[k], splits.parts[k].scaler.inverse
+        history = cfg.eval.plot_history or cfg.data.input_length
+        start = max(0, origin - history)
+        future_t = series.timestamps[origin:origin + cfg.data.horizon]
+        ax.plot(series.timestamps[start:origin], series.values[start:origin, 0], color="black", label="history")
+        ax.plot(future_t, inverse(yk)[:, 0], color="black", linestyle="--", label="actual")
+        point = point_forecast(ok[None], quantiles)[0]
+        if quantiles:
+            low, high = int(np.argmin(quantiles)), int(np.argmax(quantiles))
+            ax.fill_between(future_t, inverse(ok[..., low])[:, 0], inverse(ok[..., high])[:, 0], color="tab:blue",
+                            alpha=0.2, label=f"model {min(quantiles):g}-{max(quantiles):g} quantiles")
+        ax.plot(future_t, inverse(point)[:, 0], color="tab:blue", label=label or cfg.model.kind)
+        ax.plot(future_t, inverse(nk)[:, 0], color="tab:gray", linestyle=":", label="naive")
+        ax.set_title(f"{panel.name}: series {panel.ids[k]}", fontsize=9)
+        ax.legend(loc="best", fontsize=7)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_forecast(series: Series, splits: Splits, cfg: Config, origin: int, x, y, output, forecasts: dict, path: Path,
                   label: str = "") -> Path:
     """The target channel around the latest backtest origin: history, truth, model (+ band) and baselines."""
@@ -235,6 +353,11 @@ def format_table(metrics: dict) -> str:
     for name, m in metrics["test"].items():
         label = metrics["model"] if name == "model" else name
         lines.append(f"{label:16s} {m['mse']:8.4f} {m['mae']:8.4f} {m['mase']:8.4f} {m['smape']:8.2f}")
+    if "test_mean_over_series" in metrics:  # long format: the pooled numbers above, then the plain mean over series
+        lines.append(f"mean over {metrics['num_series']} series:")
+        for name, m in metrics["test_mean_over_series"].items():
+            label = metrics["model"] if name == "model" else name
+            lines.append(f"{label:16s} {m['mse']:8.4f} {m['mae']:8.4f} {m['mase']:8.4f} {m['smape']:8.2f}")
     return "\n".join(lines)
 
 

@@ -9,6 +9,9 @@ produced recursively (the point forecast is fed back as input). Columns: `date`,
 channel (point forecast, original scale) and `<channel>_q<q>` per quantile. When the last
 `input_length` rows held missing values that were filled in, the forecast is refused unless
 `--allow-filled` (the gaps are listed), since it would rest on invented values.
+
+A long-format run (`data.id_column`) forecasts every series at once: a long table with the id,
+date and value columns (and `<value>_q<q>` per quantile), `horizon` rows per series.
 """
 
 from __future__ import annotations
@@ -25,17 +28,23 @@ from common.errors import DataError, UsageError
 from common.rundir import check_writable, write_json
 
 
-def forecast_future(model, scaled: np.ndarray, input_length: int, model_horizon: int, horizon: int, quantiles) -> np.ndarray:
-    """`[horizon, channels(, q)]` scaled forecast from the end of `scaled` (`[time, channels]`)."""
-    history = scaled[-input_length:].astype(np.float32)
+def forecast_batch(model, histories: np.ndarray, model_horizon: int, horizon: int, quantiles) -> np.ndarray:
+    """`[n, horizon, channels(, q)]` scaled forecasts following each of `histories` (`[n, input_length, channels]`)."""
+    input_length = histories.shape[1]
+    history = histories.astype(np.float32)
     chunks = []
     produced = 0
     while produced < horizon:
-        output = predict(model, history[None])[0]  # [model_horizon, channels(, q)]
+        output = predict(model, history)  # [n, model_horizon, channels(, q)]
         chunks.append(output)
         produced += model_horizon
-        history = np.concatenate([history, point_forecast(output, quantiles)])[-input_length:]
-    return np.concatenate(chunks)[:horizon]
+        history = np.concatenate([history, point_forecast(output, quantiles)], axis=1)[:, -input_length:]
+    return np.concatenate(chunks, axis=1)[:, :horizon]
+
+
+def forecast_future(model, scaled: np.ndarray, input_length: int, model_horizon: int, horizon: int, quantiles) -> np.ndarray:
+    """`[horizon, channels(, q)]` scaled forecast from the end of `scaled` (`[time, channels]`)."""
+    return forecast_batch(model, scaled[None, -input_length:], model_horizon, horizon, quantiles)[0]
 
 
 def future_index(last: pd.Timestamp, frequency: str, horizon: int):
@@ -62,6 +71,77 @@ def _series(run, inputs):
                     f"got {type(inputs).__name__}")
 
 
+def _panel(run, inputs):
+    from apps.timeseries.panel import load_panel, panel_from_frame
+
+    cfg = run.cfg
+    if inputs is None:
+        return load_panel(cfg.data)
+    if isinstance(inputs, (str, Path)):
+        import dataclasses
+
+        return load_panel(dataclasses.replace(cfg.data, source="csv", path=str(inputs)))
+    if isinstance(inputs, pd.DataFrame):
+        return panel_from_frame(inputs, cfg.data, "frame")
+    raise DataError(f"forecast of a long-format run takes a DataFrame (id, date, value rows), a CSV path or nothing "
+                    f"(the run's own data), got {type(inputs).__name__}")
+
+
+def _filled_message(filled, timestamps, length: int, report: dict, where: str = "") -> str:
+    when = ", ".join(str(t) for t in timestamps[-length:][filled[:3]])
+    return (f"{where}{len(filled)} of the last {length} rows the model reads had missing values that were filled "
+            f"in ({when}{', ...' if len(filled) > 3 else ''}; report {report}); the forecast would rest on them: "
+            f"fix the data, or pass --allow-filled to forecast anyway")
+
+
+def forecast_panel(run, inputs=None, horizon: int = 0, allow_filled: bool = False) -> pd.DataFrame:
+    """Long-format runs: the next `horizon` steps of every series, one row per (id, date), original scale.
+
+    Columns: the id column, the date column, the value column (point forecast) and `<value>_q<q>`
+    per quantile. Every series is scaled with its own training statistics, so only the ids the run
+    was trained on can be forecast.
+    """
+    cfg, state = run.cfg, run.state
+    panel = _panel(run, inputs)
+    scalers = state["scaler_objects"]
+    unknown = [i for i in panel.ids if i not in scalers]
+    if unknown:
+        raise DataError(f"series {unknown[:3]}{' ...' if len(unknown) > 3 else ''} were not in the training data, so "
+                        f"the model has no scaler for them; forecast the {len(scalers)} trained ids, or retrain with "
+                        f"the new series")
+    if panel.columns != state["columns"]:
+        raise DataError(f"the data's value column is {panel.target!r} but the model was trained on {state['target']!r}")
+    length = cfg.data.input_length
+    filled_total = 0
+    for series_id, series in zip(panel.ids, panel.series):
+        if len(series.values) < length:
+            raise DataError(f"series {series_id!r} has {len(series.values)} rows; the model needs the last {length}")
+        filled = np.flatnonzero(~series.valid[-length:])
+        filled_total += len(filled)
+        if len(filled) and not allow_filled:
+            raise DataError(_filled_message(filled, series.timestamps, length, series.missing_report,
+                                            f"series {series_id!r}: "))
+    model_horizon = state["model_horizon"]
+    horizon = horizon or model_horizon
+    quantiles = cfg.model.quantiles
+    histories = np.stack([scalers[i].transform(s.values[-length:]) for i, s in zip(panel.ids, panel.series)])
+    scaled = forecast_batch(run.model, histories, model_horizon, horizon, quantiles)  # [series, horizon, 1(, q)]
+    tables = []
+    for k, (series_id, series) in enumerate(zip(panel.ids, panel.series)):
+        scaler = scalers[series_id]
+        table = pd.DataFrame({panel.id_column: series_id,
+                              panel.date_column: future_index(series.timestamps[-1], panel.frequency, horizon)})
+        table[panel.target] = scaler.inverse(point_forecast(scaled[k], quantiles).astype(np.float64))[:, 0]
+        for i, q in enumerate(quantiles):
+            table[f"{panel.target}_q{q:g}"] = scaled[k, :, 0, i] * scaler.std[0] + scaler.mean[0]
+        tables.append(table)
+    table = pd.concat(tables, ignore_index=True)
+    table.attrs.update(horizon=horizon, model_horizon=model_horizon, recursive=horizon > model_horizon,
+                       series=len(panel.ids), origin={i: str(s.timestamps[-1]) for i, s in zip(panel.ids, panel.series)},
+                       filled_inputs=int(filled_total))
+    return table
+
+
 def forecast(run, inputs=None, horizon: int = 0, allow_filled: bool = False) -> pd.DataFrame:
     """The forecast table from the end of `inputs` (default: the run's own data source)."""
     cfg, state = run.cfg, run.state
@@ -71,6 +151,8 @@ def forecast(run, inputs=None, horizon: int = 0, allow_filled: bool = False) -> 
         raise UsageError(f"{run.path} was trained with covariates (past {state.get('past_covariates')}, known-future "
                          f"{state.get('future_covariates')}); forecasting beyond the data from such a model is not "
                          f"supported yet: use evaluate for its scores, or train without covariates to forecast")
+    if state.get("layout") == "long":
+        return forecast_panel(run, inputs, horizon, allow_filled)
     series = _series(run, inputs)
     length = cfg.data.input_length
     if len(series.values) < length:
@@ -79,10 +161,7 @@ def forecast(run, inputs=None, horizon: int = 0, allow_filled: bool = False) -> 
         raise DataError(f"the data has columns {series.columns} but the model was trained on {state['columns']}")
     filled = np.flatnonzero(~series.valid[-length:])
     if len(filled) and not allow_filled:
-        when = ", ".join(str(t) for t in series.timestamps[-length:][filled[:3]])
-        raise DataError(f"{len(filled)} of the last {length} rows the model reads had missing values that were filled "
-                        f"in ({when}{', ...' if len(filled) > 3 else ''}; report {series.missing_report}); the forecast "
-                        f"would rest on them: fix the data, or pass --allow-filled to forecast anyway")
+        raise DataError(_filled_message(filled, series.timestamps, length, series.missing_report))
     scaler = state["scaler_object"]
     model_horizon = state["model_horizon"]
     horizon = horizon or model_horizon
@@ -120,7 +199,11 @@ def run_command(run, args) -> int:
         print(json.dumps({"out": str(out), **table.attrs}))
     else:
         print(table.head(min(5, len(table))).to_string(index=False))
-        print(f"Wrote {len(table)}-step forecast to {out}")
+        if "series" in table.attrs:
+            print(f"Wrote {table.attrs['horizon']}-step forecasts of {table.attrs['series']} series "
+                  f"({len(table)} rows) to {out}")
+        else:
+            print(f"Wrote {len(table)}-step forecast to {out}")
     return 0
 
 
