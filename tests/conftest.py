@@ -12,12 +12,15 @@ sys.path.insert(0, str(ROOT))
 
 import pytest  # noqa: E402
 
-from common.data import shared_data_dir  # noqa: E402
+# Nothing from `common` at import time: importing it imports TensorFlow (~9 s of CPU), and the xdist
+# controller, which loads this file but runs no test, would pay that on the cores the workers use.
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """`../shared/data`; tests that need real data skip only when it is absent."""
+    from common.data import shared_data_dir
+
     root = shared_data_dir()
     if root is None:
         pytest.skip("../shared/data not present on this machine")

@@ -207,7 +207,7 @@ def test_weight_drop_masks_the_recurrent_kernel_for_the_call_only(cell):
     from common.layers import weight_dropped
 
     implementation = "scan" if keras.backend.backend() == "jax" else "native"  # the scan runs under JAX only
-    stack = RecurrentStack(cell, (6, 6), implementation=implementation, bidirectional=True)
+    stack = RecurrentStack(cell, (6,), implementation=implementation, bidirectional=True)
     x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
     before = keras.ops.convert_to_numpy(stack(x))
     kernels = [layer.cell.recurrent_kernel for bi in stack.rnn_layers for layer in (bi.forward_layer, bi.backward_layer)]
@@ -221,7 +221,7 @@ def test_weight_drop_masks_the_recurrent_kernel_for_the_call_only(cell):
         np.testing.assert_allclose(d[~zero], 2.0 * k[~zero], rtol=1e-6)  # kept weights scaled by 1 / (1 - rate)
     assert not np.allclose(dropped[0], dropped[1])  # one mask per cell
     # The same outputs as a stack whose recurrent kernels are the dropped ones: Keras' own loop ran them.
-    reference = RecurrentStack(cell, (6, 6), bidirectional=True)
+    reference = RecurrentStack(cell, (6,), bidirectional=True)
     reference.build(x.shape)
     reference.set_weights(stack.get_weights())
     ref_cells = [layer.cell for bi in reference.rnn_layers for layer in (bi.forward_layer, bi.backward_layer)]
