@@ -42,3 +42,19 @@ def train_in_subprocess():
         return proc.stdout
 
     return run
+
+
+# The longest tests first (measured on 2 cores, 10-51 s each), so that neither xdist worker is left
+# running one of them alone at the end while the other idles; the rest keep their collection order.
+LONGEST_FIRST = ("tests/test_without_tensorflow.py", "tests/speech/test_pipeline.py",
+                 "tests/nlp/translation/test_translation_pipeline.py", "tests/nlp/sentiment/test_sentiment_pipeline.py",
+                 "tests/experiments/test_jax_loop.py", "tests/test_rnn_implementation.py",
+                 "tests/timeseries/test_pipeline.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        path = item.nodeid.split("::")[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the same order on every worker, as xdist requires
