@@ -103,7 +103,7 @@ def cache_perplexity(log_probs: np.ndarray, cache: np.ndarray, lam: float) -> fl
     return float(np.exp(-np.mean(np.log(mixed))))
 
 
-THETAS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+THETAS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 1.5, 2.0, 3.0)
 LAMBDAS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4)
 
 
