@@ -24,7 +24,7 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from apps.speech.config import BACKGROUND_NOISE, SILENCE, UNKNOWN, AugmentConfig, DataConfig
+from apps.speech.config import BACKGROUND_NOISE, DIGIT_WORDS, SILENCE, UNKNOWN, AugmentConfig, DataConfig
 from common.errors import DataError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -398,6 +398,10 @@ def load_eval_data(path: str | Path, cfg: DataConfig, labels: Sequence[str], spl
     is_fsdd = any(FSDD_NAME.match(p.name) for p in fsdd_root.iterdir()) if fsdd_root.is_dir() else False
     if is_fsdd:
         data = load_fsdd(fsdd_root, dataclasses.replace(cfg, source="fsdd", max_per_class=0))
+        if not set(data.labels) <= set(labels) and set(DIGIT_WORDS) <= set(labels):
+            # A model of the spoken digits ("zero" ... "nine", e.g. trained on synthetic speech): FSDD's
+            # file names say "0" ... "9".
+            data = dataclasses.replace(data, labels=[DIGIT_WORDS[int(label)] for label in data.labels])
         unknown = sorted(set(data.labels) - set(labels))
         if unknown:
             raise DataError(f"the model's labels {list(labels)} do not cover the data's labels {unknown}")
@@ -503,6 +507,19 @@ def reverberate(clip: np.ndarray, rt60: float, sample_rate: int, rng: np.random.
     return (wet * (peak / wet_peak) if wet_peak > 0 else wet).astype(np.float32)
 
 
+def lowpass(clip: np.ndarray, cutoff_hz: float, sample_rate: int) -> np.ndarray:
+    """`clip` with nothing above `cutoff_hz` (a raised-cosine roll-off over the last 10 % below it),
+    as audio recorded at a lower sample rate; cutoffs at or above Nyquist leave it as it is."""
+    nyquist = sample_rate / 2
+    if cutoff_hz >= nyquist:
+        return clip
+    spectrum = np.fft.rfft(clip)
+    freqs = np.fft.rfftfreq(len(clip), 1.0 / sample_rate)
+    start = 0.9 * cutoff_hz
+    ramp = np.clip((freqs - start) / (cutoff_hz - start), 0.0, 1.0)
+    return np.fft.irfft(spectrum * 0.5 * (1.0 + np.cos(np.pi * ramp)), n=len(clip)).astype(np.float32)
+
+
 def augment_batch(audio: np.ndarray, noises: Sequence[np.ndarray], cfg: AugmentConfig, sample_rate: int,
                   rng: np.random.Generator) -> np.ndarray:
     """Waveform augmentation of a batch `[b, samples]` (a copy is returned)."""
@@ -542,5 +559,7 @@ def augment_batch(audio: np.ndarray, noises: Sequence[np.ndarray], cfg: AugmentC
             else:  # silence clips: add noise at a random absolute level
                 scale = rng.uniform(0.0, 0.3) / np.sqrt(noise_power)
             clip = clip + scale * segment
+        if rng.random() < cfg.lowpass_probability:
+            clip = lowpass(clip, rng.uniform(*cfg.lowpass_hz_range), sample_rate)
         out[i] = np.clip(clip, -1.0, 1.0)
     return out

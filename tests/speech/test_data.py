@@ -125,6 +125,22 @@ def test_room_response_and_reverb():
     assert not np.allclose(reverbed, audio) and np.abs(reverbed).max() <= 1.0
 
 
+def test_lowpass_removes_what_8_khz_audio_lacks_and_augmentation_applies_it():
+    from apps.speech.data import lowpass
+
+    t = np.arange(16000) / 16000
+    clip = (0.3 * np.sin(2 * np.pi * 1000 * t) + 0.3 * np.sin(2 * np.pi * 6000 * t)).astype("float32")
+    spectrum = np.abs(np.fft.rfft(lowpass(clip, 4000.0, 16000)))  # 1 Hz bins
+    reference = np.abs(np.fft.rfft(clip))
+    assert spectrum[6000] < 1e-3 * reference[6000] and np.isclose(spectrum[1000], reference[1000], rtol=1e-4)
+    np.testing.assert_array_equal(lowpass(clip, 8000.0, 16000), clip)  # at Nyquist: nothing to remove
+    plain = AugmentConfig(volume_range=(1, 1), time_shift_seconds=0.0, noise_probability=0.0)
+    band_limited = augment_batch(clip[None], [], dataclasses.replace(plain, lowpass_probability=1.0), 16000,
+                                 np.random.default_rng(0))[0]
+    assert np.abs(np.fft.rfft(band_limited))[4001:].max() < 1e-3 * reference[6000]
+    np.testing.assert_array_equal(augment_batch(clip[None], [], plain, 16000, np.random.default_rng(0))[0], clip)
+
+
 def test_augment_config_rejects_bad_values():
     from common.config import ConfigError
 
@@ -132,6 +148,8 @@ def test_augment_config_rejects_bad_values():
         AugmentConfig(reverb_probability=1.5)
     with pytest.raises(ConfigError, match="rt60_range"):
         AugmentConfig(rt60_range=(0.5, 0.1))
+    with pytest.raises(ConfigError, match="lowpass_hz_range"):
+        AugmentConfig(lowpass_hz_range=(4000.0, 3000.0))
 
 
 def test_synthetic_source_is_cached_and_deterministic(tmp_path, monkeypatch):
@@ -167,6 +185,14 @@ def test_fsdd_loader_on_real_subset(shared_data, tmp_path):
     assert set(held_out.test.speakers) == {"george"} and "george" not in held_out.train.speakers
     with pytest.raises(ValueError, match="not in FSDD"):
         load_fsdd(subset, dataclasses.replace(cfg, test_speaker="nobody"))
+    # A model of the spoken digits (the synthetic-digits preset) scores FSDD under its words.
+    from apps.speech.config import DIGIT_WORDS
+    from apps.speech.data import load_eval_data
+
+    labels = [*DIGIT_WORDS, SILENCE, UNKNOWN]
+    scored = load_eval_data(subset, DataConfig(words=DIGIT_WORDS), labels, "all")
+    assert len(scored) == 16 and sorted({labels[y] for y in scored.labels}) == ["one", "zero"]
+    assert all(labels[y] == DIGIT_WORDS[int(p.split("/")[-1][0])] for y, p in zip(scored.labels, map(str, scored.paths)))
 
 
 def test_speech_commands_sample_loads_all_core_words(shared_data):
