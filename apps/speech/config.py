@@ -98,7 +98,7 @@ class AugmentConfig:
     speed_range: tuple[float, ...] = (1.0, 1.0)  # random speed factor (resampling); (1, 1) disables
     reverb_probability: float = 0.0  # chance of convolving a clip with a synthetic room response (dry eSpeak -> room)
     rt60_range: tuple[float, ...] = (0.1, 0.6)  # reverberation time (s, 60 dB decay) of those room responses
-    lowpass_probability: float = 0.0  # chance of band-limiting a training clip (speech and noise) at a cutoff drawn from lowpass_hz_range, as 8 kHz audio (telephones, FSDD) holds nothing above 4 kHz
+    lowpass_probability: float = 0.5  # chance of band-limiting a training clip (speech and noise) at a cutoff drawn from lowpass_hz_range, as 8 kHz audio (telephones, FSDD) holds nothing above 4 kHz
     lowpass_hz_range: tuple[float, ...] = (3000.0, 4000.0)  # cutoffs (Hz, low, high) of that band-limiting
     # streaming only: each training clip comes after this many random training clips (label: the
     # last one), so the recurrent state learns to let go of earlier words and the step model can run
