@@ -117,9 +117,9 @@ def test_room_response_and_reverb():
     assert wet.shape == click.shape and np.isclose(np.abs(wet).max(), 0.5)
     assert (np.abs(wet[1001:7400]) > 0).mean() > 0.99 and np.abs(wet[7401:]).max() < 1e-6  # an rt60-long tail
     audio = np.stack([_tone(16000, 0.25)] * 2)
-    dry = augment_batch(audio, [], AugmentConfig(volume_range=(1, 1), time_shift_seconds=0.0), 16000,
-                        np.random.default_rng(1))
-    reverbed = augment_batch(audio, [], AugmentConfig(volume_range=(1, 1), time_shift_seconds=0.0,
+    dry = augment_batch(audio, [], AugmentConfig(volume_range=(1, 1), time_shift_seconds=0.0, lowpass_probability=0.0),
+                        16000, np.random.default_rng(1))
+    reverbed = augment_batch(audio, [], AugmentConfig(volume_range=(1, 1), time_shift_seconds=0.0, lowpass_probability=0.0,
                                                       reverb_probability=1.0), 16000, np.random.default_rng(1))
     np.testing.assert_array_equal(dry, audio)
     assert not np.allclose(reverbed, audio) and np.abs(reverbed).max() <= 1.0
@@ -134,7 +134,7 @@ def test_lowpass_removes_what_8_khz_audio_lacks_and_augmentation_applies_it():
     reference = np.abs(np.fft.rfft(clip))
     assert spectrum[6000] < 1e-3 * reference[6000] and np.isclose(spectrum[1000], reference[1000], rtol=1e-4)
     np.testing.assert_array_equal(lowpass(clip, 8000.0, 16000), clip)  # at Nyquist: nothing to remove
-    plain = AugmentConfig(volume_range=(1, 1), time_shift_seconds=0.0, noise_probability=0.0)
+    plain = AugmentConfig(volume_range=(1, 1), time_shift_seconds=0.0, noise_probability=0.0, lowpass_probability=0.0)
     band_limited = augment_batch(clip[None], [], dataclasses.replace(plain, lowpass_probability=1.0), 16000,
                                  np.random.default_rng(0))[0]
     assert np.abs(np.fft.rfft(band_limited))[4001:].max() < 1e-3 * reference[6000]
