@@ -289,6 +289,22 @@ def evaluate_panel(model, panel, splits, cfg: Config, plot_path: Path | None = N
     return metrics
 
 
+def _quantile_band(ax, t, output, quantiles, inverse, channel: int) -> None:
+    """The model's lowest-to-highest quantile band of `channel` (nothing for a point model)."""
+    if quantiles:
+        low, high = int(np.argmin(quantiles)), int(np.argmax(quantiles))
+        ax.fill_between(t, inverse(output[..., low])[:, channel], inverse(output[..., high])[:, channel],
+                        color="tab:blue", alpha=0.2, label=f"model {min(quantiles):g}-{max(quantiles):g} quantiles")
+
+
+def _save_figure(fig, path: Path) -> Path:
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_panel(panel, splits, cfg: Config, series_index, y, output, naive_forecast, origins, path: Path,
                label: str = "") -> Path:
     """Up to four series at their latest backtest origin, on their own scale: history, truth, model, naive."""
@@ -302,19 +318,12 @@ def plot_panel(panel, splits, cfg: Config, series_index, y, output, naive_foreca
         ax.plot(series.timestamps[start:origin], series.values[start:origin, 0], color="black", label="history")
         ax.plot(future_t, inverse(yk)[:, 0], color="black", linestyle="--", label="actual")
         point = point_forecast(ok[None], quantiles)[0]
-        if quantiles:
-            low, high = int(np.argmin(quantiles)), int(np.argmax(quantiles))
-            ax.fill_between(future_t, inverse(ok[..., low])[:, 0], inverse(ok[..., high])[:, 0], color="tab:blue",
-                            alpha=0.2, label=f"model {min(quantiles):g}-{max(quantiles):g} quantiles")
+        _quantile_band(ax, future_t, ok, quantiles, inverse, 0)
         ax.plot(future_t, inverse(point)[:, 0], color="tab:blue", label=label or cfg.model.kind)
         ax.plot(future_t, inverse(nk)[:, 0], color="tab:gray", linestyle=":", label="naive")
         ax.set_title(f"{panel.name}: series {panel.ids[k]}", fontsize=9)
         ax.legend(loc="best", fontsize=7)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, path)
 
 
 def plot_forecast(series: Series, splits: Splits, cfg: Config, origin: int, x, y, output, forecasts: dict, path: Path,
@@ -329,35 +338,27 @@ def plot_forecast(series: Series, splits: Splits, cfg: Config, origin: int, x, y
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.plot(past_t, past, color="black", label="history")
     ax.plot(future_t, inverse(y)[:, c], color="black", linestyle="--", label="actual")
-    quantiles = cfg.model.quantiles
-    if quantiles:
-        low, high = int(np.argmin(quantiles)), int(np.argmax(quantiles))
-        ax.fill_between(future_t, inverse(output[..., low])[:, c], inverse(output[..., high])[:, c], color="tab:blue",
-                        alpha=0.2, label=f"model {min(quantiles):g}-{max(quantiles):g} quantiles")
+    _quantile_band(ax, future_t, output, cfg.model.quantiles, inverse, c)
     styles = {"model": ("tab:blue", "-"), "naive": ("tab:gray", ":"), "seasonal_naive": ("tab:green", ":"), "dlinear": ("tab:orange", "-.")}
     for name, forecast in forecasts.items():
         color, line = styles[name]
         ax.plot(future_t, inverse(forecast)[:, c], color=color, linestyle=line, label=name if name != "model" else (label or cfg.model.kind))
     ax.set_title(f"{series.name}: {series.target}, {cfg.data.horizon}-step forecast from {series.timestamps[origin].date()}")
     ax.legend(loc="best", fontsize=8)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, path)
 
 
 def format_table(metrics: dict) -> str:
     """Model vs baselines on the test split, one line each."""
     lines = [f"{'':16s} {'MSE':>8s} {'MAE':>8s} {'MASE':>8s} {'sMAPE':>8s}   (test, {metrics['test_windows']} windows)"]
-    for name, m in metrics["test"].items():
-        label = metrics["model"] if name == "model" else name
-        lines.append(f"{label:16s} {m['mse']:8.4f} {m['mae']:8.4f} {m['mase']:8.4f} {m['smape']:8.2f}")
+
+    def rows(scores: dict) -> list[str]:
+        return [f"{metrics['model'] if name == 'model' else name:16s} {m['mse']:8.4f} {m['mae']:8.4f} "
+                f"{m['mase']:8.4f} {m['smape']:8.2f}" for name, m in scores.items()]
+
+    lines += rows(metrics["test"])
     if "test_mean_over_series" in metrics:  # long format: the pooled numbers above, then the plain mean over series
-        lines.append(f"mean over {metrics['num_series']} series:")
-        for name, m in metrics["test_mean_over_series"].items():
-            label = metrics["model"] if name == "model" else name
-            lines.append(f"{label:16s} {m['mse']:8.4f} {m['mae']:8.4f} {m['mase']:8.4f} {m['smape']:8.2f}")
+        lines += [f"mean over {metrics['num_series']} series:", *rows(metrics["test_mean_over_series"])]
     return "\n".join(lines)
 
 
