@@ -7,6 +7,12 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Hermetic runs: no JAX compilation cache shared between tests (test_training enables one in tmp).
 os.environ.setdefault("LSTM_SUITE_JAX_CACHE", "0")
+# XLA's LLVM back end without its optimisation passes: the tests' tiny models spend most of their
+# JAX time compiling (a tiny speech run: 14.5 s -> 10.8 s), and what they check (shapes, parity,
+# learning) does not depend on how fast the generated code is. Subprocesses inherit it.
+XLA_TEST_FLAG = "--xla_backend_optimization_level=0"
+if XLA_TEST_FLAG not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {XLA_TEST_FLAG}".strip()
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 

@@ -539,7 +539,9 @@ def run_group_job(job: tuple[str, int, str], cfg: Config, models_dir: str) -> di
 def _init_worker() -> None:
     os.environ["KERAS_BACKEND"] = "jax"
     # One XLA thread per worker: the workers are the parallelism (one per core).
-    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "--xla_cpu_multi_thread_eigen" not in flags:  # keep whatever else the user set
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
 
 
 def run_groups(cfg: Config, models_dir: Path, on_result) -> None:

@@ -48,7 +48,7 @@ def test_mirrored_two_cpus_matches_one_device(tmp_path):
 def test_jax_data_parallel_four_devices_matches_one_device(tmp_path):
     # One process with four host devices: the reference on the default device, then data parallel over all.
     single, parallel = _run([f"none:32:{tmp_path / 'a'}", f"data_parallel:8:{tmp_path / 'b'}"],
-                            {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+                            {"KERAS_BACKEND": "jax", "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"})
     assert single["replicas"] == 1 and parallel["replicas"] == 4 and parallel["global_batch"] == 32
     assert parallel["loss"] == pytest.approx(single["loss"], rel=1e-3)
 

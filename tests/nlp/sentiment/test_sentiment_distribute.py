@@ -5,6 +5,7 @@ layout is fixed when the backend starts.
 """
 
 import json
+import os
 
 import keras
 import numpy as np
@@ -42,7 +43,7 @@ def test_mirrored_two_logical_cpus_trains_end_to_end(tmp_path, train_in_subproce
 def test_jax_data_parallel_four_devices_odd_batch_trains_end_to_end(tmp_path, train_in_subprocess):
     pytest.importorskip("jax")
     out = _train(train_in_subprocess, tmp_path / "run", "data_parallel", 7, {"KERAS_BACKEND": "jax",
-                                                        "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+                                                        "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"})
     assert "distribution=data_parallel replicas=4 per-replica batch=7 global batch=28" in out
 
 

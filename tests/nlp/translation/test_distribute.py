@@ -5,6 +5,7 @@ layout is fixed when the backend starts.
 """
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -15,13 +16,13 @@ from apps.nlp.translation.tokenizer import PAD
 
 def _train(train_in_subprocess, run_dir, distribution, batch_size, env, logical_cpus=1):
     sets = [f"train.distribution={distribution}", f"train.batch_size={batch_size}", "data.target_lang=de",
-            "decode.max_eval_examples=4"]
+            "decode.max_eval_examples=4", "train.epochs=1"]  # the distributed path end to end, not the accuracy
     args = ["--config", "tiny", "--run-dir", str(run_dir)] + [a for s in sets for a in ("--set", s)]
     out = train_in_subprocess("apps.nlp.translation.train", args, env, logical_cpus)
     for name in ("config.json", "model.keras", "history.json", "metrics.json"):
         assert (run_dir / name).is_file(), name
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert 0.0 <= metrics["bleu"] <= 100.0 and metrics["epochs_run"] == 1
+    assert np.isfinite(metrics["bleu"]) and metrics["epochs_run"] == 1
     assert np.isfinite(json.loads((run_dir / "history.json").read_text())["loss"]).all()
     return out
 
@@ -40,7 +41,7 @@ def test_mirrored_two_logical_cpus_trains_end_to_end(tmp_path, train_in_subproce
 def test_jax_data_parallel_four_devices_odd_batch_trains_end_to_end(tmp_path, train_in_subprocess):
     pytest.importorskip("jax")
     out = _train(train_in_subprocess, tmp_path / "run", "data_parallel", 7, {"KERAS_BACKEND": "jax",
-                                                        "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+                                                        "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"})
     assert "distribution=data_parallel replicas=4 per-replica batch=7 global batch=28" in out
 
 
