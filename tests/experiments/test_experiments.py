@@ -1,7 +1,7 @@
 """Long-time-lag experiments: task generators, scoring, cell variants, gradient-norm probe, CLI errors.
 
 The compiled loop and the sweep end to end are JAX-only: tests/experiments/test_jax_loop.py,
-run in a JAX subprocess from here when the suite runs under another backend.
+run by the JAX pass of `make test` (skipped under another backend).
 """
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
-                                reason="JAX only; run by test_experiments.py::test_jax_checks_in_a_subprocess")
+                                reason="JAX only: make test runs tests/experiments again in its JAX pass")
 
 
 def _dense_models(seeds):
