@@ -193,6 +193,23 @@ def run_tflite(path: str | Path, inputs: Sequence[np.ndarray], names: Sequence[s
     return tflite_runner(path, names)(inputs)
 
 
+def _run_tflite_in_groups(path: Path, inputs: Sequence[np.ndarray], names: Sequence[str],
+                          batch_size: int | None) -> list[np.ndarray]:
+    """`run_tflite` on the whole batch, or `batch_size` rows at a time for a fixed-batch flatbuffer."""
+    if batch_size is None:
+        return run_tflite(path, inputs, names)
+    run, total, parts = tflite_runner(path, names), int(inputs[0].shape[0]), []
+    for start in range(0, total, batch_size):
+        group = []
+        for x in inputs:
+            rows = x[start:start + batch_size]
+            if len(rows) < batch_size:
+                rows = np.concatenate([rows, np.repeat(rows[:1], batch_size - len(rows), axis=0)])
+            group.append(rows)
+        parts.append([o[:min(batch_size, total - start)] for o in run(group)])
+    return [np.concatenate(outs) for outs in zip(*parts)]
+
+
 def _output_index(name: str) -> int:
     tail = name.rsplit("_", 1)[-1]
     return int(tail) if tail.isdigit() else 0
@@ -233,8 +250,12 @@ def check_parity(reference: Sequence[np.ndarray], exported: Sequence[np.ndarray]
 
 def export_all(model: keras.Model, out_dir: str | Path, sample_inputs: Sequence[np.ndarray],
                formats: Sequence[str] = ("keras", "saved_model", "onnx"), tflite_select_tf_ops: bool = False,
-               atol: float = PARITY_ATOL) -> dict:
-    """Writes each requested format under `out_dir`, checks parity on `sample_inputs`, writes parity.json."""
+               atol: float = PARITY_ATOL, tflite_batch_size: int | None = None) -> dict:
+    """Writes each requested format under `out_dir`, checks parity on `sample_inputs`, writes parity.json.
+
+    `tflite_batch_size`: None exports TFLite with a free batch axis; N fixes it to N (a Keras LSTM/GRU
+    over a dynamic batch has no builtin-ops TFLite form, a fixed batch converts), and the parity check
+    then feeds the samples N at a time (the last group padded with copies of its first row)."""
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ValueError(f"unknown export format(s) {sorted(unknown)}; choose from {FORMATS}")
@@ -256,9 +277,10 @@ def export_all(model: keras.Model, out_dir: str | Path, sample_inputs: Sequence[
             path = export_onnx(model, out_dir / "model.onnx")
             outputs = run_onnx(path, sample_inputs)
         else:
-            path = export_tflite(model, out_dir / "model.tflite", allow_select_tf_ops=tflite_select_tf_ops)
+            path = export_tflite(model, out_dir / "model.tflite", allow_select_tf_ops=tflite_select_tf_ops,
+                                 batch_size=tflite_batch_size)
             try:
-                outputs = run_tflite(path, sample_inputs, input_names(model))
+                outputs = _run_tflite_in_groups(path, sample_inputs, input_names(model), tflite_batch_size)
             except RuntimeError as err:
                 if "Flex" not in str(err):
                     raise
@@ -269,5 +291,7 @@ def export_all(model: keras.Model, out_dir: str | Path, sample_inputs: Sequence[
                 continue
         diff = check_parity(reference, [np.asarray(o) for o in outputs], atol, what=fmt)
         report["formats"][fmt] = {"path": str(path), "max_abs_diff": diff}
+        if fmt == "tflite" and tflite_batch_size is not None:
+            report["formats"][fmt]["batch_size"] = int(tflite_batch_size)
     (out_dir / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -68,7 +68,7 @@ class ForecastingApp(App):
     splits = ("test", "validation")
     predict_command = "forecast"
     export_formats = ("keras", "saved_model", "onnx", "tflite")
-    default_export_formats = ("keras", "saved_model")
+    default_export_formats = ("keras", "saved_model", "onnx", "tflite")
     # What the trained network was built for: a finished run cannot read other values of these.
     fixed_settings = ("data.input_length", "data.horizon", "data.features", "data.columns", "data.target",
                       "data.id_column")

@@ -6,8 +6,12 @@ so a consumer needs no preprocessing state (a long-format run, with a scaler per
 the scaled model and `series_scalers.json` instead). Parity against Keras is checked on test
 windows (`common.export.export_all`, written to parity.json). TensorFlow backend only.
 
-    python -m apps.timeseries.export --run-dir runs/forecast            # keras + SavedModel
-    python -m apps.timeseries.export --run-dir runs/forecast --formats keras saved_model onnx
+TFLite takes one window per call (batch fixed to 1, `TFLITE_BATCH`): the on-device use, and the only
+form in which a Keras LSTM/GRU forecaster converts to builtin ops (over a free batch axis the
+converter rejects its TensorList). Quantile forecasts keep their axis in every format.
+
+    python -m apps.timeseries.export --run-dir runs/forecast            # keras, SavedModel, ONNX, TFLite
+    python -m apps.timeseries.export --run-dir runs/forecast --formats saved_model onnx
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import numpy as np
 
 from apps.timeseries.data import Scaler
 from common.cli import export_main
+
+TFLITE_BATCH = 1
 
 
 def raw_scale_model(model, scaler: Scaler):
@@ -43,7 +49,7 @@ def export_run(run, out: Path, formats, num_examples: int) -> dict:
     splits = make_splits(load_series(run.cfg.data), run.cfg.data)
     raw = raw_scale_model(run.model, scaler)
     sample = scaler.inverse(splits.test.x[:num_examples].astype(np.float64)).astype(np.float32)
-    return export_all(raw, out, [sample], formats=tuple(formats))
+    return export_all(raw, out, [sample], formats=tuple(formats), tflite_batch_size=TFLITE_BATCH)
 
 
 def _export_panel(run, out: Path, formats, num_examples: int) -> dict:
@@ -56,7 +62,8 @@ def _export_panel(run, out: Path, formats, num_examples: int) -> dict:
     splits = make_panel_splits(load_panel(run.cfg.data), run.cfg.data)
     write_json(out / "series_scalers.json", {"id_column": run.state["id_column"], "target": run.state["target"],
                                              "scalers": {i: info["scaler"] for i, info in run.state["series"].items()}})
-    report = export_all(run.model, out, [splits.test.x[:num_examples]], formats=tuple(formats))
+    report = export_all(run.model, out, [splits.test.x[:num_examples]], formats=tuple(formats),
+                        tflite_batch_size=TFLITE_BATCH)
     return {**report, "scaled_inputs": "each series scaled with series_scalers.json; outputs likewise"}
 
 

@@ -36,10 +36,44 @@ def test_tiny_train_evaluate_forecast_export(tmp_path, capsys):
 
     _check_forecast_refusals(run, tmp_path, capsys)
 
-    assert export.main(["--run-dir", str(run), "--out", str(tmp_path / "export"), "--formats", "saved_model"]) == 0
+    # The default formats (keras, SavedModel, ONNX, TFLite), each within 1e-4 of Keras on the quantile forecast.
+    assert export.main(["--run-dir", str(run), "--out", str(tmp_path / "export"), "--num-examples", "3"]) == 0
     parity = json.loads((tmp_path / "export" / "export.json").read_text())
-    assert parity["formats"]["saved_model"]["max_abs_diff"] <= 1e-4
+    assert set(parity["formats"]) == {"keras", "saved_model", "onnx", "tflite"}
+    assert all(f["max_abs_diff"] <= 1e-4 for f in parity["formats"].values()), parity["formats"]
+    assert parity["formats"]["tflite"]["batch_size"] == 1
+    _check_exported_quantile_forecast(run, tmp_path / "export")
     check_app_contract("forecasting", run, tmp_path, capsys, export=False)  # exported above through the CLI
+
+
+def _check_exported_quantile_forecast(run, out):
+    """The exported files themselves, fed raw values: the quantile axis is there and matches Keras."""
+    from apps.timeseries.data import load_series, make_splits
+    from common.config import load_config
+    from common.export import run_onnx, run_tflite
+    from apps.timeseries.config import Config
+
+    cfg = load_config(Config, run / "config.json")
+    window = make_splits(load_series(cfg.data), cfg.data).test.x[:1].astype(np.float32)
+    import keras
+
+    scaled = keras.models.load_model(out / "model.keras", compile=False)
+    raw = 300.0 + 20.0 * window  # any raw-scale window
+    expected = np.asarray(scaled(raw))
+    assert expected.shape == (1, 8, 1, 3)  # [batch, horizon, channels, quantiles 0.1/0.5/0.9]
+    np.testing.assert_allclose(run_onnx(out / "model.onnx", [raw])[0], expected, atol=1e-4)
+    np.testing.assert_allclose(run_tflite(out / "model.tflite", [raw], ["window"])[0], expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["lstm"])
+def test_recurrent_forecaster_exports_to_tflite_and_onnx(tmp_path, kind):
+    # A Keras LSTM over a free batch axis has no builtin-ops TFLite form; the forecaster's fixed batch does.
+    run = tmp_path / "run"
+    assert train.main(["--config", "tiny", "--set", f"model.kind={kind}", "--run-dir", str(run)]) == 0
+    assert export.main(["--run-dir", str(run), "--formats", "tflite", "onnx", "--num-examples", "3"]) == 0
+    parity = json.loads((run / "export" / "export.json").read_text())
+    assert parity["num_examples"] == 3 and parity["formats"]["tflite"]["batch_size"] == 1
+    assert all(f["max_abs_diff"] <= 1e-4 for f in parity["formats"].values()), parity["formats"]
 
 
 def test_model_beats_naive_on_seasonal_series(tmp_path):
