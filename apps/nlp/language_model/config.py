@@ -133,7 +133,9 @@ PRESETS = {
                           clipnorm=0.25, early_stopping_patience=0),
     ),
     # Under an hour on 2 CPU cores under JAX: a 512-unit LSTM (projected to the tied 256-d embedding)
-    # for seven passes (~470 s each; six gave test perplexity 111.6). A wider recurrence costs little here (1x512 trains at 0.71x the
+    # with a cosine planned over seven passes (~490 s each, so the 57-minute budget
+    # ends it after six on 2 cores: test perplexity 108.8, 51 minutes in all; the cosine over exactly six
+    # scored 111.6). A wider recurrence costs little here (1x512 trains at 0.71x the
     # tokens/s of 1x256: the softmax and embedding dominate) and learns more per pass: validation
     # perplexity 151 after 3 of 6 epochs against 170 after 3 of 8 for 1x256 (dropout 0.2, which
     # reached test 122.5 after 7 epochs with training loss 4.43 against validation 4.88, overfitting),
