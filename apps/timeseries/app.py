@@ -78,14 +78,12 @@ class ForecastingApp(App):
                       "data.id_column")
 
     def validate(self, cfg: Config) -> None:
+        from apps.timeseries.data import check_source_path
         from common.errors import ConfigError
 
         super().validate(cfg)
         data, model = cfg.data, cfg.model
-        if data.path and data.source in ("co2", "sunspots"):  # never train on the bundled series by mistake
-            raise ConfigError(f"data.path={data.path!r} is read only by data.source=csv or tslib, and "
-                              f"data.source={data.source!r} ignores it; add --set data.source=csv "
-                              f"(or tslib for the ETT/benchmark files)")
+        check_source_path(data)
         covariates = data.calendar or data.past_covariates or data.future_covariates
         if covariates and model.decoder == "rmf" and model.kind in ("segrnn", "auto"):
             raise ConfigError("model.decoder=rmf takes no covariates; use --set model.decoder=pmf, or drop "
@@ -102,9 +100,6 @@ class ForecastingApp(App):
         from apps.timeseries.panel import id_column_name, is_long
         from common.errors import ConfigError
 
-        if data.source == "synthetic_panel" and data.path:
-            raise ConfigError(f"data.path={data.path!r} is not read by data.source=synthetic_panel (it generates its "
-                              f"series); use data.source=csv with data.id_column to read a long-format file")
         if data.id_column and data.source not in ("csv", "synthetic_panel"):
             raise ConfigError(f"data.id_column={data.id_column!r} reads a long-format CSV (id, date, value rows), but "
                               f"data.source={data.source!r} is wide; use --set data.source=csv, or drop data.id_column")

@@ -211,20 +211,29 @@ def synthetic_panel_frame(num_series: int = 6, length: int = 720, seed: int = 0,
     return pd.concat(parts, ignore_index=True)
 
 
+def check_source_path(cfg: DataConfig) -> None:
+    """A `data.path` with a source that reads no file (bundled or generated series) is refused: never
+    train on other data while the user believes it is their file. The app checks it before any data
+    loads; `read_frame` again for library callers."""
+    if not cfg.path:
+        return
+    if cfg.source == "synthetic_panel":
+        raise ConfigError(f"data.path={cfg.path!r} is not read by data.source=synthetic_panel (it generates its "
+                          f"series); use data.source=csv with data.id_column to read a long-format file")
+    if cfg.source in ("co2", "sunspots"):
+        raise ConfigError(f"data.path={cfg.path!r} is read only by data.source=csv or tslib, and "
+                          f"data.source={cfg.source!r} ignores it; add --set data.source=csv "
+                          f"(or tslib for the ETT/benchmark files)")
+
+
 def read_frame(cfg: DataConfig) -> tuple[pd.DataFrame, str]:
     """The raw table and a display name for the configured source."""
+    check_source_path(cfg)
     if cfg.source == "synthetic_panel":
-        if cfg.path:
-            raise ConfigError(f"data.path={cfg.path!r} is not read by data.source=synthetic_panel (it generates its "
-                              f"series); use data.source=csv with data.id_column to read a long-format file")
         return synthetic_panel_frame(cfg.panel_series, cfg.panel_length, id_column=cfg.id_column or "id",
                                      date_column=cfg.date_column or "date",
                                      value_column=cfg.target or "value"), "synthetic_panel"
     if cfg.source in ("co2", "sunspots"):
-        if cfg.path:  # never train on the bundled series while the user believes it is their file
-            raise ConfigError(f"data.path={cfg.path!r} is read only by data.source=csv or tslib, and "
-                             f"data.source={cfg.source!r} ignores it; add --set data.source=csv "
-                             f"(or tslib for the ETT/benchmark files)")
         return _statsmodels_frame(cfg.source), cfg.source
     path = resolve_path(cfg.path)
     try:
