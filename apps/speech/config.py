@@ -104,6 +104,9 @@ class AugmentConfig:
     # last one), so the recurrent state learns to let go of earlier words and the step model can run
     # on a live stream without resets (continuous recall 0.93 / 0.87 against 0.25, 2 seeds; docs/results.md)
     prefix_clips: int = 0
+    # vocal-tract-length perturbation: each training clip's frequency axis scaled by a random factor
+    # in [1 - freq_warp, 1 + freq_warp] (apps.speech.features.FrequencyWarp); 0 disables
+    freq_warp: float = 0.0
     freq_masks: int = 2  # SpecAugment frequency masks per example
     freq_mask_width: int = 6  # maximum width of each frequency mask (bins)
     time_masks: int = 2  # SpecAugment time masks per example
@@ -114,6 +117,7 @@ class AugmentConfig:
         checks = [("noise_probability", 0.0 <= self.noise_probability <= 1.0, "in [0, 1]"),
                   ("reverb_probability", 0.0 <= self.reverb_probability <= 1.0, "in [0, 1]"),
                   ("prefix_clips", self.prefix_clips >= 0, ">= 0 (0 disables)"),
+                  ("freq_warp", 0.0 <= self.freq_warp < 0.5, "in [0, 0.5) (0 disables)"),
                   ("lowpass_probability", 0.0 <= self.lowpass_probability <= 1.0, "in [0, 1]"),
                   ("lowpass_hz_range", len(tuple(self.lowpass_hz_range)) == 2
                    and 100.0 <= tuple(self.lowpass_hz_range)[0] <= tuple(self.lowpass_hz_range)[1],

@@ -307,3 +307,73 @@ class SpecAugment(keras.layers.Layer):
         config.update(freq_masks=self.freq_masks, freq_mask_width=self.freq_mask_width,
                       time_masks=self.time_masks, time_mask_width=self.time_mask_width, seed=self.seed)
         return config
+
+
+@keras.saving.register_keras_serializable(package="speech")
+class FrequencyWarp(keras.layers.Layer):
+    """Vocal-tract-length perturbation (Jaitly & Hinton 2013) on log-mel features; identity at inference.
+
+    Each training example's frequency axis is scaled by a random factor `alpha` in
+    `[1 - max_warp, 1 + max_warp]`: the value at output frequency `g` is read at `g / alpha`
+    (piecewise linear, so that from `boundary * upper_edge_hertz` up the top band still maps onto
+    itself), linearly interpolated between mel bins. A longer or shorter vocal tract moves every
+    formant by about the same factor, which is what this imitates; the time axis is untouched.
+
+    Args:
+        num_mel_bins, lower_edge_hertz, upper_edge_hertz: the mel filterbank of the features
+            (`LogMelSpectrogram`'s), so bin centres can be mapped to Hz.
+        max_warp: largest relative change of the frequency scale (0 disables).
+        boundary: fraction of `upper_edge_hertz` above which the warp bends back to the identity.
+        seed: seed of the layer's random generator.
+
+    Input/output shape: `[batch, frames, num_mel_bins]` log-mel features (not MFCCs).
+    """
+
+    def __init__(self, num_mel_bins: int, lower_edge_hertz: float, upper_edge_hertz: float,
+                 max_warp: float = 0.1, boundary: float = 0.8, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= max_warp < 1.0:
+            raise ValueError(f"max_warp must be in [0, 1), got {max_warp}")
+        self.num_mel_bins = int(num_mel_bins)
+        self.lower_edge_hertz = float(lower_edge_hertz)
+        self.upper_edge_hertz = float(upper_edge_hertz)
+        self.max_warp = float(max_warp)
+        self.boundary = float(boundary)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        edges = np.linspace(_hz_to_mel(self.lower_edge_hertz), _hz_to_mel(self.upper_edge_hertz), self.num_mel_bins + 2)
+        self._mel_low = float(edges[0])
+        self._mel_step = float(edges[1] - edges[0])
+        self._centres_hz = (700.0 * np.expm1(edges[1:-1] / 1127.0)).astype(np.float32)  # [bins]
+
+    def source_bins(self, alpha):
+        """Fractional source bin `[batch, bins]` each output bin reads for warp factors `alpha [batch, 1]`."""
+        g = ops.convert_to_tensor(self._centres_hz)[None, :]
+        upper = self.upper_edge_hertz
+        knee = self.boundary * upper * ops.minimum(alpha, 1.0)  # output frequency where the bend starts
+        below = g / alpha
+        above = knee / alpha + (g - knee) * (upper - knee / alpha) / (upper - knee)
+        source_hz = ops.where(g < knee, below, above)
+        mel = 1127.0 * ops.log1p(source_hz / 700.0)
+        return ops.clip((mel - self._mel_low) / self._mel_step - 1.0, 0.0, self.num_mel_bins - 1.0)
+
+    def call(self, inputs, training=None):
+        if not training or self.max_warp == 0.0:
+            return inputs
+        batch = ops.shape(inputs)[0]
+        alpha = keras.random.uniform((batch, 1), 1.0 - self.max_warp, 1.0 + self.max_warp, seed=self.seed_generator)
+        source = self.source_bins(alpha)  # [batch, bins_out]
+        bins = ops.arange(self.num_mel_bins, dtype="float32")[None, :, None]  # [1, bins_in, 1]
+        # Linear interpolation as a [batch, bins_in, bins_out] matrix (a triangle around each source position).
+        weights = ops.maximum(0.0, 1.0 - ops.abs(bins - source[:, None, :]))
+        return ops.einsum("btm,bmn->btn", ops.cast(inputs, "float32"), weights)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_mel_bins=self.num_mel_bins, lower_edge_hertz=self.lower_edge_hertz,
+                      upper_edge_hertz=self.upper_edge_hertz, max_warp=self.max_warp, boundary=self.boundary,
+                      seed=self.seed)
+        return config

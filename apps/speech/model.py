@@ -18,8 +18,8 @@ import keras
 import numpy as np
 
 from apps.speech.config import AugmentConfig, FeatureConfig, ModelConfig
-from apps.speech.features import (CausalMeanNormalization, ClipMeanNormalization, LogMelSpectrogram,
-                                  RunningMeanNormalization, SpecAugment)
+from apps.speech.features import (CausalMeanNormalization, ClipMeanNormalization, FrequencyWarp,
+                                  LogMelSpectrogram, RunningMeanNormalization, SpecAugment)
 from common.layers import AttentionPooling, RecurrentStack, StreamingAttentionPooling, build_streaming_step_model
 from common.errors import UsageError
 
@@ -76,6 +76,12 @@ def build_model(cfg: ModelConfig, features: FeatureConfig, augment: AugmentConfi
     audio = keras.Input((num_samples,), name="audio")
     frontend = make_frontend(features, sample_rate)
     x = frontend(audio)  # [batch, frames, bins]
+    if augment.freq_warp > 0:  # training only, so inference, export and the step model never see it
+        if features.kind != "log_mel":
+            raise UsageError("augment.freq_warp warps log-mel bins; it needs features.kind=log_mel "
+                             "(or set augment.freq_warp=0)")
+        x = FrequencyWarp(frontend.num_mel_bins, frontend.lower_edge_hertz, frontend.upper_edge_hertz,
+                          max_warp=augment.freq_warp, seed=seed, name="freq_warp")(x)
     # Per-bin standardisation, adapted on training audio before fit: frame-wise, so it streams.
     x = keras.layers.Normalization(axis=-1, name="normalization")(x)
     if features.clip_mean_norm == "on" and cfg.architecture == "streaming":

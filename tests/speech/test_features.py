@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from apps.speech.config import PRESETS
-from apps.speech.features import (CausalMeanNormalization, ClipMeanNormalization, LogMelSpectrogram,
+from apps.speech.features import (CausalMeanNormalization, ClipMeanNormalization, FrequencyWarp, LogMelSpectrogram,
                                   RunningMeanNormalization, SpecAugment, num_frames)
 from apps.speech.model import LastSteps, adapt_normalization, build_model, build_streaming_model, stream_clip
 
@@ -67,6 +67,27 @@ def test_spec_augment_masks_only_in_training():
     np.testing.assert_array_equal(np.asarray(layer(features, training=False)), features)
     masked = np.asarray(layer(features, training=True))
     assert masked.shape == features.shape and (masked != features).any()
+
+
+def test_frequency_warp_moves_formants_by_the_factor_and_is_identity_at_inference():
+    layer = FrequencyWarp(40, 20.0, 7600.0, max_warp=0.2, seed=0)
+    centres = layer._centres_hz
+    for alpha in (0.85, 1.0, 1.15):
+        source = np.asarray(layer.source_bins(np.array([[alpha]], "float32")))[0]
+        # Below the knee, output bin i reads the bin whose centre is at centre_i / alpha.
+        low = (centres < 0.8 * 7600.0 * min(alpha, 1.0)) & (source > 0)  # (the lowest bins clip at bin 0)
+        read_hz = 700.0 * np.expm1((layer._mel_low + (source + 1.0) * layer._mel_step) / 1127.0)
+        np.testing.assert_allclose(read_hz[low], centres[low] / alpha, rtol=1e-4)
+        assert np.all(np.diff(source) > 0) and source[-1] <= 39.0  # monotone, top band kept
+    features = np.zeros((16, 7, 40), "float32")
+    features[:, :, 12] = 1.0  # one "formant" at bin 12
+    warped = np.asarray(layer(features, training=True))
+    peaks = warped[:, 0].argmax(-1)
+    assert len(set(peaks.tolist())) > 1 and np.all(np.abs(peaks - 12) <= 3)  # moved, by at most 20 %
+    np.testing.assert_allclose(warped[:, 0].sum(-1), 1.0, atol=0.3)  # energy moved, not made
+    np.testing.assert_array_equal(np.asarray(layer(features, training=False)), features)
+    copy = FrequencyWarp.from_config(layer.get_config())
+    assert copy.max_warp == 0.2 and copy.num_mel_bins == 40
 
 
 @pytest.mark.parametrize("architecture", ["crnn", "attention_rnn", "streaming"])
