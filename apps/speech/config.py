@@ -79,6 +79,9 @@ class FeatureConfig:
     # (streaming model: 0.603 real with 0.3 s against 0.577 without, 3 seeds each, within the noise).
     clip_mean_norm: Literal["auto", "on", "causal", "running", "off"] = "auto"
     mean_norm_seconds: float = 0.3  # time constant of clip_mean_norm=running
+    # "pcen": trainable per-channel energy normalisation (apps.speech.features.PCEN; Wang et al. 2017,
+    # smoother time constant 0.4 s) in place of the log of the mel energies; log_mel only; streams.
+    compression: Literal["log", "pcen"] = "log"
 
     def __post_init__(self):
         # Cross-field rules (fft_length >= frame_length, ...) are checked by LogMelSpectrogram at build time.

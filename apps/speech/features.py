@@ -9,6 +9,7 @@
 - `ClipMeanNormalization`: per-clip mean subtraction over time (channel normalisation);
   `CausalMeanNormalization`: the same with the mean of the frames so far, for streaming;
   `RunningMeanNormalization`: an exponential moving average instead, which forgets (streams too).
+- `PCEN`: trainable per-channel energy normalisation in place of the log (streams, state = the smoother).
 - `SpecAugment`: time/frequency masks, active only when `training=True`.
 
 Only `keras.ops` is used (STFT via `keras.ops.stft`), so TF and JAX run the same code.
@@ -250,6 +251,80 @@ class RunningMeanNormalization(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(time_constant_frames=self.time_constant_frames)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="speech")
+class PCEN(keras.layers.Layer):
+    """Per-channel energy normalisation (Wang et al. 2017), trainable, in place of the log.
+
+    Takes log-mel features `x = log(E + 1e-6)` and returns, per bin,
+    `(E / (floor + M)^alpha + delta)^r - delta^r` with `M_t = (1 - s) M_{t-1} + s E_t` a causal
+    smoother of the energy over `time_constant_frames` (`s = 1 - exp(-1 / time_constant_frames)`)
+    and `M_{-1} = E_0`. Dividing by the smoothed energy is an automatic gain control per channel
+    (loudness and a microphone's colouring move `E` and `M` alike); the root compresses what is
+    left. `alpha`, `delta` and `r` are trained per bin in the log domain, as in the paper
+    (initial 0.98, 2, 0.5; `alpha` and `r` kept at or below 1).
+
+    The smoother is one matrix product per call (no loop), so it exports to TFLite/ONNX builtins
+    and streams: call with `[x, M [batch, bins]]` to continue a stream, which returns `[y, new_M]`;
+    an all-zero `M` (a fresh stream) starts from `M_{-1} = E_0`, as the whole-clip call does.
+
+    Input/output shape: `[batch, frames, bins]`.
+    """
+
+    def __init__(self, time_constant_frames: float = 40.0, alpha: float = 0.98, delta: float = 2.0,
+                 root: float = 0.5, floor: float = 1e-6, **kwargs):
+        super().__init__(**kwargs)
+        if not time_constant_frames > 0:
+            raise ValueError(f"time_constant_frames must be > 0, got {time_constant_frames}")
+        if not (0 < alpha <= 1 and delta > 0 and 0 < root <= 1 and floor > 0):
+            raise ValueError(f"need 0 < alpha <= 1, delta > 0, 0 < root <= 1, floor > 0; got {alpha}, {delta}, {root}, {floor}")
+        self.time_constant_frames = float(time_constant_frames)
+        self.alpha, self.delta, self.root, self.floor = float(alpha), float(delta), float(root), float(floor)
+
+    def build(self, input_shape):
+        shape = input_shape[0] if isinstance(input_shape[0], (list, tuple)) else input_shape
+        bins = int(shape[-1])
+        const = keras.initializers.Constant
+        self.log_alpha = self.add_weight(name="log_alpha", shape=(bins,), initializer=const(np.log(self.alpha)))
+        self.log_delta = self.add_weight(name="log_delta", shape=(bins,), initializer=const(np.log(self.delta)))
+        self.log_root = self.add_weight(name="log_root", shape=(bins,), initializer=const(np.log(self.root)))
+
+    def _weights(self, frames: int):
+        s = 1.0 - np.exp(-1.0 / self.time_constant_frames)
+        lag = np.arange(frames)[:, None] - np.arange(frames)[None, :]  # t - u
+        mix = np.where(lag >= 0, s * (1.0 - s) ** np.maximum(lag, 0), 0.0).astype("float32")  # [t, u]
+        carry = ((1.0 - s) ** np.arange(1, frames + 1)).astype("float32")[None, :, None]  # weight of M_{-1}
+        return mix, carry
+
+    def call(self, inputs):
+        streaming = isinstance(inputs, (list, tuple))
+        x, previous = inputs if streaming else (inputs, None)
+        x = ops.cast(x, "float32")
+        energy = ops.exp(x)
+        first = energy[:, :1, :]  # [batch, 1, bins]
+        start = first if previous is None else ops.where(previous[:, None, :] > 0, previous[:, None, :], first)
+        mix, carry = self._weights(x.shape[1])
+        smooth = ops.matmul(ops.convert_to_tensor(mix), energy) + ops.convert_to_tensor(carry) * start
+        alpha = ops.minimum(ops.exp(self.log_alpha), 1.0)
+        delta = ops.exp(self.log_delta)
+        root = ops.minimum(ops.exp(self.log_root), 1.0)
+        gained = energy * ops.exp(-alpha * ops.log(self.floor + smooth))
+        y = ops.exp(root * ops.log(gained + delta)) - ops.exp(root * ops.log(delta))
+        if not streaming:
+            return y
+        return [y, smooth[:, -1, :]]
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, (list, tuple)) and isinstance(input_shape[0], (list, tuple)):
+            return [tuple(input_shape[0]), tuple(input_shape[1])]
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(time_constant_frames=self.time_constant_frames, alpha=self.alpha, delta=self.delta,
+                      root=self.root, floor=self.floor)
         return config
 
 

@@ -18,10 +18,12 @@ import keras
 import numpy as np
 
 from apps.speech.config import AugmentConfig, FeatureConfig, ModelConfig
-from apps.speech.features import (CausalMeanNormalization, ClipMeanNormalization, FrequencyWarp,
+from apps.speech.features import (PCEN, CausalMeanNormalization, ClipMeanNormalization, FrequencyWarp,
                                   LogMelSpectrogram, RunningMeanNormalization, SpecAugment)
 from common.layers import AttentionPooling, RecurrentStack, StreamingAttentionPooling, build_streaming_step_model
 from common.errors import UsageError
+
+PCEN_SECONDS = 0.4  # time constant of the PCEN smoother (Wang et al.'s s = 0.025 at a 10 ms hop)
 
 
 @keras.saving.register_keras_serializable(package="speech")
@@ -65,7 +67,13 @@ def adapt_normalization(model: keras.Model, audio: np.ndarray, batch_size: int =
     """Sets the per-bin feature mean/variance from training audio (preprocessing state kept in the model)."""
     frontend = model.get_layer("frontend")
     norm = model.get_layer("normalization")
-    feats = np.concatenate([np.asarray(frontend(audio[i:i + batch_size])) for i in range(0, len(audio), batch_size)])
+    pcen = model.get_layer("pcen") if "pcen" in {layer.name for layer in model.layers} else None
+
+    def features(batch):
+        x = frontend(batch)
+        return np.asarray(pcen(x) if pcen is not None else x)
+
+    feats = np.concatenate([features(audio[i:i + batch_size]) for i in range(0, len(audio), batch_size)])
     norm.adapt(feats)  # statistics over examples and frames, per bin
 
 
@@ -82,6 +90,11 @@ def build_model(cfg: ModelConfig, features: FeatureConfig, augment: AugmentConfi
                              "(or set augment.freq_warp=0)")
         x = FrequencyWarp(frontend.num_mel_bins, frontend.lower_edge_hertz, frontend.upper_edge_hertz,
                           max_warp=augment.freq_warp, seed=seed, name="freq_warp")(x)
+    if features.compression == "pcen":
+        if features.kind != "log_mel":
+            raise UsageError("features.compression=pcen replaces the log of mel energies; it needs "
+                             "features.kind=log_mel (or set features.compression=log)")
+        x = PCEN(time_constant_frames=PCEN_SECONDS * sample_rate / features.frame_step, name="pcen")(x)
     # Per-bin standardisation, adapted on training audio before fit: frame-wise, so it streams.
     x = keras.layers.Normalization(axis=-1, name="normalization")(x)
     if features.clip_mean_norm == "on" and cfg.architecture == "streaming":
@@ -202,6 +215,7 @@ def build_streaming_model(model: keras.Model, chunk_frames: int, batch_size: int
 
     Inputs: `audio_chunk [batch, chunk_frames * frame_step]`, `audio_context [batch, fft_length - frame_step]`
     (the previous samples the next frames overlap with; zeros at the start), with
+    `features.compression=pcen` its smoothed energy `pcen_smoother [batch, bins]`, with
     `features.clip_mean_norm=causal` the running feature sum `mean_norm_sum [batch, bins]` and
     frame count `mean_norm_count [batch, 1]` (with `running`: the moving average `mean_norm_running
     [batch, bins]`), the recurrent states `state_i [batch, width]`, and with
@@ -231,18 +245,32 @@ def build_streaming_model(model: keras.Model, chunk_frames: int, batch_size: int
     states = [keras.Input((w,), batch_size=batch_size, name=f"state_{i}") for i, w in enumerate(stack.state_shapes())]
     joined = keras.layers.Concatenate(axis=1, name="join_context")([context, chunk])  # [batch, context + chunk]
     x = step_frontend(joined)  # [batch, chunk_frames, bins]
+    norm_states, new_norm_states = [], []  # inputs and outputs of the stateful feature layers, in order
+    if "pcen" in names:  # the smoothed energy per bin
+        smoother = keras.Input((x.shape[-1],), batch_size=batch_size, name="pcen_smoother")
+        pcen = model.get_layer("pcen")
+        config = pcen.get_config()
+        config.update(name="pcen_step")
+        step_pcen = PCEN.from_config(config)
+        x, new_smoother = step_pcen([x, smoother])
+        step_pcen.set_weights(pcen.get_weights())
+        norm_states.append(smoother)
+        new_norm_states.append(new_smoother)
     x = model.get_layer("normalization")(x)
-    norm_states, new_norm_states = [], []
     if "causal_mean_norm" in names:  # running sum and frame count of the features so far
-        norm_states = [keras.Input((x.shape[-1],), batch_size=batch_size, name="mean_norm_sum"),
-                       keras.Input((1,), batch_size=batch_size, name="mean_norm_count")]
+        sums = [keras.Input((x.shape[-1],), batch_size=batch_size, name="mean_norm_sum"),
+                keras.Input((1,), batch_size=batch_size, name="mean_norm_count")]
         # A fresh instance (the layer has no weights): Keras cannot rerun one layer object under a new input structure.
-        x, *new_norm_states = CausalMeanNormalization(name="causal_mean_norm_step")([x] + norm_states)
+        x, *new_sums = CausalMeanNormalization(name="causal_mean_norm_step")([x] + sums)
+        norm_states += sums
+        new_norm_states += new_sums
     elif "running_mean_norm" in names:  # the moving average per bin
-        norm_states = [keras.Input((x.shape[-1],), batch_size=batch_size, name="mean_norm_running")]
+        running = keras.Input((x.shape[-1],), batch_size=batch_size, name="mean_norm_running")
         config = model.get_layer("running_mean_norm").get_config()
         config.update(name="running_mean_norm_step")
-        x, *new_norm_states = RunningMeanNormalization.from_config(config)([x] + norm_states)
+        x, new_running = RunningMeanNormalization.from_config(config)([x, running])
+        norm_states.append(running)
+        new_norm_states.append(new_running)
     x = model.get_layer("frame_projection")(x)
     step = build_streaming_step_model(stack, x.shape[-1], chunk_size=chunk_frames, batch_size=batch_size,
                                       name="recurrent_step")

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from apps.speech.config import PRESETS
-from apps.speech.features import (CausalMeanNormalization, ClipMeanNormalization, FrequencyWarp, LogMelSpectrogram,
+from apps.speech.features import (PCEN, CausalMeanNormalization, ClipMeanNormalization, FrequencyWarp, LogMelSpectrogram,
                                   RunningMeanNormalization, SpecAugment, num_frames)
 from apps.speech.model import LastSteps, adapt_normalization, build_model, build_streaming_model, stream_clip
+from common.errors import UsageError
 
 RNG = np.random.default_rng(0)
 AUDIO = (0.1 * RNG.standard_normal((2, 4000))).astype("float32")  # 0.25 s at 16 kHz
@@ -104,18 +105,20 @@ def test_architectures_shapes_and_train_step(architecture):
         assert np.isfinite(model.train_on_batch(AUDIO, np.array([0, 1])))
 
 
-@pytest.mark.parametrize("mean_norm,readout", [("auto", "last"), ("causal", "last"), ("running", "attention")])
-def test_streaming_step_model_equals_full_model(mean_norm, readout):
+@pytest.mark.parametrize("mean_norm,readout,compression", [("auto", "last", "log"), ("causal", "last", "pcen"),
+                                                         ("running", "attention", "log")])
+def test_streaming_step_model_equals_full_model(mean_norm, readout, compression):
     cfg = PRESETS["tiny"]
     model = build_model(dataclasses.replace(cfg.model, architecture="streaming", units=(6, 4), streaming_readout=readout),
-                        dataclasses.replace(cfg.features, clip_mean_norm=mean_norm), cfg.augment, num_classes=4,
-                        clip_seconds=0.25)
+                        dataclasses.replace(cfg.features, clip_mean_norm=mean_norm, compression=compression),
+                        cfg.augment, num_classes=4, clip_seconds=0.25)
     adapt_normalization(model, AUDIO)
     step = build_streaming_model(model, chunk_frames=5)
     assert step.inputs[0].shape == (1, 800)
     input_names = [t.name.split(":")[0] for t in step.inputs]
     assert ("mean_norm_sum" in input_names) == (mean_norm == "causal")
     assert ("mean_norm_running" in input_names) == (mean_norm == "running")
+    assert ("pcen_smoother" in input_names) == (compression == "pcen")
     assert ("attention_sum" in input_names) == (readout == "attention")
     np.testing.assert_allclose(stream_clip(step, AUDIO[1:2]), np.asarray(model(AUDIO[1:2])), atol=1e-5)
     with pytest.raises(ValueError, match="not a multiple"):
@@ -187,6 +190,32 @@ def test_running_mean_norm_is_a_causal_moving_average_and_streams():
     np.testing.assert_allclose(shifted[:, -1], 0.0, atol=1e-4)
     assert np.abs(shifted[:, 0]).max() > 0.1  # but not at once: it only uses the past
     assert RunningMeanNormalization.from_config(layer.get_config()).time_constant_frames == 3.0
+
+
+def test_pcen_matches_its_recurrence_cancels_gain_and_streams():
+    energy = np.exp(RNG.standard_normal((2, 12, 5))).astype("float32")
+    layer = PCEN(time_constant_frames=3.0)
+    full = np.asarray(layer(np.log(energy)))
+    s, smooth, expected = 1 - np.exp(-1 / 3.0), energy[:, 0].astype("float64"), np.empty_like(energy)
+    for t in range(12):  # M_t = (1 - s) M_{t-1} + s E_t from M_{-1} = E_0; (E / M^0.98 + 2)^0.5 - 2^0.5
+        smooth = (1 - s) * smooth + s * energy[:, t]
+        expected[:, t] = np.sqrt(energy[:, t] / (1e-6 + smooth) ** 0.98 + 2.0) - np.sqrt(2.0)
+    np.testing.assert_allclose(full, expected, rtol=1e-4, atol=1e-5)
+    state, pieces = np.zeros((2, 5), "float32"), []
+    for start in range(0, 12, 4):  # three chunks carry the smoother; zeros start the stream like a whole clip
+        y, state = (np.asarray(t) for t in layer([np.log(energy[:, start:start + 4]), state]))
+        pieces.append(y)
+    np.testing.assert_allclose(np.concatenate(pieces, axis=1), full, rtol=1e-5, atol=1e-6)
+    # Automatic gain control: 40 dB louder changes the output by only the 2% of the gain alpha leaves.
+    louder = np.asarray(layer(np.log(energy * 1e4)))
+    assert np.abs(louder - full).max() < 0.3 * np.abs(full).max()
+    assert np.abs(np.sqrt(energy * 1e4 + 2) - np.sqrt(energy + 2)).max() > 10  # the plain root would not
+    assert [w.shape for w in layer.weights] == [(5,), (5,), (5,)]  # alpha, delta, r per bin, trainable
+    assert PCEN.from_config(layer.get_config()).time_constant_frames == 3.0
+    cfg = PRESETS["tiny"]
+    with pytest.raises(UsageError, match="kind=log_mel"):
+        build_model(cfg.model, dataclasses.replace(cfg.features, kind="mfcc", compression="pcen"), cfg.augment,
+                    num_classes=3, clip_seconds=0.25)
 
 
 def test_prefixed_training_model_shares_every_weight():
