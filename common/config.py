@@ -223,8 +223,11 @@ def load_config(cls: type, path: str | Path) -> Any:
     try:
         return from_dict(cls, data, strict=True)
     except ConfigError as err:
+        hint = ("the run dir was written by an older version of the suite, before these settings existed, "
+                "or is damaged" if " missing" in str(err) and "unknown config key" not in str(err)
+                else "the run dir is damaged or from another app")
         raise ConfigError(f"{path} does not hold a complete {cls.__module__.split('.')[-2]} config ({err}); "
-                          f"the run dir is damaged or from another app: retrain or restore it") from None
+                          f"{hint}: retrain or restore it") from None
 
 
 def build_parser(description: str, presets: Mapping[str, Any], run_dir_default: str | None = None) -> argparse.ArgumentParser:

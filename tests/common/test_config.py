@@ -65,6 +65,15 @@ def test_presets_and_round_trip(tmp_path):
         from_dict(Config, {**to_dict(cfg), "extra": 1})
     with pytest.raises(ConfigError, match="not found"):
         load_config(Config, tmp_path / "missing.json")
+    # A run dir from before a field existed names the field and says why it may be missing.
+    old = to_dict(cfg)
+    del old["train"]["epochs"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    with pytest.raises(ConfigError, match=r"\['train.epochs'\] missing.*older version of the suite"):
+        load_config(Config, tmp_path / "old.json")
+    (tmp_path / "foreign.json").write_text(json.dumps({**to_dict(cfg), "extra": 1}))
+    with pytest.raises(ConfigError, match="damaged or from another app"):
+        load_config(Config, tmp_path / "foreign.json")
 
 
 def test_parser_flags():
