@@ -141,6 +141,10 @@ def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
 
 
+class MissingConfigKeys(ConfigError):
+    """A strict `from_dict` found fields absent (a run dir from before they existed, or a damaged one)."""
+
+
 def from_dict(cls: type, data: Mapping, prefix: str = "", strict: bool = False) -> Any:
     """Rebuilds a (nested) config dataclass from `to_dict` output, checking keys and types.
 
@@ -157,7 +161,7 @@ def from_dict(cls: type, data: Mapping, prefix: str = "", strict: bool = False) 
             f"unknown config key(s) {sorted(prefix + k for k in unknown)}; valid: {sorted(prefix + n for n in names)}"
         )
     if strict and names - set(data):
-        raise ConfigError(f"config key(s) {sorted(prefix + k for k in names - set(data))} missing")
+        raise MissingConfigKeys(f"config key(s) {sorted(prefix + k for k in names - set(data))} missing")
     kwargs = {}
     for k, v in data.items():
         tp = hints[k]
@@ -224,8 +228,7 @@ def load_config(cls: type, path: str | Path) -> Any:
         return from_dict(cls, data, strict=True)
     except ConfigError as err:
         hint = ("the run dir was written by an older version of the suite, before these settings existed, "
-                "or is damaged" if " missing" in str(err) and "unknown config key" not in str(err)
-                else "the run dir is damaged or from another app")
+                "or is damaged" if isinstance(err, MissingConfigKeys) else "the run dir is damaged or from another app")
         raise ConfigError(f"{path} does not hold a complete {cls.__module__.split('.')[-2]} config ({err}); "
                           f"{hint}: retrain or restore it") from None
 
