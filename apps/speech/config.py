@@ -36,6 +36,10 @@ class DataConfig:
     validation_percent: float = 10.0  # speaker-hash split when the source has no validation_list.txt
     testing_percent: float = 10.0  # speaker-hash split when the source has no testing_list.txt
     test_speaker: str = ""  # fsdd: hold out this speaker as the test set (leave-one-speaker-out); empty = official split
+    # fsdd: also train on synthetic eSpeak NG speakers saying the digits (synthetic_speakers voices x
+    # synthetic_repeats each; every split of that synthetic set goes to training, validation and test
+    # stay real FSDD), so five real speakers are not the only voices the model knows
+    fsdd_add_synthetic: bool = False
     max_per_class: int = 0  # caps training clips per class (quick experiments); 0 keeps all
     synthetic_speakers: int = 100  # more synthetic voices generalise better but take longer to generate
     synthetic_repeats: int = 3  # utterances of each keyword per synthetic speaker

@@ -320,11 +320,32 @@ def load_fsdd(path: str | Path | None, cfg: DataConfig) -> SpeechData:
     if cfg.max_per_class > 0:
         items["train"] = _cap_per_class(items["train"], cfg.max_per_class, np.random.default_rng(cfg.seed))
     splits = {k: _stack(v, num_samples, cfg.sample_rate) for k, v in items.items()}
+    if cfg.fsdd_add_synthetic:
+        splits["train"] = _concat([splits["train"], _synthetic_digits(cfg)])
     rng = np.random.default_rng(cfg.seed)
     from apps.speech.synth import make_noises
 
     noises = list(make_noises(cfg.sample_rate * 10, rng).values())
     return SpeechData(label_names(cfg), splits["train"], splits["validation"], splits["test"], noises, str(root))
+
+
+def _concat(parts: Sequence[Split]) -> Split:
+    return Split(np.concatenate([p.audio for p in parts]), np.concatenate([p.labels for p in parts]),
+                 sum((p.speakers for p in parts), []), sum((p.paths for p in parts), []))
+
+
+def _synthetic_digits(cfg: DataConfig) -> Split:
+    """Every clip of the synthetic spoken-digit set ("zero" ... "nine" -> labels 0 ... 9) as one split."""
+    from apps.speech.synth import ensure_synthetic_dataset
+
+    root = ensure_synthetic_dataset(list(DIGIT_WORDS), num_speakers=cfg.synthetic_speakers,
+                                    repeats_per_word=cfg.synthetic_repeats, unknown_per_speaker=0,
+                                    silence_clips=0, validation_percent=cfg.validation_percent,
+                                    testing_percent=cfg.testing_percent, seed=cfg.seed)
+    words = dataclasses.replace(cfg, source="synthetic", words=DIGIT_WORDS, include_silence=False,
+                                include_unknown=False, max_per_class=0)
+    data = load_speech_commands_folder(root, words, list(DIGIT_WORDS))
+    return _concat([data.train, data.validation, data.test])
 
 
 # ---------------------------------------------------------------- tfds
@@ -397,7 +418,7 @@ def load_eval_data(path: str | Path, cfg: DataConfig, labels: Sequence[str], spl
     fsdd_root = root / "recordings" if (root / "recordings").is_dir() else root
     is_fsdd = any(FSDD_NAME.match(p.name) for p in fsdd_root.iterdir()) if fsdd_root.is_dir() else False
     if is_fsdd:
-        data = load_fsdd(fsdd_root, dataclasses.replace(cfg, source="fsdd", max_per_class=0))
+        data = load_fsdd(fsdd_root, dataclasses.replace(cfg, source="fsdd", max_per_class=0, fsdd_add_synthetic=False))
         if not set(data.labels) <= set(labels) and set(DIGIT_WORDS) <= set(labels):
             # A model of the spoken digits ("zero" ... "nine", e.g. trained on synthetic speech): FSDD's
             # file names say "0" ... "9".

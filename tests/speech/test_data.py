@@ -165,7 +165,7 @@ def test_synthetic_source_is_cached_and_deterministic(tmp_path, monkeypatch):
     assert set(first.test.speakers).isdisjoint(s for s in first.train.speakers if not s.startswith("silence"))
 
 
-def test_fsdd_loader_on_real_subset(shared_data, tmp_path):
+def test_fsdd_loader_on_real_subset(shared_data, tmp_path, monkeypatch):
     from common.data import extract_archive
 
     recordings = extract_archive(shared_data / "speech" / "fsdd.tar.xz")
@@ -185,6 +185,18 @@ def test_fsdd_loader_on_real_subset(shared_data, tmp_path):
     assert set(held_out.test.speakers) == {"george"} and "george" not in held_out.train.speakers
     with pytest.raises(ValueError, match="not in FSDD"):
         load_fsdd(subset, dataclasses.replace(cfg, test_speaker="nobody"))
+    # Synthetic digit speakers join the training split only, each clip labelled with the digit it says.
+    monkeypatch.setenv("LSTM_SUITE_CACHE", str(tmp_path / "cache"))
+    mixed = load_fsdd(subset, dataclasses.replace(cfg, test_speaker="george", fsdd_add_synthetic=True,
+                                                  synthetic_speakers=2, synthetic_repeats=1))
+    assert len(mixed.train) == len(held_out.train) + 2 * 1 * 10
+    np.testing.assert_array_equal(mixed.test.audio, held_out.test.audio)
+    np.testing.assert_array_equal(mixed.validation.audio, held_out.validation.audio)
+    synthetic = [(y, str(p)) for y, p in zip(mixed.train.labels, mixed.train.paths) if "george" not in str(p)
+                 and "jackson" not in str(p)]
+    assert sorted(int(y) for y, _ in synthetic) == sorted(list(range(10)) * 2)
+    from apps.speech.config import DIGIT_WORDS
+    assert all(f"/{DIGIT_WORDS[y]}/" in path for y, path in synthetic)
     # A model of the spoken digits (the synthetic-digits preset) scores FSDD under its words.
     from apps.speech.config import DIGIT_WORDS
     from apps.speech.data import load_eval_data
