@@ -154,6 +154,10 @@ class SpeechApp(App):
         parser.add_argument("--step-model", type=int, default=0, metavar="PHASES",
                             help="--spotting with a streaming run: its step model with PHASES staggered states, each "
                                  "reset once per clip, instead of the sliding window (see predict --help)")
+        parser.add_argument("--negatives", action="append", default=[], metavar="PATH",
+                            help="--spotting: also count false accepts per hour on real speech holding none of the "
+                                 "keywords (FSDD, or a <word>/<file>.wav folder/archive whose keyword folders are "
+                                 "left out); repeatable")
         parser.add_argument("--live", action="store_true",
                             help="--spotting with a streaming run: one step-model state run on and on, never reset")
 
@@ -166,7 +170,8 @@ class SpeechApp(App):
 
         return evaluate_run(run, split, data, out, keywords_only=options.get("keywords_only", False),
                             spotting=options.get("spotting", False), threshold=options.get("threshold", 0.6),
-                            step_model=options.get("step_model", 0), live=options.get("live", False))
+                            step_model=options.get("step_model", 0), live=options.get("live", False),
+                            negatives=options.get("negatives") or ())
 
     def print_evaluation(self, metrics: dict, out: Path) -> None:
         from apps.speech.evaluate import print_report

@@ -438,6 +438,38 @@ def load_eval_data(path: str | Path, cfg: DataConfig, labels: Sequence[str], spl
     return getattr(data, split)
 
 
+def load_negative_speech(paths: Sequence[str | Path], sample_rate: int, labels: Sequence[str]) -> tuple[list, dict]:
+    """Every recording under `paths` that says none of the model's keywords, each at its own length.
+
+    For false accepts per hour: an FSDD folder/archive (its digits, unless the model's keywords are
+    digits) or a Speech Commands layout `<word>/<file>.wav`, whose keyword folders (and `_silence_`,
+    `_background_noise_`) are left out, so a whole sample can be passed and only its other words count.
+    Returns `(clips, summary)`; `summary` says how many recordings were used and left out, per source.
+    """
+    keywords = {label for label in labels if label not in (SILENCE, UNKNOWN)}
+    clips: list[np.ndarray] = []
+    sources = []
+    for path in paths:
+        root = _resolve_folder(path, "--negatives")
+        fsdd_root = root / "recordings" if (root / "recordings").is_dir() else root
+        fsdd = sorted(p for p in fsdd_root.iterdir() if FSDD_NAME.match(p.name)) if fsdd_root.is_dir() else []
+        if fsdd:
+            said = [(p, FSDD_NAME.match(p.name).group(1)) for p in fsdd]
+            said = [(p, {digit, DIGIT_WORDS[int(digit)]}) for p, digit in said]
+        else:
+            said = [(f, {d.name}) for d in sorted(root.iterdir()) if d.is_dir() and d.name != BACKGROUND_NOISE
+                    and d.name != SILENCE and not d.name.startswith(".")
+                    for f in sorted(d.iterdir()) if f.suffix.lower() in AUDIO_SUFFIXES]
+        kept = [p for p, words in said if not words & keywords]
+        clips += [load_audio(p, sample_rate) for p in kept]
+        sources.append({"path": str(path), "recordings": len(kept), "left_out_keyword_recordings": len(said) - len(kept)})
+    if not clips:
+        raise DataError(f"--negatives {', '.join(map(str, paths))}: no recordings without the model's keywords "
+                        f"{sorted(keywords)}; pass FSDD or a <word>/<file>.wav folder of other words")
+    return clips, {"sources": sources, "recordings": len(clips),
+                   "recording_minutes": sum(len(c) for c in clips) / sample_rate / 60}
+
+
 # ---------------------------------------------------------------- training pipeline
 
 class AugmentedClips(keras.utils.PyDataset):

@@ -13,12 +13,20 @@ unless `--out` says otherwise.
 `--spotting` also joins the clips (all but `_silence_`; `_unknown_` words stay as distractors)
 into streams of 10 with random pauses and spots keywords in them with a sliding window
 (apps/speech/spotting.py): recall, false alarms per minute and a plot of one stream.
+`--negatives PATH` (repeatable) adds false accepts per hour on streams of real speech that holds
+none of the keywords (FSDD, or a Speech Commands layout whose keyword folders are left out):
+
+    python -m apps.speech.evaluate --run-dir runs/speech --split all --spotting \\
+        --data ../shared/data/speech/speech_commands_v0.01_sample.tar.xz \\
+        --negatives ../shared/data/speech/fsdd.tar.xz \\
+        --negatives ../shared/data/speech/speech_commands_v0.01_sample.tar.xz
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -46,15 +54,19 @@ def _describe_folder(path: str) -> str:
 
 
 def evaluate_run(run, split_name: str, data: str | None, out: Path, keywords_only: bool = False,
-                 spotting: bool = False, threshold: float = 0.6, step_model: int = 0, live: bool = False) -> dict:
+                 spotting: bool = False, threshold: float = 0.6, step_model: int = 0, live: bool = False,
+                 negatives: Sequence[str] = ()) -> dict:
     """Scores `split_name` of the run's data source (or of `data`); plots into `out`; returns the report."""
-    from apps.speech.data import load_data, load_eval_data
+    from apps.speech.data import load_data, load_eval_data, load_negative_speech
     from apps.speech.inference import score_split
     from apps.speech.spotting import spot_settings
 
     cfg, labels, model = run.cfg, run.state["labels"], run.model
     # Spotting flags are checked before anything is scored or written.
     settings = spot_settings(threshold, step_phases=step_model, live=live) if spotting else None
+    if negatives and not spotting:
+        raise UsageError("--negatives counts false accepts while spotting; add --spotting")
+    negative = load_negative_speech(negatives, cfg.data.sample_rate, labels) if negatives else None
     if data:
         split = load_eval_data(data, cfg.data, labels, split_name)
     else:
@@ -71,7 +83,7 @@ def evaluate_run(run, split_name: str, data: str | None, out: Path, keywords_onl
     report = score_split(model, split, labels, out / "confusion_matrix.png", title=f"{name}")
     report["keywords_only"] = bool(keywords_only)
     if spotting:
-        report["spotting"] = _spotting(model, split, labels, cfg, out, settings, step_model, live)
+        report["spotting"] = _spotting(model, split, labels, cfg, out, settings, step_model, live, negative)
     return report
 
 
@@ -89,8 +101,13 @@ def main(argv=None) -> int:
     return evaluate_main("speech", argv)
 
 
-def _spotting(model, split, labels, cfg, out: Path, settings, step_phases: int = 0, live: bool = False) -> dict:
-    """Keyword spotting on streams made of the split's clips; prints and returns the totals."""
+def _spotting(model, split, labels, cfg, out: Path, settings, step_phases: int = 0, live: bool = False,
+              negative: tuple | None = None) -> dict:
+    """Keyword spotting on streams made of the split's clips; prints and returns the totals.
+
+    `negative` (`load_negative_speech`'s clips and summary): streams of speech holding no keyword,
+    scored for false accepts per hour at each threshold, beside the miss rate on the keyword streams.
+    """
     from apps.speech.spotting import check_spottable, detect, make_streams, posteriors, score_detections
 
     check_spottable(labels)
@@ -113,10 +130,26 @@ def _spotting(model, split, labels, cfg, out: Path, settings, step_phases: int =
                 "precision": totals["hits"] / max(1, totals["detections"]),
                 "false_alarms_per_minute": totals["false_alarms"] / minutes}
 
+    thresholds = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
     totals = score(settings)
+    totals["miss_rate"] = 1.0 - totals["recall"]
     # The trade-off over thresholds, from the same posteriors (a DET-style curve).
-    curve = [{"threshold": t, **score(dataclasses.replace(settings, threshold=t))}
-             for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)]
+    curve = [{"threshold": t, **score(dataclasses.replace(settings, threshold=t))} for t in thresholds]
+    if negative is not None:
+        clips, summary = negative
+        negative_streams = make_streams(clips, np.zeros(len(clips), dtype=np.int32), [UNKNOWN], rate, seed=1)
+        negative_posteriors = [posteriors(model, audio, rate, clip_samples, settings, step_phases,
+                                          cfg.model.streaming_chunk_frames, live) for audio, _ in negative_streams]
+        hours = sum(len(audio) for audio, _ in negative_streams) / rate / 3600
+
+        def false_accepts(spot) -> int:
+            return sum(len(detect(times, probabilities, labels, spot)) for times, probabilities in negative_posteriors)
+
+        accepted = false_accepts(settings)
+        totals["negatives"] = {**summary, "streams": len(negative_streams), "stream_minutes": hours * 60,
+                               "false_accepts": accepted, "false_accepts_per_hour": accepted / hours}
+        for point in curve:
+            point["false_accepts_per_hour"] = false_accepts(dataclasses.replace(settings, threshold=point["threshold"])) / hours
     times, probabilities = per_stream[0]
     _plot_stream(times, probabilities, labels, streams[0][1], detect(times, probabilities, labels, settings),
                  out / "spotting.png")
@@ -127,9 +160,16 @@ def _spotting(model, split, labels, cfg, out: Path, settings, step_phases: int =
           f"{totals['false_alarms']} false alarms ({result['false_alarms_per_minute']:.2f}/min, "
           f"{totals['wrong_label']} inside another word's clip) in {len(streams)} streams, {minutes:.1f} min; "
           f"plots {out / 'spotting.png'}, {out / 'spotting_curve.png'}")
+    if negative is not None:
+        neg = totals["negatives"]
+        print(f"negatives: {neg['false_accepts']} false accepts in {neg['stream_minutes']:.1f} min of keyword-free "
+              f"audio ({neg['recordings']} recordings, {neg['recording_minutes']:.1f} min): "
+              f"{neg['false_accepts_per_hour']:.1f} per hour; miss rate {totals['miss_rate']:.3f}")
     for point in curve:
+        extra = (f", {point['false_accepts_per_hour']:.1f} false accepts/hour on the negatives"
+                 if "false_accepts_per_hour" in point else "")
         print(f"  threshold {point['threshold']:.1f}: recall {point['recall']:.3f}, "
-              f"{point['false_alarms_per_minute']:.2f} false alarms/min")
+              f"{point['false_alarms_per_minute']:.2f} false alarms/min{extra}")
     return result
 
 

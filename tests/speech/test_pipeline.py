@@ -66,6 +66,26 @@ def _check_evaluate_predict_export(run, tmp_path, capsys):
     for point in spotting["curve"]:  # every detection is a hit or a false alarm
         assert point["detections"] == point["hits"] + point["false_alarms"] and point["hits"] <= point["keywords"]
     assert (tmp_path / "spot" / "spotting.png").is_file() and (tmp_path / "spot" / "spotting_curve.png").is_file()
+    assert spotting["miss_rate"] == pytest.approx(1 - spotting["recall"])
+    # False accepts per hour on speech without keywords: the model's own "yes" clips filed under another
+    # word count as negatives (and are spotted), clips in its keyword folders are left out.
+    import shutil
+
+    said_yes = sorted((tmp_path / "cache").glob("speech_synthetic_*/yes/*.wav"))[:12]
+    for word, clips in (("house", said_yes[:9]), ("yes", said_yes[9:])):
+        (tmp_path / "negatives" / word).mkdir(parents=True)
+        for clip in clips:
+            shutil.copy(clip, tmp_path / "negatives" / word / clip.name)
+    assert evaluate.main(["--run-dir", str(run), "--spotting", "--negatives", str(tmp_path / "negatives"),
+                          "--out", str(tmp_path / "spotneg")]) == 0
+    negative = json.loads((tmp_path / "spotneg" / "metrics.json").read_text())["spotting"]
+    assert negative["negatives"]["recordings"] == 9 and negative["negatives"]["sources"][0]["left_out_keyword_recordings"] == 3
+    hours = negative["negatives"]["stream_minutes"] / 60
+    assert negative["negatives"]["false_accepts_per_hour"] == pytest.approx(negative["negatives"]["false_accepts"] / hours)
+    per_hour = [p["false_accepts_per_hour"] for p in negative["curve"]]
+    assert per_hour[0] > 0 and per_hour == sorted(per_hour, reverse=True)  # fewer as the threshold rises
+    assert negative["keywords"] == spotting["keywords"]  # the keyword streams are unchanged
+    assert evaluate.main(["--run-dir", str(run), "--negatives", str(tmp_path / "negatives")]) == 2  # needs --spotting
     assert evaluate.main(["--run-dir", str(run), "--spotting", "--step-model", "5", "--out", str(tmp_path / "spot5")]) == 0
     live = json.loads((tmp_path / "spot5" / "metrics.json").read_text())["spotting"]
     assert live["step_model_phases"] == 5 and live["settings"]["smooth_windows"] == 3
