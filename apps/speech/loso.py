@@ -20,8 +20,46 @@ import numpy as np
 FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 
 
+def _differences(expected: dict, saved: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts."""
+    keys = []
+    for key in sorted(set(expected) | set(saved)):
+        a, b = expected.get(key), saved.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def check_fold(run: Path, expected) -> None:
+    """A finished fold is reused only when it was trained with the config asked for now; otherwise the
+    mean would silently mix two settings."""
+    from common.config import to_dict
+    from common.errors import UsageError
+
+    path = run / "config.json"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UsageError(f"{path} cannot be read ({err}); {run} is not a finished fold: use another --run-root") from None
+    diff = _differences(json.loads(json.dumps(to_dict(expected))), saved)
+    if diff:
+        shown = ", ".join(diff[:5]) + (f" and {len(diff) - 5} more" if len(diff) > 5 else "")
+        raise UsageError(f"fold {run} was trained with other settings ({shown} differ from this command's); "
+                         f"use a new --run-root for this setting, or rerun with the fold's own --config/--set")
+
+
 def main(argv=None) -> int:
+    from common.cli import run_command
+
+    return run_command(lambda: _main(argv))
+
+
+def _main(argv=None) -> int:
     from apps.speech import train
+    from apps.speech.config import PRESETS
+    from common.config import resolve_config
     from common.rundir import write_json
 
     parser = argparse.ArgumentParser(description="FSDD leave-one-speaker-out evaluation.")
@@ -35,7 +73,16 @@ def main(argv=None) -> int:
     if unknown:
         print(f"error: unknown FSDD speaker(s) {unknown}; choose from {', '.join(FSDD_SPEAKERS)}", file=sys.stderr)
         return 2
+
+    def expected(speaker: str):
+        return resolve_config(PRESETS, args.config, list(args.set) + [f"data.test_speaker={speaker}"])
+
+    for speaker in speakers:  # settings errors before any training
+        expected(speaker)
     root = Path(args.run_root)
+    finished = [p for p in sorted(root.iterdir()) if (p / "metrics.json").is_file()] if root.is_dir() else []
+    for run in finished:
+        check_fold(run, expected(run.name if run.name in FSDD_SPEAKERS else "?"))
     root.mkdir(parents=True, exist_ok=True)
     for speaker in speakers:
         run = root / speaker
@@ -48,7 +95,8 @@ def main(argv=None) -> int:
     folds = {}
     for run in sorted(p for p in root.iterdir() if (p / "metrics.json").is_file()):
         folds[run.name] = json.loads((run / "metrics.json").read_text())["test_accuracy"]
-    summary = {"folds": folds, "num_folds": len(folds), "mean_test_accuracy": float(np.mean(list(folds.values())))}
+    summary = {"folds": folds, "num_folds": len(folds), "mean_test_accuracy": float(np.mean(list(folds.values()))),
+               "config": args.config, "overrides": list(args.set)}
     write_json(root / "loso.json", summary)
     print("\n".join(f"  {k}: {v:.4f}" for k, v in folds.items()))
     print(f"Leave-one-speaker-out mean test accuracy over {len(folds)} folds: {summary['mean_test_accuracy']:.4f}")
