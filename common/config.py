@@ -145,11 +145,19 @@ class MissingConfigKeys(ConfigError):
     """A strict `from_dict` found fields absent (a run dir from before they existed, or a damaged one)."""
 
 
+def added_field(default: Any, since: str) -> Any:
+    """A config field added on `since` whose `default` keeps older run dirs' behaviour: a run dir's
+    config.json without it still loads (strict `from_dict`) and gets the default."""
+    return dataclasses.field(default=default, metadata={"since": since})
+
+
 def from_dict(cls: type, data: Mapping, prefix: str = "", strict: bool = False) -> Any:
     """Rebuilds a (nested) config dataclass from `to_dict` output, checking keys and types.
 
     `strict`: every field must be given (a run dir's config.json is complete: a missing field
-    means a damaged or foreign file, not "use the default").
+    means a damaged or foreign file, not "use the default"), except fields declared with
+    `metadata={"since": DATE}` (`added_field`): added later, their default reproduces what run dirs
+    from before them did, so those run dirs still load.
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping of fields, got {type(data).__name__}")
@@ -160,8 +168,9 @@ def from_dict(cls: type, data: Mapping, prefix: str = "", strict: bool = False) 
         raise ConfigError(
             f"unknown config key(s) {sorted(prefix + k for k in unknown)}; valid: {sorted(prefix + n for n in names)}"
         )
-    if strict and names - set(data):
-        raise MissingConfigKeys(f"config key(s) {sorted(prefix + k for k in names - set(data))} missing")
+    required = {f.name for f in dataclasses.fields(cls) if "since" not in f.metadata}
+    if strict and required - set(data):
+        raise MissingConfigKeys(f"config key(s) {sorted(prefix + k for k in required - set(data))} missing")
     kwargs = {}
     for k, v in data.items():
         tp = hints[k]

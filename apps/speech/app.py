@@ -66,6 +66,16 @@ class SpeechApp(App):
         if cfg.data.source not in ("synthetic", "folder", "fsdd") and not cfg.data.source.startswith("tfds:"):
             raise ConfigError(f"unknown data.source {cfg.data.source!r}; choose synthetic, folder, fsdd or "
                               f"tfds:speech_commands")
+        if m.domain_weight > 0 and not cfg.data.adapt_audio:
+            raise ConfigError("model.domain_weight > 0 needs unlabeled real audio: add --set "
+                              "data.adapt_audio=PATH (FSDD or a <word>/<file>.wav folder/archive)")
+        if cfg.data.adapt_audio and m.domain_weight == 0:
+            raise ConfigError("data.adapt_audio is read only by domain-adversarial training; add --set "
+                              "model.domain_weight=0.3 (for example) or leave data.adapt_audio empty")
+        if cfg.data.adapt_speakers and not cfg.data.adapt_audio:
+            raise ConfigError("data.adapt_speakers picks FSDD speakers of data.adapt_audio, which is empty")
+        if m.domain_weight > 0 and cfg.augment.prefix_clips:
+            raise ConfigError("model.domain_weight and augment.prefix_clips cannot be combined; set one of them to 0")
         if f.frame_step > f.frame_length:
             raise ConfigError(f"features.frame_step ({f.frame_step}) must be <= features.frame_length "
                               f"({f.frame_length}): frames may not skip samples")
@@ -73,7 +83,8 @@ class SpeechApp(App):
             raise ConfigError(f"features.num_mfcc ({f.num_mfcc}) must be <= features.num_mel_bins ({f.num_mel_bins})")
 
     def prepare(self, job: Job) -> Prepared:
-        from apps.speech.data import AugmentedClips, PrefixedClips, load_data, prefixed
+        from apps.speech.data import (AugmentedClips, DomainAdversarialClips, PrefixedClips, domain_labels,
+                                      load_adaptation_audio, load_data, prefixed)
         from common.training import steps_for
 
         cfg, dist = job.cfg, job.dist
@@ -81,14 +92,25 @@ class SpeechApp(App):
         if len(data.train) == 0:
             raise DataError(f"no training clips found in {data.root} for labels {data.labels}")
         prefix = cfg.augment.prefix_clips
-        clips = PrefixedClips if prefix else AugmentedClips
+        clips, extra, adapt = (PrefixedClips if prefix else AugmentedClips), {}, None
+        if prefix:
+            extra = {"prefix_clips": prefix}
+        if cfg.model.domain_weight > 0:
+            real, adapt = load_adaptation_audio(cfg.data.adapt_audio, cfg.data.sample_rate, data.train.audio.shape[1],
+                                                data.labels, cfg.data.adapt_speakers)
+            print(f"domain-adversarial: {adapt['recordings']} unlabeled real clips from {cfg.data.adapt_audio} "
+                  f"({adapt['keyword_recordings']} of them say a keyword)", flush=True)
+            clips, extra = DomainAdversarialClips, {"real": real}
         train = clips(data.train, data.noises, cfg.augment, dist.global_batch_size, cfg.data.sample_rate,
-                      seed=cfg.train.seed, **({"prefix_clips": prefix} if prefix else {}))
+                      seed=cfg.train.seed, **extra)
         validation = None
         if len(data.validation):
             audio = prefixed(data.validation, prefix, cfg.train.seed) if prefix else data.validation.audio
-            validation = (audio, data.validation.labels)
+            labels = domain_labels(data.validation.labels) if adapt else data.validation.labels
+            validation = (audio, labels)
         summary = data.summary()
+        if adapt:
+            summary["adapt_audio"] = adapt
         summary.update(train_clips=len(data.train), validation_clips=len(data.validation), test_clips=len(data.test),
                        classes=len(data.labels))
         return Prepared(train, validation, steps_for(len(data.train), dist.global_batch_size), summary, data)
@@ -96,7 +118,8 @@ class SpeechApp(App):
     def build(self, job: Job) -> Built:
         import keras
 
-        from apps.speech.model import adapt_normalization, build_model, with_prefix
+        from apps.speech.model import (LabeledAccuracy, adapt_normalization, build_model, domain_adversarial_loss,
+                                       with_domain_head, with_prefix)
 
         cfg, data = job.cfg, job.prepared.data
         model = build_model(cfg.model, cfg.features, cfg.augment, len(data.labels), cfg.data.sample_rate,
@@ -106,6 +129,11 @@ class SpeechApp(App):
         prefix = cfg.augment.prefix_clips
         compile_args = {"loss": keras.losses.SparseCategoricalCrossentropy(),
                         "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+        if cfg.model.domain_weight > 0:  # trains a two-headed model that shares every layer of `model`
+            n = len(data.labels)
+            return Built(model, {"loss": domain_adversarial_loss(n), "metrics": [LabeledAccuracy(n)]},
+                         train_model=with_domain_head(model, cfg.model.domain_weight, cfg.model.domain_units,
+                                                      seed=cfg.train.seed))
         # With prefix clips the optimizer trains a longer-input model that shares every layer with `model`.
         return Built(model, compile_args, train_model=with_prefix(model, prefix) if prefix else None)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from common.config import check_fields
+from common.config import added_field, check_fields
 from common.training import TrainConfig
 
 CORE_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
@@ -40,6 +40,11 @@ class DataConfig:
     # synthetic_repeats each; every split of that synthetic set goes to training, validation and test
     # stay real FSDD), so five real speakers are not the only voices the model knows
     fsdd_add_synthetic: bool = False
+    # Unlabeled real audio for domain-adversarial training (model.domain_weight > 0): an FSDD or
+    # <word>/<file>.wav folder/archive. No label of it is used; data.json counts how many of its
+    # recordings say a keyword (none for FSDD under the core words).
+    adapt_audio: str = added_field("", since="2026-12-06")
+    adapt_speakers: tuple[str, ...] = added_field((), since="2026-12-06")  # FSDD: use only these speakers' recordings (keep the others for scoring)
     max_per_class: int = 0  # caps training clips per class (quick experiments); 0 keeps all
     synthetic_speakers: int = 100  # more synthetic voices generalise better but take longer to generate
     synthetic_repeats: int = 3  # utterances of each keyword per synthetic speaker
@@ -150,6 +155,11 @@ class ModelConfig:
     streaming_readout: Literal["last", "attention"] = "last"
     rnn_implementation: Literal["native", "scan"] = "native"  # scan: common.layers.ScanLSTM/ScanGRU, same weights and results; 1.4-2.8x faster GPU fit than native at 128-512 units (H200 bench), but every input shape compiles longer (first epoch 2-3x with length buckets) and it is slower on CPU
     scan_unroll: int = 8  # time steps per loop iteration when rnn_implementation=scan
+    # Domain-adversarial training (Ganin & Lempitsky 2015): a head that tells synthetic from real
+    # (data.adapt_audio) clips through a gradient-reversal layer of this weight, so the pooled
+    # features carry little of what separates eSpeak from real voices. 0 disables; train-time only.
+    domain_weight: float = added_field(0.0, since="2026-12-06")
+    domain_units: int = added_field(64, since="2026-12-06")  # width of that domain head
 
     def __post_init__(self):
         units, filters = tuple(self.units), tuple(self.conv_filters)
@@ -159,7 +169,9 @@ class ModelConfig:
             ("attention_units", self.attention_units >= 1, ">= 1"), ("dense_units", self.dense_units >= 1, ">= 1"),
             ("dropout_rate", 0.0 <= self.dropout_rate < 1.0, "in [0, 1)"),
             ("streaming_chunk_frames", self.streaming_chunk_frames >= 1, ">= 1"),
-            ("scan_unroll", self.scan_unroll >= 1, ">= 1 (time steps per loop iteration)")])
+            ("scan_unroll", self.scan_unroll >= 1, ">= 1 (time steps per loop iteration)"),
+            ("domain_weight", self.domain_weight >= 0.0, ">= 0 (0 disables domain-adversarial training)"),
+            ("domain_units", self.domain_units >= 1, ">= 1")])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -470,6 +470,42 @@ def load_negative_speech(paths: Sequence[str | Path], sample_rate: int, labels: 
                    "recording_minutes": sum(len(c) for c in clips) / sample_rate / 60}
 
 
+def load_adaptation_audio(path: str | Path, sample_rate: int, num_samples: int, labels: Sequence[str],
+                          speakers: Sequence[str] = ()) -> tuple[np.ndarray, dict]:
+    """Unlabeled real clips `[n, num_samples]` for domain-adversarial training (`data.adapt_audio`).
+
+    An FSDD folder/archive (only `speakers` when given) or a `<word>/<file>.wav` layout (all word
+    folders but `_background_noise_`/`_silence_`). No label is used; the summary counts the
+    recordings that say one of the model's keywords, so a run dir shows what real audio it saw.
+    """
+    keywords = {label for label in labels if label not in (SILENCE, UNKNOWN)}
+    root = _resolve_folder(path, "data.adapt_audio")
+    fsdd_root = root / "recordings" if (root / "recordings").is_dir() else root
+    fsdd = sorted(p for p in fsdd_root.iterdir() if FSDD_NAME.match(p.name)) if fsdd_root.is_dir() else []
+    if fsdd:
+        found = sorted({FSDD_NAME.match(p.name).group(2) for p in fsdd})
+        missing = sorted(set(speakers) - set(found))
+        if missing:
+            raise DataError(f"data.adapt_speakers {missing} are not in {fsdd_root}; its speakers are {found}")
+        files = [p for p in fsdd if not speakers or FSDD_NAME.match(p.name).group(2) in speakers]
+        words = [{FSDD_NAME.match(p.name).group(1), DIGIT_WORDS[int(FSDD_NAME.match(p.name).group(1))]} for p in files]
+        used = sorted({FSDD_NAME.match(p.name).group(2) for p in files})
+    else:
+        if speakers:
+            raise DataError(f"data.adapt_speakers selects FSDD speakers, but {root} holds no FSDD recordings; "
+                            f"leave data.adapt_speakers=() for a <word>/<file>.wav folder")
+        pairs = [(f, {d.name}) for d in sorted(root.iterdir()) if d.is_dir() and d.name not in (BACKGROUND_NOISE, SILENCE)
+                 and not d.name.startswith(".") for f in sorted(d.iterdir()) if f.suffix.lower() in AUDIO_SUFFIXES]
+        files, words = [p for p, _ in pairs], [w for _, w in pairs]
+        used = []
+    if not files:
+        raise DataError(f"data.adapt_audio {path}: no recordings found; pass FSDD or a <word>/<file>.wav folder")
+    clips = np.stack([fit_length(load_audio(p, sample_rate), num_samples) for p in files])
+    check_finite(clips, f"data.adapt_audio {path}")
+    return clips, {"path": str(path), "recordings": len(files), "speakers": used,
+                   "keyword_recordings": sum(bool(w & keywords) for w in words)}
+
+
 # ---------------------------------------------------------------- training pipeline
 
 class AugmentedClips(keras.utils.PyDataset):
@@ -529,6 +565,32 @@ class PrefixedClips(AugmentedClips):
             clips = self.split.audio[ids].copy()
             pieces.append(augment_batch(clips, self.noises, self.cfg, self.sample_rate, rng) if self.augment else clips)
         return np.concatenate(pieces + [audio], axis=1), labels
+
+
+class DomainAdversarialClips(AugmentedClips):
+    """`AugmentedClips` batches plus `batch_size // 2` unlabeled real clips (augmented the same way, so
+    noise, level and band say nothing about the domain); labels packed `[class, is_real]` as float32."""
+
+    def __init__(self, *args, real: np.ndarray, **kwargs):
+        super().__init__(*args, **kwargs)
+        if len(real) == 0:
+            raise DataError("data.adapt_audio gave no clips for domain-adversarial training")
+        self.real = real
+
+    def __getitem__(self, index):
+        audio, labels = super().__getitem__(index)
+        rng = np.random.default_rng([self.seed, self.epoch, index, 2])
+        real = self.real[rng.integers(0, len(self.real), max(1, len(labels) // 2))].copy()
+        if self.augment:
+            real = augment_batch(real, self.noises, self.cfg, self.sample_rate, rng)
+        packed = np.concatenate([np.stack([labels, np.zeros_like(labels)], 1),
+                                 np.stack([np.zeros(len(real)), np.ones(len(real))], 1)]).astype(np.float32)
+        return np.concatenate([audio, real]).astype(np.float32), packed
+
+
+def domain_labels(labels: np.ndarray) -> np.ndarray:
+    """Labels of labeled clips packed `[class, is_real=0]` for a domain-adversarial train model."""
+    return np.stack([labels, np.zeros_like(labels)], 1).astype(np.float32)
 
 
 def prefixed(split: Split, prefix_clips: int, seed: int = 0) -> np.ndarray:

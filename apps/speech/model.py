@@ -330,3 +330,94 @@ def stream_clip(step_model: keras.Model, audio: np.ndarray, runner=None) -> np.n
     for probabilities in stream_chunks(step_model, audio, runner):
         pass
     return probabilities
+
+
+# ---------------------------------------------------------------- domain-adversarial training
+
+@keras.saving.register_keras_serializable(package="speech")
+class GradientReversal(keras.layers.Layer):
+    """Identity forward; the gradient flowing back is multiplied by `-weight` (Ganin & Lempitsky 2015).
+
+    Written as `stop_gradient((1 + w) x) - w x`, which is `x` in value on every backend.
+    """
+
+    def __init__(self, weight: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = float(weight)
+
+    def call(self, x):
+        return keras.ops.stop_gradient(x * (1.0 + self.weight)) - self.weight * x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "weight": self.weight}
+
+
+def with_domain_head(model: keras.Model, weight: float, units: int, seed: int = 0) -> keras.Model:
+    """A train-time model sharing every layer of `model`: output `[batch, classes + 1]`, the class
+    probabilities and, through a gradient-reversal layer on the pooled features, the probability
+    that the clip is real (unlabeled target-domain audio). Train it on `domain_adversarial_loss`
+    with labels packed as `[class, is_real]`; `model` itself stays the plain classifier."""
+    head = [layer for layer in model.layers if layer.name in ("head_dropout", "classifier")]
+    if not head or head[-1].name != "classifier":
+        raise ValueError("domain-adversarial training needs a model whose last layer is named 'classifier'")
+    features = keras.Model(model.inputs, head[0].input, name="pooled_features")
+    audio = keras.Input(model.inputs[0].shape[1:], name="audio")
+    pooled = features(audio)
+    probs = pooled
+    for layer in head:
+        probs = layer(probs)
+    d = GradientReversal(weight, name="gradient_reversal")(pooled)
+    d = keras.layers.Dense(units, activation="relu", name="domain_dense",
+                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(d)
+    d = keras.layers.Dense(1, activation="sigmoid", name="domain", dtype="float32")(d)
+    out = keras.layers.Concatenate(name="classes_and_domain", dtype="float32")([probs, d])
+    return keras.Model(audio, out, name=f"{model.name}_domain_adversarial")
+
+
+def domain_adversarial_loss(num_classes: int):
+    """Per-clip loss for `with_domain_head` models, labels `[class, is_real]`: cross-entropy on the
+    labeled (synthetic) clips, scaled so its batch mean is their mean, plus the domain head's
+    binary cross-entropy on every clip."""
+
+    def loss(y_true, y_pred):
+        ops = keras.ops
+        label = ops.cast(y_true[:, 0], "int32")
+        real = ops.cast(y_true[:, 1], "float32")
+        labeled = 1.0 - real
+        ce = keras.losses.sparse_categorical_crossentropy(label, y_pred[:, :num_classes])
+        scale = ops.cast(ops.shape(labeled)[0], "float32") / ops.maximum(ops.sum(labeled), 1.0)
+        domain = keras.losses.binary_crossentropy(ops.expand_dims(real, -1), y_pred[:, num_classes:])
+        return ce * labeled * scale + domain
+
+    return loss
+
+
+class LabeledAccuracy(keras.metrics.Metric):
+    """Class accuracy over the labeled clips of `[class, is_real]` batches (real clips have no label)."""
+
+    def __init__(self, num_classes: int, name: str = "accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_classes = int(num_classes)
+        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        ops = keras.ops
+        labeled = 1.0 - ops.cast(y_true[:, 1], "float32")
+        hit = ops.cast(ops.equal(ops.cast(ops.argmax(y_pred[:, :self.num_classes], axis=-1), "int32"),
+                                 ops.cast(y_true[:, 0], "int32")), "float32")
+        self.correct.assign_add(ops.sum(hit * labeled))
+        self.count.assign_add(ops.sum(labeled))
+
+    def result(self):
+        return self.correct / keras.ops.maximum(self.count, 1.0)
+
+    def reset_state(self):
+        self.correct.assign(0.0)
+        self.count.assign(0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}

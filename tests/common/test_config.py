@@ -91,3 +91,20 @@ def test_none_text_stays_a_string_where_the_field_takes_strings():
     assert apply_overrides(Config(), ["model.attention=123"]).model.attention == "123"
     with pytest.raises(ConfigError, match="train.lr_scaling: None is not one of"):
         apply_overrides(Config(), ["train.lr_scaling=None"])
+
+
+def test_a_field_added_later_loads_older_run_dirs_with_its_default(tmp_path):
+    from common.config import added_field
+
+    @dataclasses.dataclass(frozen=True)
+    class Later:
+        units: int = 4  # test field
+        gain: float = added_field(0.0, since="2026-12-06")  # test field
+
+    (tmp_path / "old.json").write_text(json.dumps({"units": 8}))
+    assert load_config(Later, tmp_path / "old.json") == Later(units=8, gain=0.0)
+    (tmp_path / "new.json").write_text(json.dumps({"units": 8, "gain": 0.5}))
+    assert load_config(Later, tmp_path / "new.json").gain == 0.5
+    (tmp_path / "broken.json").write_text(json.dumps({"gain": 0.5}))  # an original field is still required
+    with pytest.raises(ConfigError, match=r"\['units'\] missing"):
+        load_config(Later, tmp_path / "broken.json")
