@@ -94,7 +94,7 @@ def print_report(report: dict, out: Path) -> None:
     for label, row in report["per_class"].items():
         if row["support"] or row["precision"]:
             print(f"{label:>12} {row['precision']:9.3f} {row['recall']:7.3f} {row['support']:7d}")
-    if report.get("per_speaker_accuracy"):
+    if 0 < len(report.get("per_speaker_accuracy") or {}) <= 10:
         print("per speaker: " + ", ".join(f"{s} {a:.3f}" for s, a in report["per_speaker_accuracy"].items()))
     print(f"Confusion matrix: {out / 'confusion_matrix.png'}")
 
