@@ -92,9 +92,9 @@ class SpeechApp(App):
         if len(data.train) == 0:
             raise DataError(f"no training clips found in {data.root} for labels {data.labels}")
         prefix = cfg.augment.prefix_clips
-        clips, extra, adapt = (PrefixedClips if prefix else AugmentedClips), {}, None
+        clips, extra, adapt = AugmentedClips, {}, None
         if prefix:
-            extra = {"prefix_clips": prefix}
+            clips, extra = PrefixedClips, {"prefix_clips": prefix}
         if cfg.model.domain_weight > 0:
             real, adapt = load_adaptation_audio(cfg.data.adapt_audio, cfg.data.sample_rate, data.train.audio.shape[1],
                                                 data.labels, cfg.data.adapt_speakers)

@@ -438,6 +438,19 @@ def load_eval_data(path: str | Path, cfg: DataConfig, labels: Sequence[str], spl
     return getattr(data, split)
 
 
+def _recordings(root: Path) -> tuple[list[tuple[Path, set, str | None]], Path | None]:
+    """`(path, words it says, FSDD speaker or None)` for every recording under `root`, and the FSDD
+    folder when `root` holds FSDD (`{digit}_{speaker}_{n}.wav`, saying "3" and "three"); otherwise a
+    `<word>/<file>.wav` layout, every word folder but `_background_noise_`/`_silence_`."""
+    fsdd_root = root / "recordings" if (root / "recordings").is_dir() else root
+    matches = [(p, FSDD_NAME.match(p.name)) for p in sorted(fsdd_root.iterdir())] if fsdd_root.is_dir() else []
+    fsdd = [(p, {m.group(1), DIGIT_WORDS[int(m.group(1))]}, m.group(2)) for p, m in matches if m]
+    if fsdd:
+        return fsdd, fsdd_root
+    return [(f, {d.name}, None) for d in sorted(root.iterdir()) if d.is_dir() and d.name not in (BACKGROUND_NOISE, SILENCE)
+            and not d.name.startswith(".") for f in sorted(d.iterdir()) if f.suffix.lower() in AUDIO_SUFFIXES], None
+
+
 def load_negative_speech(paths: Sequence[str | Path], sample_rate: int, labels: Sequence[str]) -> tuple[list, dict]:
     """Every recording under `paths` that says none of the model's keywords, each at its own length.
 
@@ -450,17 +463,8 @@ def load_negative_speech(paths: Sequence[str | Path], sample_rate: int, labels: 
     clips: list[np.ndarray] = []
     sources = []
     for path in paths:
-        root = _resolve_folder(path, "--negatives")
-        fsdd_root = root / "recordings" if (root / "recordings").is_dir() else root
-        fsdd = sorted(p for p in fsdd_root.iterdir() if FSDD_NAME.match(p.name)) if fsdd_root.is_dir() else []
-        if fsdd:
-            said = [(p, FSDD_NAME.match(p.name).group(1)) for p in fsdd]
-            said = [(p, {digit, DIGIT_WORDS[int(digit)]}) for p, digit in said]
-        else:
-            said = [(f, {d.name}) for d in sorted(root.iterdir()) if d.is_dir() and d.name != BACKGROUND_NOISE
-                    and d.name != SILENCE and not d.name.startswith(".")
-                    for f in sorted(d.iterdir()) if f.suffix.lower() in AUDIO_SUFFIXES]
-        kept = [p for p, words in said if not words & keywords]
+        said, _ = _recordings(_resolve_folder(path, "--negatives"))
+        kept = [p for p, words, _ in said if not words & keywords]
         clips += [load_audio(p, sample_rate) for p in kept]
         sources.append({"path": str(path), "recordings": len(kept), "left_out_keyword_recordings": len(said) - len(kept)})
     if not clips:
@@ -480,28 +484,21 @@ def load_adaptation_audio(path: str | Path, sample_rate: int, num_samples: int, 
     """
     keywords = {label for label in labels if label not in (SILENCE, UNKNOWN)}
     root = _resolve_folder(path, "data.adapt_audio")
-    fsdd_root = root / "recordings" if (root / "recordings").is_dir() else root
-    fsdd = sorted(p for p in fsdd_root.iterdir() if FSDD_NAME.match(p.name)) if fsdd_root.is_dir() else []
-    if fsdd:
-        found = sorted({FSDD_NAME.match(p.name).group(2) for p in fsdd})
+    said, fsdd_root = _recordings(root)
+    if fsdd_root is not None:
+        found = sorted({speaker for _, _, speaker in said})
         missing = sorted(set(speakers) - set(found))
         if missing:
             raise DataError(f"data.adapt_speakers {missing} are not in {fsdd_root}; its speakers are {found}")
-        files = [p for p in fsdd if not speakers or FSDD_NAME.match(p.name).group(2) in speakers]
-        words = [{FSDD_NAME.match(p.name).group(1), DIGIT_WORDS[int(FSDD_NAME.match(p.name).group(1))]} for p in files]
-        used = sorted({FSDD_NAME.match(p.name).group(2) for p in files})
-    else:
-        if speakers:
-            raise DataError(f"data.adapt_speakers selects FSDD speakers, but {root} holds no FSDD recordings; "
-                            f"leave data.adapt_speakers=() for a <word>/<file>.wav folder")
-        pairs = [(f, {d.name}) for d in sorted(root.iterdir()) if d.is_dir() and d.name not in (BACKGROUND_NOISE, SILENCE)
-                 and not d.name.startswith(".") for f in sorted(d.iterdir()) if f.suffix.lower() in AUDIO_SUFFIXES]
-        files, words = [p for p, _ in pairs], [w for _, w in pairs]
-        used = []
-    if not files:
+        said = [r for r in said if not speakers or r[2] in speakers]
+    elif speakers:
+        raise DataError(f"data.adapt_speakers selects FSDD speakers, but {root} holds no FSDD recordings; "
+                        f"leave data.adapt_speakers=() for a <word>/<file>.wav folder")
+    if not said:
         raise DataError(f"data.adapt_audio {path}: no recordings found; pass FSDD or a <word>/<file>.wav folder")
-    clips = np.stack([fit_length(load_audio(p, sample_rate), num_samples) for p in files])
-    check_finite(clips, f"data.adapt_audio {path}")
+    files, words = [p for p, _, _ in said], [w for _, w, _ in said]
+    used = sorted({speaker for _, _, speaker in said if speaker})
+    clips = np.stack([fit_length(load_audio(p, sample_rate), num_samples) for p in files])  # load_audio checks finiteness
     return clips, {"path": str(path), "recordings": len(files), "speakers": used,
                    "keyword_recordings": sum(bool(w & keywords) for w in words)}
 
@@ -583,8 +580,7 @@ class DomainAdversarialClips(AugmentedClips):
         real = self.real[rng.integers(0, len(self.real), max(1, len(labels) // 2))].copy()
         if self.augment:
             real = augment_batch(real, self.noises, self.cfg, self.sample_rate, rng)
-        packed = np.concatenate([np.stack([labels, np.zeros_like(labels)], 1),
-                                 np.stack([np.zeros(len(real)), np.ones(len(real))], 1)]).astype(np.float32)
+        packed = np.concatenate([domain_labels(labels), np.tile(np.float32([0, 1]), (len(real), 1))])
         return np.concatenate([audio, real]).astype(np.float32), packed
 
 

@@ -33,12 +33,13 @@ def score_split(model, split, labels: Sequence[str], plot_path: Path | None = No
     from common.evaluation import classification_report, plot_confusion_matrix
 
     probabilities = predict_probabilities(model, split.audio)
-    report = classification_report(split.labels, probabilities.argmax(axis=-1), labels)
+    predicted = probabilities.argmax(axis=-1)
+    report = classification_report(split.labels, predicted, labels)
     counts = np.bincount(split.labels, minlength=len(labels))
     report["majority_baseline_accuracy"] = float(counts.max() / counts.sum())
     speakers = list(getattr(split, "speakers", []) or [])
     if len(speakers) == len(split) and len(set(speakers)) <= 50:  # e.g. FSDD's six: how far each voice carries
-        hit = probabilities.argmax(axis=-1) == split.labels
+        hit = predicted == split.labels
         names = np.asarray(speakers)
         report["per_speaker_accuracy"] = {s: float(hit[names == s].mean()) for s in sorted(set(speakers))}
     if plot_path is not None:
