@@ -74,6 +74,14 @@ class SpeechApp(App):
                               "model.domain_weight=0.3 (for example) or leave data.adapt_audio empty")
         if cfg.data.adapt_speakers and not cfg.data.adapt_audio:
             raise ConfigError("data.adapt_speakers picks FSDD speakers of data.adapt_audio, which is empty")
+        if cfg.data.unknown_audio and not cfg.data.include_unknown:
+            raise ConfigError("data.unknown_audio adds _unknown_ clips, but data.include_unknown=false has no "
+                              "_unknown_ class; set data.include_unknown=true or leave data.unknown_audio empty")
+        if cfg.data.unknown_audio and cfg.data.source == "fsdd":
+            raise ConfigError("data.unknown_audio adds real non-keyword speech, but data.source=fsdd has no "
+                              "_unknown_ class; use it with data.source=synthetic or folder")
+        if cfg.data.unknown_speakers and not cfg.data.unknown_audio:
+            raise ConfigError("data.unknown_speakers picks FSDD speakers of data.unknown_audio, which is empty")
         if m.domain_weight > 0 and cfg.augment.prefix_clips:
             raise ConfigError("model.domain_weight and augment.prefix_clips cannot be combined; set one of them to 0")
         if f.frame_step > f.frame_length:
@@ -83,14 +91,18 @@ class SpeechApp(App):
             raise ConfigError(f"features.num_mfcc ({f.num_mfcc}) must be <= features.num_mel_bins ({f.num_mel_bins})")
 
     def prepare(self, job: Job) -> Prepared:
-        from apps.speech.data import (AugmentedClips, DomainAdversarialClips, PrefixedClips, domain_labels,
-                                      load_adaptation_audio, load_data, prefixed)
+        from apps.speech.data import (AugmentedClips, DomainAdversarialClips, PrefixedClips, add_real_unknown,
+                                      domain_labels, load_adaptation_audio, load_data, prefixed)
         from common.training import steps_for
 
         cfg, dist = job.cfg, job.dist
         data = load_data(cfg.data)
         if len(data.train) == 0:
             raise DataError(f"no training clips found in {data.root} for labels {data.labels}")
+        real_unknown = add_real_unknown(data, cfg.data) if cfg.data.unknown_audio else None
+        if real_unknown:
+            print(f"_unknown_: {real_unknown['recordings']} real recordings from {cfg.data.unknown_audio} "
+                  f"(of {real_unknown['available']} without a keyword)", flush=True)
         prefix = cfg.augment.prefix_clips
         clips, extra, adapt = AugmentedClips, {}, None
         if prefix:
@@ -111,6 +123,8 @@ class SpeechApp(App):
         summary = data.summary()
         if adapt:
             summary["adapt_audio"] = adapt
+        if real_unknown:
+            summary["unknown_audio"] = real_unknown
         summary.update(train_clips=len(data.train), validation_clips=len(data.validation), test_clips=len(data.test),
                        classes=len(data.labels))
         return Prepared(train, validation, steps_for(len(data.train), dist.global_batch_size), summary, data)

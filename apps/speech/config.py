@@ -45,6 +45,14 @@ class DataConfig:
     # recordings say a keyword (none for FSDD under the core words).
     adapt_audio: str = added_field("", since="2026-12-06")
     adapt_speakers: tuple[str, ...] = added_field((), since="2026-12-06")  # FSDD: use only these speakers' recordings (keep the others for scoring)
+    # Real speech that says none of the keywords, added to training as `_unknown_` clips: an FSDD or
+    # <word>/<file>.wav folder/archive (its recordings of a keyword are left out). FSDD used here can
+    # no longer score false accepts or the digits proxy: pick its speakers with unknown_speakers and
+    # score on the others. unknown_audio_fraction: how many of them, relative to an average keyword's
+    # training count (0 keeps all).
+    unknown_audio: str = added_field("", since="2026-12-06")
+    unknown_speakers: tuple[str, ...] = added_field((), since="2026-12-06")
+    unknown_audio_fraction: float = added_field(1.0, since="2026-12-06")
     max_per_class: int = 0  # caps training clips per class (quick experiments); 0 keeps all
     synthetic_speakers: int = 100  # more synthetic voices generalise better but take longer to generate
     synthetic_repeats: int = 3  # utterances of each keyword per synthetic speaker
@@ -58,6 +66,7 @@ class DataConfig:
                   ("words", len(words) > 0 and len(set(words)) == len(words) and all(w.strip() for w in words),
                    "a non-empty tuple of distinct words"),
                   ("unknown_fraction", self.unknown_fraction >= 0, ">= 0"),
+                  ("unknown_audio_fraction", self.unknown_audio_fraction >= 0, ">= 0 (0 keeps all)"),
                   ("silence_fraction", self.silence_fraction >= 0, ">= 0"),
                   ("validation_percent", 0 <= self.validation_percent < 100, "in [0, 100)"),
                   ("testing_percent", 0 <= self.testing_percent <= 100, "in [0, 100]"),

@@ -474,6 +474,24 @@ def load_negative_speech(paths: Sequence[str | Path], sample_rate: int, labels: 
                    "recording_minutes": sum(len(c) for c in clips) / sample_rate / 60}
 
 
+def _speaker_recordings(path: str | Path, speakers: Sequence[str], what: str) -> list[tuple[Path, set, str | None]]:
+    """`_recordings` of `path`, only FSDD `speakers` when given (`what` names the option in errors)."""
+    root = _resolve_folder(path, what)
+    said, fsdd_root = _recordings(root)
+    if fsdd_root is not None:
+        found = sorted({speaker for _, _, speaker in said})
+        missing = sorted(set(speakers) - set(found))
+        if missing:
+            raise DataError(f"{what} speakers {missing} are not in {fsdd_root}; its speakers are {found}")
+        said = [r for r in said if not speakers or r[2] in speakers]
+    elif speakers:
+        raise DataError(f"{what}: speakers select FSDD speakers, but {root} holds no FSDD recordings; "
+                        f"leave them empty for a <word>/<file>.wav folder")
+    if not said:
+        raise DataError(f"{what} {path}: no recordings found; pass FSDD or a <word>/<file>.wav folder")
+    return said
+
+
 def load_adaptation_audio(path: str | Path, sample_rate: int, num_samples: int, labels: Sequence[str],
                           speakers: Sequence[str] = ()) -> tuple[np.ndarray, dict]:
     """Unlabeled real clips `[n, num_samples]` for domain-adversarial training (`data.adapt_audio`).
@@ -483,24 +501,42 @@ def load_adaptation_audio(path: str | Path, sample_rate: int, num_samples: int, 
     recordings that say one of the model's keywords, so a run dir shows what real audio it saw.
     """
     keywords = {label for label in labels if label not in (SILENCE, UNKNOWN)}
-    root = _resolve_folder(path, "data.adapt_audio")
-    said, fsdd_root = _recordings(root)
-    if fsdd_root is not None:
-        found = sorted({speaker for _, _, speaker in said})
-        missing = sorted(set(speakers) - set(found))
-        if missing:
-            raise DataError(f"data.adapt_speakers {missing} are not in {fsdd_root}; its speakers are {found}")
-        said = [r for r in said if not speakers or r[2] in speakers]
-    elif speakers:
-        raise DataError(f"data.adapt_speakers selects FSDD speakers, but {root} holds no FSDD recordings; "
-                        f"leave data.adapt_speakers=() for a <word>/<file>.wav folder")
-    if not said:
-        raise DataError(f"data.adapt_audio {path}: no recordings found; pass FSDD or a <word>/<file>.wav folder")
+    said = _speaker_recordings(path, speakers, "data.adapt_audio")
     files, words = [p for p, _, _ in said], [w for _, w, _ in said]
     used = sorted({speaker for _, _, speaker in said if speaker})
     clips = np.stack([fit_length(load_audio(p, sample_rate), num_samples) for p in files])  # load_audio checks finiteness
     return clips, {"path": str(path), "recordings": len(files), "speakers": used,
                    "keyword_recordings": sum(bool(w & keywords) for w in words)}
+
+
+def add_real_unknown(data: SpeechData, cfg: DataConfig) -> dict:
+    """Appends real keyword-free recordings (`cfg.unknown_audio`) to `data.train` as `_unknown_` clips.
+
+    Recordings that say a keyword are left out; `cfg.unknown_audio_fraction` times an average
+    keyword's training count are drawn (seeded by `cfg.seed`; 0 keeps all). Returns the summary
+    for data.json: which audio, how many recordings, which speakers.
+    """
+    keywords = [label for label in data.labels if label not in (SILENCE, UNKNOWN)]
+    said = _speaker_recordings(cfg.unknown_audio, cfg.unknown_speakers, "data.unknown_audio")
+    kept = [r for r in said if not r[1] & set(keywords)]
+    if not kept:
+        raise DataError(f"data.unknown_audio {cfg.unknown_audio}: all {len(said)} recordings say a keyword; "
+                        f"pass recordings of other words (FSDD for the core words)")
+    counts = np.bincount(data.train.labels, minlength=len(data.labels))
+    per_keyword = float(np.mean([counts[data.labels.index(k)] for k in keywords]))
+    count = len(kept) if cfg.unknown_audio_fraction == 0 else min(len(kept), max(1, round(cfg.unknown_audio_fraction * per_keyword)))
+    rng = np.random.default_rng(cfg.seed)
+    chosen = [kept[i] for i in sorted(rng.choice(len(kept), size=count, replace=False))]
+    num_samples = data.train.audio.shape[1]
+    audio = np.stack([fit_length(load_audio(p, cfg.sample_rate), num_samples) for p, _, _ in chosen])
+    unknown = data.labels.index(UNKNOWN)
+    data.train = Split(np.concatenate([data.train.audio, audio]),
+                       np.concatenate([data.train.labels, np.full(count, unknown, np.int32)]),
+                       data.train.speakers + [f"real:{spk or Path(p).parent.name}" for p, _, spk in chosen],
+                       data.train.paths + [str(p) for p, _, _ in chosen])
+    return {"path": str(cfg.unknown_audio), "recordings": count, "available": len(kept),
+            "left_out_keyword_recordings": len(said) - len(kept),
+            "speakers": sorted({spk for _, _, spk in chosen if spk})}
 
 
 # ---------------------------------------------------------------- training pipeline

@@ -1,0 +1,90 @@
+"""Real keyword-free speech as `_unknown_` training clips (data.unknown_audio)."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+
+def _tone(path, freq, sample_rate=8000, seconds=0.4):
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), sample_rate)
+
+
+def _fake_fsdd(root, speakers):
+    for s, speaker in enumerate(speakers):
+        for digit in range(3):
+            _tone(root / f"{digit}_{speaker}_0.wav", 200 + 40 * s + 30 * digit)
+    return root
+
+
+def _data(labels, per_class=4, samples=1600):
+    from apps.speech.data import SpeechData, Split, _empty
+
+    y = np.repeat(np.arange(len(labels) - 1), per_class).astype(np.int32)  # no _unknown_ yet
+    train = Split(np.zeros((len(y), samples), np.float32), y, ["s"] * len(y), ["p"] * len(y))
+    return SpeechData(list(labels), train, _empty(samples), _empty(samples), [], "root")
+
+
+def test_real_unknown_clips_skip_keywords_pick_speakers_and_count(tmp_path):
+    from apps.speech.config import DataConfig
+    from apps.speech.data import DataError, add_real_unknown
+
+    labels = ["yes", "no", "_silence_", "_unknown_"]
+    folder = tmp_path / "words"
+    for word, freq in (("yes", 300), ("cat", 400), ("dog", 500)):
+        for i in range(3):
+            _tone(folder / word / f"spk{i}_nohash_0.wav", freq + 10 * i)
+    cfg = DataConfig(words=("yes", "no"), unknown_audio=str(folder), unknown_audio_fraction=0.0)
+    data = _data(labels)
+    summary = add_real_unknown(data, cfg)
+    # "yes" is a keyword: its 3 recordings are left out, the 6 of cat/dog become _unknown_.
+    assert summary["recordings"] == 6 and summary["left_out_keyword_recordings"] == 3
+    assert len(data.train) == 12 + 6 and (data.train.labels[-6:] == 3).all()
+    assert not any("/yes/" in p for p in data.train.paths[-6:])
+    assert np.abs(data.train.audio[-6:]).max() > 0.1 and data.train.audio.shape[1] == 1600
+    # unknown_audio_fraction 0.5 of an average keyword's 4 training clips: 2, drawn with the seed.
+    data = _data(labels)
+    assert add_real_unknown(data, dataclasses.replace(cfg, unknown_audio_fraction=0.5))["recordings"] == 2
+    # FSDD: only the chosen speakers.
+    fsdd = _fake_fsdd(tmp_path / "fsdd", ["ann", "bob", "cy"])
+    data = _data(labels)
+    summary = add_real_unknown(data, dataclasses.replace(cfg, unknown_audio=str(fsdd), unknown_speakers=("ann", "cy")))
+    assert summary["speakers"] == ["ann", "cy"] and summary["recordings"] == 6
+    with pytest.raises(DataError, match="zed"):
+        add_real_unknown(_data(labels), dataclasses.replace(cfg, unknown_audio=str(fsdd), unknown_speakers=("zed",)))
+    with pytest.raises(DataError, match="say a keyword"):
+        add_real_unknown(_data(labels), _only_keywords(tmp_path, cfg))
+
+
+def _only_keywords(tmp_path, cfg):
+    folder = tmp_path / "only_yes"
+    _tone(folder / "yes" / "a_nohash_0.wav", 300)
+    return dataclasses.replace(cfg, unknown_audio=str(folder))
+
+
+@pytest.mark.tf_only
+def test_tiny_run_records_the_real_unknown_clips(tmp_path, monkeypatch, capsys):
+    from apps.speech import train
+
+    monkeypatch.setenv("LSTM_SUITE_CACHE", str(tmp_path / "cache"))
+    fsdd = _fake_fsdd(tmp_path / "fsdd", ["ann", "bob"])
+    run = tmp_path / "run"
+    assert train.main(["--config", "tiny", "--set", f"data.unknown_audio={fsdd}", "--set", "data.unknown_audio_fraction=0",
+                       "--run-dir", str(run)]) == 0
+    data = json.loads((run / "data.json").read_text())
+    assert data["unknown_audio"]["recordings"] == 6 and data["unknown_audio"]["speakers"] == ["ann", "bob"]
+    capsys.readouterr()
+    for sets in ([f"data.unknown_audio={fsdd}", "data.include_unknown=false"], ["data.unknown_speakers=('ann',)"],
+                 [f"data.unknown_audio={tmp_path / 'missing'}"]):
+        target = tmp_path / "bad"
+        args = ["--config", "tiny", "--run-dir", str(target)]
+        for s in sets:
+            args += ["--set", s]
+        assert train.main(args) == 2, sets
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "unknown" in err[0], err
+        assert not target.exists()
