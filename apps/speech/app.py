@@ -80,6 +80,9 @@ class SpeechApp(App):
         if cfg.data.unknown_audio and cfg.data.source == "fsdd":
             raise ConfigError("data.unknown_audio adds real non-keyword speech, but data.source=fsdd has no "
                               "_unknown_ class; use it with data.source=synthetic or folder")
+        if cfg.augment.speech_noise_probability > 0 and not cfg.data.unknown_audio:
+            raise ConfigError("augment.speech_noise_probability mixes in the real speech of data.unknown_audio, which "
+                              "is empty; add --set data.unknown_audio=PATH (FSDD for the core words)")
         if cfg.data.unknown_speakers and not cfg.data.unknown_audio:
             raise ConfigError("data.unknown_speakers picks FSDD speakers of data.unknown_audio, which is empty")
         if m.domain_weight > 0 and cfg.augment.prefix_clips:
@@ -99,20 +102,21 @@ class SpeechApp(App):
         data = load_data(cfg.data)
         if len(data.train) == 0:
             raise DataError(f"no training clips found in {data.root} for labels {data.labels}")
-        real_unknown = add_real_unknown(data, cfg.data) if cfg.data.unknown_audio else None
+        speech, real_unknown = add_real_unknown(data, cfg.data) if cfg.data.unknown_audio else (None, None)
         if real_unknown:
             print(f"_unknown_: {real_unknown['recordings']} real recordings from {cfg.data.unknown_audio} "
                   f"(of {real_unknown['available']} without a keyword)", flush=True)
         prefix = cfg.augment.prefix_clips
-        clips, extra, adapt = AugmentedClips, {}, None
+        clips, adapt = AugmentedClips, None
+        extra = {"speech": speech, "no_speech_label": data.labels.index(SILENCE) if SILENCE in data.labels else -1}
         if prefix:
-            clips, extra = PrefixedClips, {"prefix_clips": prefix}
+            clips, extra = PrefixedClips, {**extra, "prefix_clips": prefix}
         if cfg.model.domain_weight > 0:
             real, adapt = load_adaptation_audio(cfg.data.adapt_audio, cfg.data.sample_rate, data.train.audio.shape[1],
                                                 data.labels, cfg.data.adapt_speakers)
             print(f"domain-adversarial: {adapt['recordings']} unlabeled real clips from {cfg.data.adapt_audio} "
                   f"({adapt['keyword_recordings']} of them say a keyword)", flush=True)
-            clips, extra = DomainAdversarialClips, {"real": real}
+            clips, extra = DomainAdversarialClips, {**extra, "real": real}
         train = clips(data.train, data.noises, cfg.augment, dist.global_batch_size, cfg.data.sample_rate,
                       seed=cfg.train.seed, **extra)
         validation = None

@@ -128,6 +128,11 @@ class AugmentConfig:
     # vocal-tract-length perturbation: each training clip's frequency axis scaled by a random factor
     # in [1 - freq_warp, 1 + freq_warp] (apps.speech.features.FrequencyWarp); 0 disables
     freq_warp: float = 0.0
+    # chance of mixing a random stretch of the real keyword-free speech of data.unknown_audio under a
+    # training clip (all classes but _silence_) at an SNR (dB) in speech_noise_snr_db_range, so real
+    # voices are heard in keyword clips too and "sounds like a real recording" cannot mean _unknown_
+    speech_noise_probability: float = added_field(0.0, since="2026-12-06")
+    speech_noise_snr_db_range: tuple[float, ...] = added_field((5.0, 20.0), since="2026-12-06")
     freq_masks: int = 2  # SpecAugment frequency masks per example
     freq_mask_width: int = 6  # maximum width of each frequency mask (bins)
     time_masks: int = 2  # SpecAugment time masks per example
@@ -137,6 +142,10 @@ class AugmentConfig:
         rt60 = tuple(self.rt60_range)
         checks = [("noise_probability", 0.0 <= self.noise_probability <= 1.0, "in [0, 1]"),
                   ("reverb_probability", 0.0 <= self.reverb_probability <= 1.0, "in [0, 1]"),
+                  ("speech_noise_probability", 0.0 <= self.speech_noise_probability <= 1.0, "in [0, 1]"),
+                  ("speech_noise_snr_db_range", len(tuple(self.speech_noise_snr_db_range)) == 2
+                   and tuple(self.speech_noise_snr_db_range)[0] <= tuple(self.speech_noise_snr_db_range)[1],
+                   "two SNRs in dB (low, high) with low <= high"),
                   ("prefix_clips", self.prefix_clips >= 0, ">= 0 (0 disables)"),
                   ("freq_warp", 0.0 <= self.freq_warp < 0.5, "in [0, 0.5) (0 disables)"),
                   ("lowpass_probability", 0.0 <= self.lowpass_probability <= 1.0, "in [0, 1]"),

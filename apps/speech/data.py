@@ -509,12 +509,12 @@ def load_adaptation_audio(path: str | Path, sample_rate: int, num_samples: int, 
                    "keyword_recordings": sum(bool(w & keywords) for w in words)}
 
 
-def add_real_unknown(data: SpeechData, cfg: DataConfig) -> dict:
+def add_real_unknown(data: SpeechData, cfg: DataConfig) -> tuple[np.ndarray, dict]:
     """Appends real keyword-free recordings (`cfg.unknown_audio`) to `data.train` as `_unknown_` clips.
 
     Recordings that say a keyword are left out; `cfg.unknown_audio_fraction` times an average
-    keyword's training count are drawn (seeded by `cfg.seed`; 0 keeps all). Returns the summary
-    for data.json: which audio, how many recordings, which speakers.
+    keyword's training count are drawn (seeded by `cfg.seed`; 0 keeps all). Returns those clips
+    and the summary for data.json: which audio, how many recordings, which speakers.
     """
     keywords = [label for label in data.labels if label not in (SILENCE, UNKNOWN)]
     said = _speaker_recordings(cfg.unknown_audio, cfg.unknown_speakers, "data.unknown_audio")
@@ -534,9 +534,9 @@ def add_real_unknown(data: SpeechData, cfg: DataConfig) -> dict:
                        np.concatenate([data.train.labels, np.full(count, unknown, np.int32)]),
                        data.train.speakers + [f"real:{spk or Path(p).parent.name}" for p, _, spk in chosen],
                        data.train.paths + [str(p) for p, _, _ in chosen])
-    return {"path": str(cfg.unknown_audio), "recordings": count, "available": len(kept),
-            "left_out_keyword_recordings": len(said) - len(kept),
-            "speakers": sorted({spk for _, _, spk in chosen if spk})}
+    return audio, {"path": str(cfg.unknown_audio), "recordings": count, "available": len(kept),
+                   "left_out_keyword_recordings": len(said) - len(kept),
+                   "speakers": sorted({spk for _, _, spk in chosen if spk})}
 
 
 # ---------------------------------------------------------------- training pipeline
@@ -550,8 +550,14 @@ class AugmentedClips(keras.utils.PyDataset):
     """
 
     def __init__(self, split: Split, noises: Sequence[np.ndarray], cfg: AugmentConfig, batch_size: int,
-                 sample_rate: int, seed: int = 0, augment: bool = True, **kwargs):
+                 sample_rate: int, seed: int = 0, augment: bool = True, speech: np.ndarray | None = None,
+                 no_speech_label: int = -1, **kwargs):
         super().__init__(**kwargs)
+        if cfg.speech_noise_probability > 0 and (speech is None or len(speech) == 0):
+            raise DataError("augment.speech_noise_probability > 0 mixes in the real speech of data.unknown_audio, "
+                            "which is empty; set data.unknown_audio=PATH or augment.speech_noise_probability=0")
+        self.speech = speech
+        self.no_speech_label = int(no_speech_label)
         if len(split) == 0:
             raise DataError("the training split is empty; check data.source/data.path and data.words")
         self.split = split
@@ -578,6 +584,9 @@ class AugmentedClips(keras.utils.PyDataset):
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             audio = augment_batch(audio, self.noises, self.cfg, self.sample_rate, rng)
+            if self.cfg.speech_noise_probability > 0:
+                audio = mix_speech(audio, labels != self.no_speech_label, self.speech, self.cfg,
+                                   np.random.default_rng([self.seed, self.epoch, index, 3]))
         return audio, labels
 
 
@@ -665,6 +674,24 @@ def lowpass(clip: np.ndarray, cutoff_hz: float, sample_rate: int) -> np.ndarray:
     start = 0.9 * cutoff_hz
     ramp = np.clip((freqs - start) / (cutoff_hz - start), 0.0, 1.0)
     return np.fft.irfft(spectrum * 0.5 * (1.0 + np.cos(np.pi * ramp)), n=len(clip)).astype(np.float32)
+
+
+def mix_speech(audio: np.ndarray, allowed: np.ndarray, speech: np.ndarray, cfg: AugmentConfig,
+               rng: np.random.Generator) -> np.ndarray:
+    """`audio [b, samples]` with, for each clip where `allowed` and with `cfg.speech_noise_probability`,
+    one of the `speech [n, samples]` clips (circularly shifted at random) mixed in at an SNR drawn from
+    `cfg.speech_noise_snr_db_range`; a copy is returned."""
+    out = audio.copy()
+    low, high = tuple(cfg.speech_noise_snr_db_range)
+    for i in range(len(out)):
+        if not allowed[i] or rng.random() >= cfg.speech_noise_probability:
+            continue
+        other = np.roll(speech[int(rng.integers(len(speech)))], int(rng.integers(out.shape[1])))
+        signal_power, other_power = float(np.mean(out[i] ** 2)), float(np.mean(other ** 2))
+        if signal_power > 1e-8 and other_power > 1e-10:
+            scale = np.sqrt(signal_power / (other_power * 10 ** (rng.uniform(low, high) / 10)))
+            out[i] = np.clip(out[i] + scale * other, -1.0, 1.0)
+    return out
 
 
 def augment_batch(audio: np.ndarray, noises: Sequence[np.ndarray], cfg: AugmentConfig, sample_rate: int,

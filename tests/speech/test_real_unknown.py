@@ -40,7 +40,8 @@ def test_real_unknown_clips_skip_keywords_pick_speakers_and_count(tmp_path):
             _tone(folder / word / f"spk{i}_nohash_0.wav", freq + 10 * i)
     cfg = DataConfig(words=("yes", "no"), unknown_audio=str(folder), unknown_audio_fraction=0.0)
     data = _data(labels)
-    summary = add_real_unknown(data, cfg)
+    clips, summary = add_real_unknown(data, cfg)
+    assert clips.shape == (6, 1600)
     # "yes" is a keyword: its 3 recordings are left out, the 6 of cat/dog become _unknown_.
     assert summary["recordings"] == 6 and summary["left_out_keyword_recordings"] == 3
     assert len(data.train) == 12 + 6 and (data.train.labels[-6:] == 3).all()
@@ -48,16 +49,35 @@ def test_real_unknown_clips_skip_keywords_pick_speakers_and_count(tmp_path):
     assert np.abs(data.train.audio[-6:]).max() > 0.1 and data.train.audio.shape[1] == 1600
     # unknown_audio_fraction 0.5 of an average keyword's 4 training clips: 2, drawn with the seed.
     data = _data(labels)
-    assert add_real_unknown(data, dataclasses.replace(cfg, unknown_audio_fraction=0.5))["recordings"] == 2
+    assert add_real_unknown(data, dataclasses.replace(cfg, unknown_audio_fraction=0.5))[1]["recordings"] == 2
     # FSDD: only the chosen speakers.
     fsdd = _fake_fsdd(tmp_path / "fsdd", ["ann", "bob", "cy"])
     data = _data(labels)
-    summary = add_real_unknown(data, dataclasses.replace(cfg, unknown_audio=str(fsdd), unknown_speakers=("ann", "cy")))
+    _, summary = add_real_unknown(data, dataclasses.replace(cfg, unknown_audio=str(fsdd), unknown_speakers=("ann", "cy")))
     assert summary["speakers"] == ["ann", "cy"] and summary["recordings"] == 6
     with pytest.raises(DataError, match="zed"):
         add_real_unknown(_data(labels), dataclasses.replace(cfg, unknown_audio=str(fsdd), unknown_speakers=("zed",)))
     with pytest.raises(DataError, match="say a keyword"):
         add_real_unknown(_data(labels), _only_keywords(tmp_path, cfg))
+
+
+def test_mix_speech_respects_the_mask_and_the_snr():
+    from apps.speech.config import AugmentConfig
+    from apps.speech.data import mix_speech
+
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal((3, 4000))).astype(np.float32)
+    speech = (0.05 * rng.standard_normal((2, 4000))).astype(np.float32)
+    cfg = AugmentConfig(speech_noise_probability=1.0, speech_noise_snr_db_range=(10.0, 10.0))
+    out = mix_speech(audio, np.array([True, False, True]), speech, cfg, np.random.default_rng(1))
+    np.testing.assert_array_equal(out[1], audio[1])  # a _silence_ clip stays as it is
+    for i in (0, 2):
+        added = out[i] - audio[i]
+        snr = 10 * np.log10(np.mean(audio[i] ** 2) / np.mean(added ** 2))
+        assert abs(snr - 10.0) < 0.2, snr
+    assert not np.shares_memory(out, audio)
+    none = mix_speech(audio, np.ones(3, bool), speech, AugmentConfig(), np.random.default_rng(1))
+    np.testing.assert_array_equal(none, audio)  # probability 0 (the default) mixes nothing
 
 
 def _only_keywords(tmp_path, cfg):
@@ -74,17 +94,17 @@ def test_tiny_run_records_the_real_unknown_clips(tmp_path, monkeypatch, capsys):
     fsdd = _fake_fsdd(tmp_path / "fsdd", ["ann", "bob"])
     run = tmp_path / "run"
     assert train.main(["--config", "tiny", "--set", f"data.unknown_audio={fsdd}", "--set", "data.unknown_audio_fraction=0",
-                       "--run-dir", str(run)]) == 0
+                       "--set", "augment.speech_noise_probability=0.5", "--run-dir", str(run)]) == 0
     data = json.loads((run / "data.json").read_text())
     assert data["unknown_audio"]["recordings"] == 6 and data["unknown_audio"]["speakers"] == ["ann", "bob"]
     capsys.readouterr()
     for sets in ([f"data.unknown_audio={fsdd}", "data.include_unknown=false"], ["data.unknown_speakers=('ann',)"],
-                 [f"data.unknown_audio={tmp_path / 'missing'}"]):
+                 [f"data.unknown_audio={tmp_path / 'missing'}"], ["augment.speech_noise_probability=0.3"]):
         target = tmp_path / "bad"
         args = ["--config", "tiny", "--run-dir", str(target)]
         for s in sets:
             args += ["--set", s]
         assert train.main(args) == 2, sets
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "unknown" in err[0], err
+        assert len(err) == 1 and "unknown_audio" in err[0], err
         assert not target.exists()
