@@ -139,19 +139,40 @@ def _spotting(model, split, labels, cfg, out: Path, settings, step_phases: int =
     curve = [{"threshold": t, **score(dataclasses.replace(settings, threshold=t))} for t in thresholds]
     if negative is not None:
         clips, summary = negative
-        negative_streams = make_streams(clips, np.zeros(len(clips), dtype=np.int32), [UNKNOWN], rate, seed=1)
+        sources = summary["sources"]
+        # Each clip is labelled with its source, so a false accept (and the stream time up to the end of
+        # its clip, from the end of the one before) is counted for the source whose clip it fell in.
+        source_of = np.repeat(np.arange(len(sources)), [s["recordings"] for s in sources]).astype(np.int32)
+        names = [str(i) for i in range(len(sources))]
+        negative_streams = make_streams(clips, source_of, names, rate, seed=1)
         negative_posteriors = [posteriors(model, audio, rate, clip_samples, settings, step_phases,
                                           cfg.model.streaming_chunk_frames, live) for audio, _ in negative_streams]
         hours = sum(len(audio) for audio, _ in negative_streams) / rate / 3600
+        source_hours = np.zeros(len(sources))
+        for audio, truth in negative_streams:
+            ends = [clip["end"] for clip in truth]
+            ends[-1] = len(audio) / rate  # the closing gap belongs to the last clip
+            for clip, start, end in zip(truth, [0.0] + ends[:-1], ends):
+                source_hours[int(clip["label"])] += (end - start) / 3600
 
-        def false_accepts(spot) -> int:
-            return sum(len(detect(times, probabilities, labels, spot)) for times, probabilities in negative_posteriors)
+        def false_accepts(spot) -> np.ndarray:
+            counts = np.zeros(len(sources), dtype=int)
+            for (times, probabilities), (audio, truth) in zip(negative_posteriors, negative_streams):
+                ends = np.asarray([clip["end"] for clip in truth])
+                for det in detect(times, probabilities, labels, spot):
+                    counts[int(truth[min(int(np.searchsorted(ends, det["time"])), len(truth) - 1)]["label"])] += 1
+            return counts
 
         accepted = false_accepts(settings)
+        for source, count, source_h in zip(sources, accepted, source_hours):
+            source.update(false_accepts=int(count), stream_minutes=source_h * 60,
+                          false_accepts_per_hour=count / max(source_h, 1e-9))
         totals["negatives"] = {**summary, "streams": len(negative_streams), "stream_minutes": hours * 60,
-                               "false_accepts": accepted, "false_accepts_per_hour": accepted / hours}
+                               "false_accepts": int(accepted.sum()), "false_accepts_per_hour": accepted.sum() / hours}
         for point in curve:
-            point["false_accepts_per_hour"] = false_accepts(dataclasses.replace(settings, threshold=point["threshold"])) / hours
+            counts = false_accepts(dataclasses.replace(settings, threshold=point["threshold"]))
+            point["false_accepts_per_hour"] = counts.sum() / hours
+            point["false_accepts_per_hour_by_source"] = (counts / np.maximum(source_hours, 1e-9)).tolist()
     times, probabilities = per_stream[0]
     _plot_stream(times, probabilities, labels, streams[0][1], detect(times, probabilities, labels, settings),
                  out / "spotting.png")
@@ -167,6 +188,10 @@ def _spotting(model, split, labels, cfg, out: Path, settings, step_phases: int =
         print(f"negatives: {neg['false_accepts']} false accepts in {neg['stream_minutes']:.1f} min of keyword-free "
               f"audio ({neg['recordings']} recordings, {neg['recording_minutes']:.1f} min): "
               f"{neg['false_accepts_per_hour']:.1f} per hour; miss rate {totals['miss_rate']:.3f}")
+        if len(neg["sources"]) > 1:
+            for source in neg["sources"]:
+                print(f"  {source['path']}: {source['false_accepts']} in {source['stream_minutes']:.1f} min, "
+                      f"{source['false_accepts_per_hour']:.1f} per hour")
     for point in curve:
         extra = (f", {point['false_accepts_per_hour']:.1f} false accepts/hour on the negatives"
                  if "false_accepts_per_hour" in point else "")

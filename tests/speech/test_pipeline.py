@@ -85,6 +85,17 @@ def _check_evaluate_predict_export(run, tmp_path, capsys):
     per_hour = [p["false_accepts_per_hour"] for p in negative["curve"]]
     assert per_hour[0] > 0 and per_hour == sorted(per_hour, reverse=True)  # fewer as the threshold rises
     assert negative["keywords"] == spotting["keywords"]  # the keyword streams are unchanged
+    # Two sources: each false accept and every second of stream time is counted for exactly one.
+    (tmp_path / "negatives2" / "cat").mkdir(parents=True)
+    for clip in said_yes[:4]:
+        shutil.copy(clip, tmp_path / "negatives2" / "cat" / clip.name)
+    assert evaluate.main(["--run-dir", str(run), "--spotting", "--negatives", str(tmp_path / "negatives"),
+                          "--negatives", str(tmp_path / "negatives2"), "--out", str(tmp_path / "spotneg2")]) == 0
+    both = json.loads((tmp_path / "spotneg2" / "metrics.json").read_text())["spotting"]["negatives"]
+    assert [s["recordings"] for s in both["sources"]] == [9, 4]
+    assert sum(s["false_accepts"] for s in both["sources"]) == both["false_accepts"]
+    assert sum(s["stream_minutes"] for s in both["sources"]) == pytest.approx(both["stream_minutes"])
+    assert all(s["stream_minutes"] > 0 for s in both["sources"])
     assert evaluate.main(["--run-dir", str(run), "--negatives", str(tmp_path / "negatives")]) == 2  # needs --spotting
     assert evaluate.main(["--run-dir", str(run), "--spotting", "--step-model", "5", "--out", str(tmp_path / "spot5")]) == 0
     live = json.loads((tmp_path / "spot5" / "metrics.json").read_text())["spotting"]
