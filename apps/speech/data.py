@@ -518,7 +518,8 @@ def add_real_unknown(data: SpeechData, cfg: DataConfig) -> tuple[np.ndarray, dic
     """
     keywords = [label for label in data.labels if label not in (SILENCE, UNKNOWN)]
     said = _speaker_recordings(cfg.unknown_audio, cfg.unknown_speakers, "data.unknown_audio")
-    kept = [r for r in said if not r[1] & set(keywords)]
+    keyword_set = set(keywords)
+    kept = [r for r in said if not r[1] & keyword_set]
     if not kept:
         raise DataError(f"data.unknown_audio {cfg.unknown_audio}: all {len(said)} recordings say a keyword; "
                         f"pass recordings of other words (FSDD for the core words)")
@@ -529,11 +530,9 @@ def add_real_unknown(data: SpeechData, cfg: DataConfig) -> tuple[np.ndarray, dic
     chosen = [kept[i] for i in sorted(rng.choice(len(kept), size=count, replace=False))]
     num_samples = data.train.audio.shape[1]
     audio = np.stack([fit_length(load_audio(p, cfg.sample_rate), num_samples) for p, _, _ in chosen])
-    unknown = data.labels.index(UNKNOWN)
-    data.train = Split(np.concatenate([data.train.audio, audio]),
-                       np.concatenate([data.train.labels, np.full(count, unknown, np.int32)]),
-                       data.train.speakers + [f"real:{spk or Path(p).parent.name}" for p, _, spk in chosen],
-                       data.train.paths + [str(p) for p, _, _ in chosen])
+    real = Split(audio, np.full(count, data.labels.index(UNKNOWN), np.int32),
+                 [f"real:{spk or Path(p).parent.name}" for p, _, spk in chosen], [str(p) for p, _, _ in chosen])
+    data.train = _concat([data.train, real])
     return audio, {"path": str(cfg.unknown_audio), "recordings": count, "available": len(kept),
                    "left_out_keyword_recordings": len(said) - len(kept),
                    "speakers": sorted({spk for _, _, spk in chosen if spk})}

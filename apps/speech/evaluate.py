@@ -148,19 +148,21 @@ def _spotting(model, split, labels, cfg, out: Path, settings, step_phases: int =
         negative_posteriors = [posteriors(model, audio, rate, clip_samples, settings, step_phases,
                                           cfg.model.streaming_chunk_frames, live) for audio, _ in negative_streams]
         hours = sum(len(audio) for audio, _ in negative_streams) / rate / 3600
+        # Per stream: where each clip's share of the stream ends (the closing gap belongs to the last
+        # clip) and its source; a stream's time and its detections fall into these segments.
+        segments = []
         source_hours = np.zeros(len(sources))
         for audio, truth in negative_streams:
-            ends = [clip["end"] for clip in truth]
-            ends[-1] = len(audio) / rate  # the closing gap belongs to the last clip
-            for clip, start, end in zip(truth, [0.0] + ends[:-1], ends):
-                source_hours[int(clip["label"])] += (end - start) / 3600
+            ends = np.asarray([clip["end"] for clip in truth[:-1]] + [len(audio) / rate])
+            owner = np.asarray([int(clip["label"]) for clip in truth])
+            np.add.at(source_hours, owner, np.diff(ends, prepend=0.0) / 3600)
+            segments.append((ends, owner))
 
         def false_accepts(spot) -> np.ndarray:
             counts = np.zeros(len(sources), dtype=int)
-            for (times, probabilities), (audio, truth) in zip(negative_posteriors, negative_streams):
-                ends = np.asarray([clip["end"] for clip in truth])
+            for (times, probabilities), (ends, owner) in zip(negative_posteriors, segments):
                 for det in detect(times, probabilities, labels, spot):
-                    counts[int(truth[min(int(np.searchsorted(ends, det["time"])), len(truth) - 1)]["label"])] += 1
+                    counts[owner[min(int(np.searchsorted(ends, det["time"])), len(owner) - 1)]] += 1
             return counts
 
         accepted = false_accepts(settings)

@@ -5,7 +5,8 @@ import json
 
 import numpy as np
 import pytest
-import soundfile as sf
+
+from tests.speech.helpers import assert_tiny_training_refuses, fake_fsdd
 
 
 def _grad(fn, x):
@@ -51,17 +52,6 @@ def test_packed_loss_and_accuracy_ignore_the_labels_of_real_clips():
     assert abs(float(metric.result()) - 0.5) < 1e-6  # 1 of the 2 labeled; the real ones do not count
 
 
-def _fake_fsdd(root, speakers, sample_rate=8000):
-    root.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    t = np.arange(int(0.4 * sample_rate)) / sample_rate
-    for s, speaker in enumerate(speakers):
-        for digit in range(3):
-            tone = 0.3 * np.sin(2 * np.pi * (200 + 40 * s + 30 * digit) * t) + 0.01 * rng.standard_normal(len(t))
-            sf.write(root / f"{digit}_{speaker}_0.wav", tone.astype(np.float32), sample_rate)
-    return root
-
-
 @pytest.mark.tf_only
 def test_tiny_domain_adversarial_run(tmp_path, monkeypatch, capsys):
     import keras
@@ -70,7 +60,7 @@ def test_tiny_domain_adversarial_run(tmp_path, monkeypatch, capsys):
     from apps.speech.model import with_domain_head
 
     monkeypatch.setenv("LSTM_SUITE_CACHE", str(tmp_path / "cache"))
-    real = _fake_fsdd(tmp_path / "fsdd", ["ann", "bob", "cy"])
+    real = fake_fsdd(tmp_path / "fsdd", ["ann", "bob", "cy"])
     run = tmp_path / "run"
     code = train.main(["--config", "tiny", "--set", "model.domain_weight=0.5", "--set", f"data.adapt_audio={real}",
                        "--set", "data.adapt_speakers=('ann','bob')", "--run-dir", str(run)])
@@ -90,15 +80,7 @@ def test_tiny_domain_adversarial_run(tmp_path, monkeypatch, capsys):
     out = np.asarray(two(x, training=False))
     np.testing.assert_allclose(out[:, :len(labels)], np.asarray(model(x, training=False)), atol=1e-5)
     assert np.all((out[:, -1] > 0) & (out[:, -1] < 1))
-    capsys.readouterr()
     # Settings that cannot work fail in one line before anything is written.
-    for sets in (["model.domain_weight=0.5"], [f"data.adapt_audio={real}"],
-                 ["model.domain_weight=0.5", f"data.adapt_audio={real}", "data.adapt_speakers=('zed',)"]):
-        target = tmp_path / "bad"
-        args = ["--config", "tiny", "--run-dir", str(target)]
-        for s in sets:
-            args += ["--set", s]
-        assert train.main(args) == 2, sets
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and ("adapt" in err[0] or "domain" in err[0]), err
-        assert not target.exists()
+    assert_tiny_training_refuses(train, tmp_path, capsys, (
+        ["model.domain_weight=0.5"], [f"data.adapt_audio={real}"],
+        ["model.domain_weight=0.5", f"data.adapt_audio={real}", "data.adapt_speakers=('zed',)"]), "adapt", "domain")

@@ -7,18 +7,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.speech.helpers import assert_tiny_training_refuses, fake_fsdd
+
 
 def _tone(path, freq, sample_rate=8000, seconds=0.4):
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), sample_rate)
-
-
-def _fake_fsdd(root, speakers):
-    for s, speaker in enumerate(speakers):
-        for digit in range(3):
-            _tone(root / f"{digit}_{speaker}_0.wav", 200 + 40 * s + 30 * digit)
-    return root
 
 
 def _data(labels, per_class=4, samples=1600):
@@ -51,7 +46,7 @@ def test_real_unknown_clips_skip_keywords_pick_speakers_and_count(tmp_path):
     data = _data(labels)
     assert add_real_unknown(data, dataclasses.replace(cfg, unknown_audio_fraction=0.5))[1]["recordings"] == 2
     # FSDD: only the chosen speakers.
-    fsdd = _fake_fsdd(tmp_path / "fsdd", ["ann", "bob", "cy"])
+    fsdd = fake_fsdd(tmp_path / "fsdd", ["ann", "bob", "cy"])
     data = _data(labels)
     _, summary = add_real_unknown(data, dataclasses.replace(cfg, unknown_audio=str(fsdd), unknown_speakers=("ann", "cy")))
     assert summary["speakers"] == ["ann", "cy"] and summary["recordings"] == 6
@@ -91,20 +86,12 @@ def test_tiny_run_records_the_real_unknown_clips(tmp_path, monkeypatch, capsys):
     from apps.speech import train
 
     monkeypatch.setenv("LSTM_SUITE_CACHE", str(tmp_path / "cache"))
-    fsdd = _fake_fsdd(tmp_path / "fsdd", ["ann", "bob"])
+    fsdd = fake_fsdd(tmp_path / "fsdd", ["ann", "bob"])
     run = tmp_path / "run"
     assert train.main(["--config", "tiny", "--set", f"data.unknown_audio={fsdd}", "--set", "data.unknown_audio_fraction=0",
                        "--set", "augment.speech_noise_probability=0.5", "--run-dir", str(run)]) == 0
     data = json.loads((run / "data.json").read_text())
     assert data["unknown_audio"]["recordings"] == 6 and data["unknown_audio"]["speakers"] == ["ann", "bob"]
-    capsys.readouterr()
-    for sets in ([f"data.unknown_audio={fsdd}", "data.include_unknown=false"], ["data.unknown_speakers=('ann',)"],
-                 [f"data.unknown_audio={tmp_path / 'missing'}"], ["augment.speech_noise_probability=0.3"]):
-        target = tmp_path / "bad"
-        args = ["--config", "tiny", "--run-dir", str(target)]
-        for s in sets:
-            args += ["--set", s]
-        assert train.main(args) == 2, sets
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "unknown_audio" in err[0], err
-        assert not target.exists()
+    assert_tiny_training_refuses(train, tmp_path, capsys, (
+        [f"data.unknown_audio={fsdd}", "data.include_unknown=false"], ["data.unknown_speakers=('ann',)"],
+        [f"data.unknown_audio={tmp_path / 'missing'}"], ["augment.speech_noise_probability=0.3"]), "unknown_audio")
