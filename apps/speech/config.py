@@ -59,6 +59,10 @@ class DataConfig:
     synthetic_unknown_per_speaker: int = 12  # unknown-word utterances per synthetic speaker
     synthetic_silence_clips: int = 300  # noise-only clips generated for _silence_
     seed: int = 0  # fixes synthetic generation and the hash split
+    # Speech engines that voice the synthetic speakers, taking turns: "espeak" (eSpeak NG, a pinned
+    # dependency) and "pico" (SVOX Pico's two English voices, fetched once from the Debian archive into
+    # the cache; Linux x86-64). ("espeak", "pico") makes every second speaker a Pico one.
+    synthetic_engines: tuple[str, ...] = added_field(("espeak",), since="2026-12-07")
 
     def __post_init__(self):
         words = tuple(self.words)
@@ -74,7 +78,11 @@ class DataConfig:
                   ("synthetic_speakers", self.synthetic_speakers >= 1, ">= 1"),
                   ("synthetic_repeats", self.synthetic_repeats >= 1, ">= 1"),
                   ("synthetic_unknown_per_speaker", self.synthetic_unknown_per_speaker >= 0, ">= 0"),
-                  ("synthetic_silence_clips", self.synthetic_silence_clips >= 0, ">= 0")]
+                  ("synthetic_silence_clips", self.synthetic_silence_clips >= 0, ">= 0"),
+                  ("synthetic_engines", len(tuple(self.synthetic_engines)) > 0
+                   and set(self.synthetic_engines) <= {"espeak", "pico"}
+                   and len(set(self.synthetic_engines)) == len(tuple(self.synthetic_engines)),
+                   'distinct engines from ("espeak", "pico")')]
         check_fields(self, "data", checks)
 
 

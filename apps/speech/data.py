@@ -341,7 +341,8 @@ def _synthetic_digits(cfg: DataConfig) -> Split:
     root = ensure_synthetic_dataset(list(DIGIT_WORDS), num_speakers=cfg.synthetic_speakers,
                                     repeats_per_word=cfg.synthetic_repeats, unknown_per_speaker=0,
                                     silence_clips=0, validation_percent=cfg.validation_percent,
-                                    testing_percent=cfg.testing_percent, seed=cfg.seed)
+                                    testing_percent=cfg.testing_percent, seed=cfg.seed,
+                                    engines=cfg.synthetic_engines)
     words = dataclasses.replace(cfg, source="synthetic", words=DIGIT_WORDS, include_silence=False,
                                 include_unknown=False, max_per_class=0)
     data = load_speech_commands_folder(root, words, list(DIGIT_WORDS))
@@ -395,7 +396,7 @@ def load_data(cfg: DataConfig, verbose: bool = True) -> SpeechData:
             [w for w in cfg.words], num_speakers=cfg.synthetic_speakers, repeats_per_word=cfg.synthetic_repeats,
             unknown_per_speaker=cfg.synthetic_unknown_per_speaker, silence_clips=cfg.synthetic_silence_clips,
             validation_percent=cfg.validation_percent, testing_percent=cfg.testing_percent, seed=cfg.seed,
-            verbose=verbose,
+            verbose=verbose, engines=cfg.synthetic_engines,
         )
         return load_speech_commands_folder(root, cfg)
     if cfg.source == "folder":

@@ -29,6 +29,7 @@ import numpy as np
 
 SYNTH_VERSION = 3  # bump when generation changes, so stale caches are not reused
 SYNTH_RATE = 22050  # eSpeak NG's native output rate
+ENGINES = ("espeak", "pico")  # eSpeak NG (espeakng-loader, a pinned dependency); SVOX Pico (apps/speech/pico.py)
 TARGET_RATE = 16000
 
 ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-029", "en-us-nyc", "en-gb-x-gbcwmd")
@@ -205,12 +206,18 @@ def ensure_synthetic_dataset(
     seed: int = 0,
     cache: Path | None = None,
     verbose: bool = True,
+    engines: Sequence[str] = ("espeak",),
 ) -> Path:
     """Generates (once) and returns a Speech-Commands-layout folder of synthetic speech.
 
     The folder name hashes every argument, so a different seed or size gives a new
     folder and an identical call reuses the cached one. Generation happens in a
     temporary sibling folder renamed into place, so a crash leaves no partial dataset.
+
+    `engines` ("espeak", "pico") take turns voicing the speakers: speaker i uses engines[i % len].
+    A Pico speaker is one of Pico's two English voices with its own pitch, speed and a vocal-tract
+    scaling (resampling that moves pitch and formants together, 0.75-1.12: lower makes the female
+    voices sound male), so it is as varied as an eSpeak NG speaker.
     """
     from common.data import cache_dir
 
@@ -222,6 +229,12 @@ def ensure_synthetic_dataset(
         unknown_per_speaker=unknown_per_speaker, silence_clips=silence_clips,
         validation_percent=validation_percent, testing_percent=testing_percent, seed=seed,
     )
+    engines = tuple(engines)
+    unknown_engines = sorted(set(engines) - set(ENGINES))
+    if not engines or unknown_engines:
+        raise ValueError(f"unknown synthesis engine(s) {unknown_engines or '(none given)'}; choose from {list(ENGINES)}")
+    if engines != ("espeak",):
+        params["engines"] = list(engines)  # only when set, so eSpeak-only caches keep their names
     root = (cache or cache_dir()) / f"speech_synthetic_{_cache_key(params)}"
     if (root / ".complete").exists():
         return root
@@ -230,12 +243,28 @@ def ensure_synthetic_dataset(
 
     tmp = Path(tempfile.mkdtemp(prefix=".speech_synthetic-", dir=root.parent))
     try:
-        eng = engine()
+        eng = engine() if "espeak" in engines else None
+        pico_eng = None
+        if "pico" in engines:
+            from apps.speech.pico import PicoEngine
+
+            pico_eng = PicoEngine()  # a fresh engine: like eSpeak NG, Pico's output depends on its earlier calls
         rng = np.random.default_rng(seed)
         unknown_vocab = sorted(set(UNKNOWN_VOCABULARY) - set(words))
         num_samples = TARGET_RATE
         speakers = []
         for i in range(num_speakers):
+            if engines[i % len(engines)] == "pico":
+                from apps.speech.pico import VOICES as PICO_VOICES
+
+                voices = sorted(PICO_VOICES)
+                speakers.append(dict(
+                    id=f"{hashlib.sha1(f'{seed}-{i}'.encode()).hexdigest()[:8]}", engine="pico",
+                    voice=voices[int(rng.integers(len(voices)))], pitch=int(rng.integers(60, 150)),
+                    speed=int(rng.integers(75, 135)), tract=round(float(rng.uniform(0.75, 1.12)), 2),
+                    gain=float(rng.uniform(0.2, 0.9)), colour_seed=int(rng.integers(2 ** 31)),
+                ))
+                continue
             speakers.append(dict(
                 id=f"{hashlib.sha1(f'{seed}-{i}'.encode()).hexdigest()[:8]}",
                 voice=f"{ACCENTS[rng.integers(len(ACCENTS))]}+{VARIANTS[rng.integers(len(VARIANTS))]}",
@@ -254,6 +283,11 @@ def ensure_synthetic_dataset(
         count = 0
 
         def speak(spk, text, spk_rng):
+            if spk.get("engine") == "pico":
+                raw = pico_eng.synthesize(text, spk["voice"], pitch=int(spk["pitch"] * spk_rng.uniform(0.92, 1.08)),
+                                          speed=int(spk["speed"] * spk_rng.uniform(0.88, 1.12)))
+                # Vocal-tract scaling: resample so that played at TARGET_RATE every frequency moves by `tract`.
+                return resample(raw, pico_eng.sample_rate, int(round(TARGET_RATE / spk["tract"] / 100)) * 100)
             raw = eng.synthesize(
                 text, spk["voice"],
                 rate=int(spk["rate"] * spk_rng.uniform(0.85, 1.15)),
