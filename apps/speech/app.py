@@ -29,7 +29,7 @@ class SpeechApp(App):
     presets = PRESETS
     preset_help = {
         "tiny": "seconds: 3 words, 6 synthetic speakers, 1 epoch (tests)",
-        "default": "make train-speech: 10 core words from 100 synthetic eSpeak NG speakers, ~10 min on 2 CPU cores",
+        "default": "make train-speech: 10 core words from 100 synthetic speakers (eSpeak NG + SVOX Pico), ~10 min on 2 CPU cores",
         "gpu": "400 synthetic speakers, wider CRNN, 25 epochs within an 8-minute budget",
         "fsdd": "the real-data check: Free Spoken Digit Dataset, official split",
     }

@@ -1,4 +1,5 @@
-"""Offline keyword data by speech synthesis: a Speech-Commands-layout folder made with eSpeak NG.
+"""Offline keyword data by speech synthesis: a Speech-Commands-layout folder made with eSpeak NG
+(and, with `engines=("espeak", "pico")`, SVOX Pico: apps/speech/pico.py).
 
 `espeakng-loader` ships libespeak-ng and its voice data; we drive the C API through
 ctypes (no system packages). Each synthetic "speaker" is an English accent + voice

@@ -127,3 +127,18 @@ def test_mixed_engine_dataset_alternates_speakers_and_keeps_espeak_cache_names(t
     assert len(clips) == 2 and all(np.abs(sf.read(p)[0]).max() > 0.05 for p in clips)
     espeak_only = ensure_synthetic_dataset(["yes"], **kwargs)
     assert espeak_only != mixed and ensure_synthetic_dataset(["yes"], engines=("espeak",), **kwargs) == espeak_only
+
+
+def test_training_with_pico_unreachable_refuses_in_one_line(tmp_path, monkeypatch, capsys):
+    from apps.speech import pico, train
+    from tests.speech.helpers import assert_tiny_training_refuses
+
+    monkeypatch.setenv("LSTM_SUITE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("LSTM_SUITE_PICO_DEBS", raising=False)
+    monkeypatch.setattr(pico, "MIRROR", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setattr(pico, "_ENGINE", None)
+    assert_tiny_training_refuses(train, tmp_path, capsys, [['data.synthetic_engines=("espeak","pico")']],
+                                 "could not download the SVOX Pico package")
+    assert not list((tmp_path / "cache").glob("svox-pico*")) and not list((tmp_path / "cache").glob(".svox*"))
+    assert_tiny_training_refuses(train, tmp_path, capsys, [['data.synthetic_engines=("festival",)']],
+                                 "data.synthetic_engines must be")
