@@ -107,6 +107,26 @@ def _fetch(filename: str) -> bytes:
                         f"'pico' out of data.synthetic_engines") from None
 
 
+def _verified(filename: str) -> bytes:
+    data = _fetch(filename)
+    got, digest = hashlib.sha256(data).hexdigest(), PACKAGES[filename]
+    if got != digest:
+        raise DataError(f"{filename} has SHA-256 {got[:16]}..., expected {digest[:16]}...; the download was "
+                        f"corrupted or the file is another version: delete it and retry")
+    return data
+
+
+def save_debs(dest: Path) -> list[Path]:
+    """Writes the two verified .deb files to `dest` (for a machine without the Debian archive:
+    tools/gpu/prepare.sh carries them, and LSTM_SUITE_PICO_DEBS=dest reads them there)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for filename in PACKAGES:
+        (dest / filename).write_bytes(_verified(filename))
+        paths.append(dest / filename)
+    return paths
+
+
 def _root(cache: Path | None = None) -> Path:
     from common.data import cache_dir
 
@@ -131,12 +151,8 @@ def ensure_pico(cache: Path | None = None) -> Path:
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".svox-pico-", dir=root.parent))
     try:
-        for filename, digest in PACKAGES.items():
-            data = _fetch(filename)
-            got = hashlib.sha256(data).hexdigest()
-            if got != digest:
-                raise DataError(f"{filename} has SHA-256 {got[:16]}..., expected {digest[:16]}...; the download was "
-                                f"corrupted or the file is another version: delete it and retry")
+        for filename in PACKAGES:
+            data = _verified(filename)
             extract_deb(data, {"libttspico.so.0*": "lib", "*_ta.bin": "lang", "*_sg.bin": "lang"}, tmp)
         lang = tmp / "lang"
         for ta, sg in VOICES.values():
@@ -264,7 +280,16 @@ def main() -> int:
     """`python -m apps.speech.pico` (`make pico`): fetch and unpack the engine now, and say where it is."""
     from common.cli import run_command
 
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Fetch SVOX Pico into the cache (or save its .deb files).")
+    parser.add_argument("--save-debs", metavar="DIR", help="also write the two verified .deb files to DIR")
+    args = parser.parse_args()
+
     def body():
+        if args.save_debs:
+            for path in save_debs(Path(args.save_debs)):
+                print(f"saved {path}")
         root = ensure_pico()
         eng = PicoEngine(root)
         seconds = len(eng.synthesize("ready", "en-US")) / eng.sample_rate

@@ -2,7 +2,8 @@
 # Run HERE (the CPU machine) before sending the tree to a GPU machine that has JAX + CUDA but no
 # TensorFlow, no Keras and no package registry. Fills two git-ignored folders to carry along:
 #   .gpu-wheels/  keras + the pure/manylinux wheels the apps need there (soundfile, espeakng-loader, num2words)
-#   .gpu-data/    copies of the real-data files named on the command line, in ../shared/data's layout
+#   .gpu-data/    copies of the real-data files named on the command line, in ../shared/data's layout,
+#                 and SVOX Pico's two .deb files (pico-debs/, 4.3 MB)
 # usage: tools/gpu/prepare.sh [--word2vec] [DATA_PATH ...]     e.g. tools/gpu/prepare.sh nlp/aclImdb.tar.xz nlp/multi30k
 #   --word2vec adds gensim (28 MB) for sentiment's model.embedding_init=word2vec
 set -euo pipefail
@@ -19,6 +20,8 @@ for item in "$@"; do
   mkdir -p ".gpu-data/$(dirname "$item")"
   rm -rf ".gpu-data/$item" && cp -r "$shared/$item" ".gpu-data/$item"
 done
+# SVOX Pico (the speech presets' second engine) as its two .deb files: env.sh points the app at them.
+.venv/bin/python -m apps.speech.pico --save-debs .gpu-data/pico-debs | grep -v "^saved"
 du -sh .gpu-wheels .gpu-data
 # The device tool carries the tree (tracked + untracked, not ignored) and the named paths: 64 MiB in all.
 total=$( { git ls-files; git ls-files --others --exclude-standard; } | tr '\n' '\0' \
