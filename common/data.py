@@ -8,12 +8,14 @@ extraction is keyed by the archive's content, so a changed archive is read afres
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Iterator
 
 from common.errors import DataError
 
@@ -59,6 +61,33 @@ def _archive_key(archive: Path) -> str:
     return f"{stat.st_size}-{digest.hexdigest()[:16]}"
 
 
+@contextlib.contextmanager
+def building(target: Path, prefix: str, marker: str = "ok\n") -> Iterator[Path]:
+    """A temporary sibling folder of `target` to fill; when the block ends without an error it gets a
+    `.complete` marker (`marker` as its text) and is renamed to `target`, so a crash, an error or a
+    concurrent process never leaves a half-built `target` (a process that finished first wins). The
+    temporary folder is removed in every case.
+
+        with building(cache / "voices-1.0", ".voices-") as tmp:
+            (tmp / "voice.bin").write_bytes(data)
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    try:
+        yield tmp
+        (tmp / ".complete").write_text(marker)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            # Another process finished first (or a stale partial copy exists).
+            if not (target / ".complete").exists():
+                shutil.rmtree(target, ignore_errors=True)
+                os.rename(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _archive_stem(archive: Path) -> str:
     stem = archive.name
     for suffix in (".tar.xz", ".tar.gz", ".tgz", ".tar", ".zip"):
@@ -88,8 +117,7 @@ def extract_archive(archive: str | Path, cache: Path | None = None) -> Path:
     target = root / f"{stem}-{_archive_key(archive)}"
     if (target / ".complete").exists():
         return target
-    tmp = Path(tempfile.mkdtemp(prefix=f".{stem}-", dir=root))
-    try:
+    with building(target, f".{stem}-", f"{archive.resolve()}\n") as tmp:
         try:
             if archive.name.endswith(".zip"):
                 with zipfile.ZipFile(archive) as zf:
@@ -100,15 +128,4 @@ def extract_archive(archive: str | Path, cache: Path | None = None) -> Path:
         except (tarfile.TarError, zipfile.BadZipFile, gzip.BadGzipFile, EOFError, lzma.LZMAError) as err:
             raise DataError(f"cannot extract {archive}: {err or type(err).__name__}; the archive is damaged or not a "
                             f".tar.xz/.tar.gz/.zip: download or build it again") from None
-        (tmp / ".complete").write_text(f"{archive.resolve()}\n")
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            # Another process finished first (or a stale partial copy exists).
-            if not (target / ".complete").exists():
-                shutil.rmtree(target, ignore_errors=True)
-                os.rename(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return target

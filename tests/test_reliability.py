@@ -152,3 +152,23 @@ def test_translation_input_file_that_is_not_utf8_names_the_file(tmp_path):
     with pytest.raises(DataError, match=r"in.txt.*line 2"):
         read_text_lines(tmp_path / "in.txt", "--input-file")
     assert issubclass(DataError, UserError)
+
+
+def test_building_publishes_only_finished_folders(tmp_path):
+    import pytest
+
+    from common.data import building
+
+    target = tmp_path / "cache" / "thing-1"
+    with pytest.raises(RuntimeError):
+        with building(target, ".thing-") as tmp:
+            (tmp / "half.bin").write_bytes(b"x")
+            raise RuntimeError("crash midway")
+    assert not target.exists() and list((tmp_path / "cache").iterdir()) == []
+    with building(target, ".thing-", "v1\n") as tmp:
+        (tmp / "whole.bin").write_bytes(b"y")
+    assert (target / ".complete").read_text() == "v1\n" and (target / "whole.bin").read_bytes() == b"y"
+    # A second builder that finishes after the first keeps the first's folder and leaves no temporary one.
+    with building(target, ".thing-") as tmp:
+        (tmp / "other.bin").write_bytes(b"z")
+    assert (target / "whole.bin").exists() and sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["thing-1"]

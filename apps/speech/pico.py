@@ -21,7 +21,6 @@ import io
 import os
 import shutil
 import tarfile
-import tempfile
 import threading
 import urllib.request
 from pathlib import Path
@@ -148,9 +147,9 @@ def ensure_pico(cache: Path | None = None) -> Path:
     root = _root(cache)
     if (root / ".complete").exists():
         return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".svox-pico-", dir=root.parent))
-    try:
+    from common.data import building
+
+    with building(root, ".svox-pico-", VERSION + "\n") as tmp:
         for filename in PACKAGES:
             data = _verified(filename)
             extract_deb(data, {"libttspico.so.0*": "lib", "*_ta.bin": "lang", "*_sg.bin": "lang"}, tmp)
@@ -162,16 +161,6 @@ def ensure_pico(cache: Path | None = None) -> Path:
         if not libs:
             raise DataError("the Pico package held no libttspico.so.0")
         shutil.copyfile(libs[-1], tmp / "lib" / _LIBRARY)
-        (tmp / ".complete").write_text(VERSION + "\n")
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if not (root / ".complete").exists():
-                shutil.rmtree(root, ignore_errors=True)
-                os.rename(tmp, root)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return root
 
 

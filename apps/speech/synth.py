@@ -19,9 +19,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 from typing import Sequence
@@ -239,11 +236,11 @@ def ensure_synthetic_dataset(
     root = (cache or cache_dir()) / f"speech_synthetic_{_cache_key(params)}"
     if (root / ".complete").exists():
         return root
-    root.parent.mkdir(parents=True, exist_ok=True)
     import soundfile as sf
 
-    tmp = Path(tempfile.mkdtemp(prefix=".speech_synthetic-", dir=root.parent))
-    try:
+    from common.data import building
+
+    with building(root, ".speech_synthetic-") as tmp:
         eng = engine() if "espeak" in engines else None
         pico_eng = None
         if "pico" in engines:
@@ -355,14 +352,4 @@ def ensure_synthetic_dataset(
         (tmp / "validation_list.txt").write_text("\n".join(lists["validation"]) + "\n")
         (tmp / "testing_list.txt").write_text("\n".join(lists["testing"]) + "\n")
         (tmp / "synthesis.json").write_text(json.dumps({"params": params, "speakers": speakers}, indent=2) + "\n")
-        (tmp / ".complete").write_text("ok\n")
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if not (root / ".complete").exists():
-                shutil.rmtree(root, ignore_errors=True)
-                os.rename(tmp, root)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return root
