@@ -21,7 +21,6 @@ import io
 import os
 import shutil
 import tarfile
-import threading
 import urllib.request
 from pathlib import Path
 
@@ -251,18 +250,6 @@ class PicoEngine:
                 if status != _STEP_BUSY:
                     break
         return np.frombuffer(b"".join(out), dtype=np.int16).astype(np.float32) / 32768.0
-
-
-_LOCK = threading.Lock()
-_ENGINE: PicoEngine | None = None
-
-
-def engine() -> PicoEngine:
-    global _ENGINE
-    with _LOCK:
-        if _ENGINE is None:
-            _ENGINE = PicoEngine()
-        return _ENGINE
 
 
 def main() -> int:

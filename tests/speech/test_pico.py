@@ -136,7 +136,6 @@ def test_training_with_pico_unreachable_refuses_in_one_line(tmp_path, monkeypatc
     monkeypatch.setenv("LSTM_SUITE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("LSTM_SUITE_PICO_DEBS", raising=False)
     monkeypatch.setattr(pico, "MIRROR", "http://127.0.0.1:9")  # nothing listens there
-    monkeypatch.setattr(pico, "_ENGINE", None)
     assert_tiny_training_refuses(train, tmp_path, capsys, [['data.synthetic_engines=("espeak","pico")']],
                                  "could not download the SVOX Pico package")
     assert not list((tmp_path / "cache").glob("svox-pico*")) and not list((tmp_path / "cache").glob(".svox*"))
