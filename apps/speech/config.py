@@ -19,6 +19,7 @@ DIGIT_LABELS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")  # FSDD's digits, spoken
 SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
+SYNTH_ENGINES = ("espeak", "pico")  # what data.synthetic_engines may name (apps/speech/synth.py, apps/speech/pico.py)
 BACKGROUND_NOISE = "_background_noise_"
 
 
@@ -80,7 +81,7 @@ class DataConfig:
                   ("synthetic_unknown_per_speaker", self.synthetic_unknown_per_speaker >= 0, ">= 0"),
                   ("synthetic_silence_clips", self.synthetic_silence_clips >= 0, ">= 0"),
                   ("synthetic_engines", len(tuple(self.synthetic_engines)) > 0
-                   and set(self.synthetic_engines) <= {"espeak", "pico"}
+                   and set(self.synthetic_engines) <= set(SYNTH_ENGINES)
                    and len(set(self.synthetic_engines)) == len(tuple(self.synthetic_engines)),
                    'distinct engines from ("espeak", "pico")')]
         check_fields(self, "data", checks)
@@ -249,7 +250,7 @@ PRESETS = {
         augment=AugmentConfig(noise_probability=0.5, snr_db_range=(10.0, 30.0), volume_range=(0.5, 1.5)),
         train=TrainConfig(epochs=20, batch_size=64, learning_rate=3e-3, warmup_epochs=0.5),
     ),
-    # The sim->real development proxy: the default recipe (synthetic eSpeak NG speech only) on the ten
+    # The sim->real development proxy: the default recipe (synthetic eSpeak NG + Pico speech only) on the ten
     # digits, scored on FSDD's 3,000 real recordings, which evaluate maps to the digit words:
     #   evaluate --run-dir RUN --data ../shared/data/speech/fsdd.tar.xz --split all --keywords-only
     "synthetic-digits": Config(data=DataConfig(words=DIGIT_WORDS, synthetic_engines=TWO_ENGINES)),

@@ -25,9 +25,10 @@ from typing import Sequence
 
 import numpy as np
 
+from apps.speech.config import SYNTH_ENGINES as ENGINES  # eSpeak NG (espeakng-loader); SVOX Pico (apps/speech/pico.py)
+
 SYNTH_VERSION = 3  # bump when generation changes, so stale caches are not reused
 SYNTH_RATE = 22050  # eSpeak NG's native output rate
-ENGINES = ("espeak", "pico")  # eSpeak NG (espeakng-loader, a pinned dependency); SVOX Pico (apps/speech/pico.py)
 TARGET_RATE = 16000
 
 ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-029", "en-us-nyc", "en-gb-x-gbcwmd")
@@ -242,29 +243,28 @@ def ensure_synthetic_dataset(
 
     with building(root, ".speech_synthetic-") as tmp:
         eng = engine() if "espeak" in engines else None
-        pico_eng = None
+        pico_eng, pico_voices = None, []
         if "pico" in engines:
-            from apps.speech.pico import PicoEngine
+            from apps.speech.pico import VOICES, PicoEngine
 
             pico_eng = PicoEngine()  # a fresh engine: like eSpeak NG, Pico's output depends on its earlier calls
+            pico_voices = sorted(VOICES)
         rng = np.random.default_rng(seed)
         unknown_vocab = sorted(set(UNKNOWN_VOCABULARY) - set(words))
         num_samples = TARGET_RATE
         speakers = []
         for i in range(num_speakers):
+            speaker_id = hashlib.sha1(f"{seed}-{i}".encode()).hexdigest()[:8]
             if engines[i % len(engines)] == "pico":
-                from apps.speech.pico import VOICES as PICO_VOICES
-
-                voices = sorted(PICO_VOICES)
                 speakers.append(dict(
-                    id=f"{hashlib.sha1(f'{seed}-{i}'.encode()).hexdigest()[:8]}", engine="pico",
-                    voice=voices[int(rng.integers(len(voices)))], pitch=int(rng.integers(60, 150)),
+                    id=speaker_id, engine="pico",
+                    voice=pico_voices[int(rng.integers(len(pico_voices)))], pitch=int(rng.integers(60, 150)),
                     speed=int(rng.integers(75, 135)), tract=round(float(rng.uniform(0.75, 1.12)), 2),
                     gain=float(rng.uniform(0.2, 0.9)), colour_seed=int(rng.integers(2 ** 31)),
                 ))
                 continue
             speakers.append(dict(
-                id=f"{hashlib.sha1(f'{seed}-{i}'.encode()).hexdigest()[:8]}",
+                id=speaker_id,
                 voice=f"{ACCENTS[rng.integers(len(ACCENTS))]}+{VARIANTS[rng.integers(len(VARIANTS))]}",
                 rate=int(rng.integers(120, 230)), pitch=int(rng.integers(20, 85)), range=int(rng.integers(20, 90)),
                 gain=float(rng.uniform(0.2, 0.9)),
