@@ -8,7 +8,7 @@ CONFIG ?= default
 SET ?=
 SETARGS := $(foreach s,$(SET),--set '$(s)')
 
-.PHONY: setup pico test test-slow train-speech train-sentiment train-translate train-forecast train-lm \
+.PHONY: setup pico mbrola test test-slow train-speech train-sentiment train-translate train-forecast train-lm \
         evaluate-lm export-lm evaluate-speech export-speech evaluate-sentiment export-sentiment evaluate-translate export-translate \
         evaluate-forecast export-forecast bench experiments experiments-long experiments-clipping lock clean
 
@@ -22,11 +22,16 @@ $(STAMP): requirements.lock pyproject.toml
 	$(VENV)/bin/pip install -q -r requirements.lock
 	$(VENV)/bin/pip install -q --no-deps -e .
 	@$(PY) -m apps.speech.pico || echo "warning: SVOX Pico was not fetched (above); data.synthetic_engines with pico and its tests need it: make pico"
+	@$(PY) -m apps.speech.mbrola || echo "warning: MBROLA was not fetched (above); data.synthetic_engines with mbrola and its tests need it: make mbrola"
 	touch $(STAMP)
 
 # SVOX Pico, the speech app's second synthesis engine: two Debian packages fetched once into the cache.
 pico: $(STAMP)
 	$(PY) -m apps.speech.pico
+
+# MBROLA (diphones of three real US voices), an optional third engine: four Debian packages, 17.6 MB.
+mbrola: $(STAMP)
+	$(PY) -m apps.speech.mbrola
 
 lock: ## Re-resolve requirements.txt into requirements.lock.
 	rm -rf .venv-lock && $(PYTHON_SYS) -m venv .venv-lock && .venv-lock/bin/pip install -q -r requirements.txt

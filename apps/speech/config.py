@@ -19,7 +19,7 @@ DIGIT_LABELS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")  # FSDD's digits, spoken
 SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
-SYNTH_ENGINES = ("espeak", "pico")  # what data.synthetic_engines may name (apps/speech/synth.py, apps/speech/pico.py)
+SYNTH_ENGINES = ("espeak", "pico", "mbrola")  # what data.synthetic_engines may name (apps/speech/synth.py, pico.py, mbrola.py)
 BACKGROUND_NOISE = "_background_noise_"
 
 
@@ -83,7 +83,7 @@ class DataConfig:
                   ("synthetic_engines", len(tuple(self.synthetic_engines)) > 0
                    and set(self.synthetic_engines) <= set(SYNTH_ENGINES)
                    and len(set(self.synthetic_engines)) == len(tuple(self.synthetic_engines)),
-                   'distinct engines from ("espeak", "pico")')]
+                   f"distinct engines from {SYNTH_ENGINES}")]
         check_fields(self, "data", checks)
 
 

@@ -16,16 +16,13 @@ SHA-256 digests and unpacked in Python (no root, no dpkg) into the suite's cache
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import io
 import os
 import shutil
-import tarfile
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
+from apps.speech.debian import extract_deb, fetch_deb
 from common.errors import DataError
 
 PICO_RATE = 16000
@@ -41,77 +38,10 @@ _MEMORY = 6_000_000  # bytes of working memory: pico2wave gives one voice 2.5 MB
 _STEP_BUSY = 201
 
 
-def _ar_members(data: bytes) -> dict[str, bytes]:
-    """The members of a Unix `ar` archive (a .deb is one)."""
-    if not data.startswith(b"!<arch>\n"):
-        raise ValueError("not an ar archive")
-    members, pos = {}, 8
-    while pos + 60 <= len(data):
-        header = data[pos:pos + 60]
-        name = header[:16].decode().strip().rstrip("/")
-        size = int(header[48:58].decode().strip())
-        members[name] = data[pos + 60:pos + 60 + size]
-        pos += 60 + size + (size % 2)
-    return members
-
-
-def extract_deb(data: bytes, wanted: dict[str, str], dest: Path) -> list[str]:
-    """Writes the files of a .deb's data archive that `wanted` names to dest/<folder>/.
-
-    `wanted` maps a name pattern to a folder: `prefix*` matches names starting with prefix,
-    `*suffix` names ending with suffix, anything else the exact name.
-    """
-    members = _ar_members(data)
-    name = next((n for n in members if n.startswith("data.tar")), None)
-    if name is None:
-        raise ValueError("no data.tar.* member in the .deb")
-
-    def matches(base: str, pattern: str) -> bool:
-        if pattern.endswith("*"):
-            return base.startswith(pattern[:-1])
-        if pattern.startswith("*"):
-            return base.endswith(pattern[1:])
-        return base == pattern
-
-    written = []
-    with tarfile.open(fileobj=io.BytesIO(members[name])) as tar:
-        for info in tar.getmembers():
-            base = os.path.basename(info.name)
-            folder = next((f for p, f in wanted.items() if info.isfile() and matches(base, p)), None)
-            if folder is not None:
-                (dest / folder).mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(info) as src, open(dest / folder / base, "wb") as out:
-                    shutil.copyfileobj(src, out)
-                written.append(f"{folder}/{base}")
-    return written
-
-
-def _fetch(filename: str) -> bytes:
-    local = os.environ.get("LSTM_SUITE_PICO_DEBS")
-    if local:
-        path = Path(local) / filename
-        if not path.is_file():
-            raise DataError(f"LSTM_SUITE_PICO_DEBS={local} has no {filename}; put both Pico .deb files there "
-                            f"({', '.join(PACKAGES)}) or unset it to download them")
-        return path.read_bytes()
-    package = filename.split("_")[0]
-    url = f"{MIRROR}/pool/non-free/s/svox/{filename}"
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            return response.read()
-    except OSError as err:
-        raise DataError(f"could not download the SVOX Pico package {package} from {url} ({err}); check the network, "
-                        f"or download {', '.join(PACKAGES)} elsewhere and set LSTM_SUITE_PICO_DEBS=DIR, or leave "
-                        f"'pico' out of data.synthetic_engines") from None
-
-
 def _verified(filename: str) -> bytes:
-    data = _fetch(filename)
-    got, digest = hashlib.sha256(data).hexdigest(), PACKAGES[filename]
-    if got != digest:
-        raise DataError(f"{filename} has SHA-256 {got[:16]}..., expected {digest[:16]}...; the download was "
-                        f"corrupted or the file is another version: delete it and retry")
-    return data
+    return fetch_deb(
+        filename, PACKAGES[filename], f"{MIRROR}/pool/non-free/s/svox/{filename}", "LSTM_SUITE_PICO_DEBS",
+        what="the SVOX Pico package", all_files=list(PACKAGES), leave_out="'pico'")
 
 
 def save_debs(dest: Path) -> list[Path]:

@@ -1,5 +1,5 @@
 """Offline keyword data by speech synthesis: a Speech-Commands-layout folder made with eSpeak NG
-(and, with `engines=("espeak", "pico")`, SVOX Pico: apps/speech/pico.py).
+(and, with `engines=("espeak", "pico", "mbrola")`, SVOX Pico and MBROLA: apps/speech/pico.py, mbrola.py).
 
 `espeakng-loader` ships libespeak-ng and its voice data; we drive the C API through
 ctypes (no system packages). Each synthetic "speaker" is an English accent + voice
@@ -61,6 +61,17 @@ _LOCK = threading.Lock()
 _ENGINE = None
 
 
+class _Event(ctypes.Structure):
+    """espeak_EVENT (speak_lib.h); `id` is the union, read as the phoneme's 8-byte name."""
+
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
+                ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8)]
+
+
+_EVENT_LIST_TERMINATED, _EVENT_PHONEME = 0, 7
+
+
 class _Engine:
     """A thin ctypes wrapper around libespeak-ng in synchronous mode."""
 
@@ -74,16 +85,25 @@ class _Engine:
         self.lib = ctypes.cdll.LoadLibrary(espeakng_loader.get_library_path())
         data_path = espeakng_loader.get_data_path()
         self.lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        rate = self.lib.espeak_Initialize(2, 0, str(data_path).encode(), 0)  # 2 = AUDIO_OUTPUT_SYNCHRONOUS
+        # 2 = AUDIO_OUTPUT_SYNCHRONOUS; options 1 = espeakINITIALIZE_PHONEME_EVENTS (the phonemes and their
+        # times drive MBROLA, apps/speech/mbrola.py; the audio is the same with or without them)
+        rate = self.lib.espeak_Initialize(2, 0, str(data_path).encode(), 1)
         if rate <= 0:
             raise SynthesisError(f"espeak_Initialize failed (data path {data_path})")
         self.sample_rate = int(rate)
         self._chunks: list[np.ndarray] = []
-        callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+        self._phonemes: list[tuple[int, str]] = []
+        callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
+                                         ctypes.POINTER(_Event))
 
         def collect(wav, num_samples, events):
             if num_samples > 0 and wav:
                 self._chunks.append(np.ctypeslib.as_array(wav, shape=(num_samples,)).copy())
+            i = 0
+            while events and events[i].type != _EVENT_LIST_TERMINATED:
+                if events[i].type == _EVENT_PHONEME:
+                    self._phonemes.append((int(events[i].audio_position), events[i].id.decode("ascii", "replace")))
+                i += 1
             return 0
 
         self._callback = callback_type(collect)  # kept referenced so it is not garbage collected
@@ -103,13 +123,19 @@ class _Engine:
         self.lib.espeak_SetParameter(self.PITCH, int(pitch), 0)
         self.lib.espeak_SetParameter(self.RANGE, int(pitch_range), 0)
         self.lib.espeak_SetParameter(self.VOLUME, 100, 0)
-        self._chunks = []
+        self._chunks, self._phonemes = [], []
         data = text.encode("utf-8") + b"\0"
         status = self.lib.espeak_Synth(data, len(data), 0, 1, 0, 1, None, None)  # POS_CHARACTER, espeakCHARS_UTF8
         self.lib.espeak_Synchronize()
         if status != 0 or not self._chunks:
             raise SynthesisError(f"eSpeak NG produced no audio for {text!r} with voice {voice!r}")
         return np.concatenate(self._chunks).astype(np.float32) / 32768.0
+
+    def phonemes(self, text: str, voice: str = "en-us", rate: int = 175) -> list[tuple[int, str]]:
+        """eSpeak NG's phonemes for `text` with their start times in ms, e.g. "six" ->
+        [(11, "s"), (84, "'I"), (281, "k"), (326, "s"), (429, "_:"), (436, "_")] (stress marks kept)."""
+        self.synthesize(text, voice, rate=rate, pitch=50, pitch_range=50)
+        return list(self._phonemes)
 
 
 def engine() -> _Engine:
@@ -213,10 +239,13 @@ def ensure_synthetic_dataset(
     folder and an identical call reuses the cached one. Generation happens in a
     temporary sibling folder renamed into place, so a crash leaves no partial dataset.
 
-    `engines` ("espeak", "pico") take turns voicing the speakers: speaker i uses engines[i % len].
+    `engines` ("espeak", "pico", "mbrola") take turns voicing the speakers: speaker i uses engines[i % len].
     A Pico speaker is one of Pico's two English voices with its own pitch, speed and a vocal-tract
     scaling (resampling that moves pitch and formants together, 0.75-1.12: lower makes the female
-    voices sound male), so it is as varied as an eSpeak NG speaker.
+    voices sound male), so it is as varied as an eSpeak NG speaker. An MBROLA speaker is one of its three
+    male US voices with its own starting pitch (80-160 Hz, a falling or rising contour per utterance),
+    speed and vocal-tract scaling 0.88-1.3 (above 1 sounds female or younger); eSpeak NG's en-us
+    phonemes and timing drive it (apps/speech/mbrola.py).
     """
     from common.data import cache_dir
 
@@ -243,6 +272,11 @@ def ensure_synthetic_dataset(
 
     with building(root, ".speech_synthetic-") as tmp:
         eng = engine() if "espeak" in engines else None
+        mbrola_eng = None
+        if "mbrola" in engines:
+            from apps.speech.mbrola import MbrolaEngine
+
+            mbrola_eng = MbrolaEngine(espeak=eng or engine())
         pico_eng, pico_voices = None, []
         if "pico" in engines:
             from apps.speech.pico import VOICES, PicoEngine
@@ -260,6 +294,16 @@ def ensure_synthetic_dataset(
                     id=speaker_id, engine="pico",
                     voice=pico_voices[int(rng.integers(len(pico_voices)))], pitch=int(rng.integers(60, 150)),
                     speed=int(rng.integers(75, 135)), tract=round(float(rng.uniform(0.75, 1.12)), 2),
+                    gain=float(rng.uniform(0.2, 0.9)), colour_seed=int(rng.integers(2 ** 31)),
+                ))
+                continue
+            if engines[i % len(engines)] == "mbrola":
+                from apps.speech.mbrola import VOICES as MBROLA_VOICES
+
+                speakers.append(dict(
+                    id=speaker_id, engine="mbrola", voice=MBROLA_VOICES[int(rng.integers(len(MBROLA_VOICES)))],
+                    f0=round(float(rng.uniform(80, 160)), 1), speed=round(float(rng.uniform(0.8, 1.25)), 2),
+                    tract=round(float(rng.uniform(0.88, 1.3)), 2),
                     gain=float(rng.uniform(0.2, 0.9)), colour_seed=int(rng.integers(2 ** 31)),
                 ))
                 continue
@@ -281,6 +325,12 @@ def ensure_synthetic_dataset(
         count = 0
 
         def speak(spk, text, spk_rng):
+            if spk.get("engine") == "mbrola":
+                raw = mbrola_eng.synthesize(text, spk["voice"], f0=spk["f0"] * spk_rng.uniform(0.9, 1.1),
+                                            speed=spk["speed"] * spk_rng.uniform(0.88, 1.12),
+                                            fall=spk_rng.uniform(-0.05, 0.3))
+                # The three voices are male: tract > 1 shortens the vocal tract (higher formants and pitch).
+                return resample(raw, mbrola_eng.sample_rate, int(round(TARGET_RATE / spk["tract"] / 100)) * 100)
             if spk.get("engine") == "pico":
                 raw = pico_eng.synthesize(text, spk["voice"], pitch=int(spk["pitch"] * spk_rng.uniform(0.92, 1.08)),
                                           speed=int(spk["speed"] * spk_rng.uniform(0.88, 1.12)))
