@@ -3,7 +3,7 @@
 # TensorFlow, no Keras and no package registry. Fills two git-ignored folders to carry along:
 #   .gpu-wheels/  keras + the pure/manylinux wheels the apps need there (soundfile, espeakng-loader, num2words)
 #   .gpu-data/    copies of the real-data files named on the command line, in ../shared/data's layout,
-#                 and SVOX Pico's two .deb files (pico-debs/, 4.3 MB)
+#                 and the .deb files of SVOX Pico (pico-debs/, 4.3 MB) and MBROLA (mbrola-debs/, 17.6 MB)
 # usage: tools/gpu/prepare.sh [--word2vec] [DATA_PATH ...]     e.g. tools/gpu/prepare.sh nlp/aclImdb.tar.xz nlp/multi30k
 #   --word2vec adds gensim (28 MB) for sentiment's model.embedding_init=word2vec
 set -euo pipefail
@@ -22,6 +22,7 @@ for item in "$@"; do
 done
 # SVOX Pico (the speech presets' second engine) as its two .deb files: env.sh points the app at them.
 .venv/bin/python -m apps.speech.pico --save-debs .gpu-data/pico-debs | grep -v "^saved"
+.venv/bin/python -m apps.speech.mbrola --save-debs .gpu-data/mbrola-debs | grep -v "^saved"
 du -sh .gpu-wheels .gpu-data
 # The device tool carries the tree (tracked + untracked, not ignored) and the named paths: 64 MiB in all.
 total=$( { git ls-files; git ls-files --others --exclude-standard; } | tr '\n' '\0' \
