@@ -86,7 +86,8 @@ class _Engine:
         data_path = espeakng_loader.get_data_path()
         self.lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         # 2 = AUDIO_OUTPUT_SYNCHRONOUS; options 1 = espeakINITIALIZE_PHONEME_EVENTS (the phonemes and their
-        # times drive MBROLA, apps/speech/mbrola.py; the audio is the same with or without them)
+        # times drive MBROLA, apps/speech/mbrola.py). Whether the events change the audio could not be told:
+        # eSpeak NG's audio for the same calls already differs slightly between processes.
         rate = self.lib.espeak_Initialize(2, 0, str(data_path).encode(), 1)
         if rate <= 0:
             raise SynthesisError(f"espeak_Initialize failed (data path {data_path})")
@@ -156,6 +157,11 @@ def resample(audio: np.ndarray, rate: int, target: int = TARGET_RATE) -> np.ndar
 
     g = gcd(int(rate), int(target))
     return resample_poly(audio, target // g, rate // g).astype(np.float32)
+
+
+def _tract_scaled(audio: np.ndarray, rate: int, tract: float) -> np.ndarray:
+    """Vocal-tract scaling: resampled so that, played at TARGET_RATE, every frequency moves by `tract`."""
+    return resample(audio, rate, int(round(TARGET_RATE / tract / 100)) * 100)
 
 
 def _speaker_colouring(rng: np.random.Generator):
@@ -272,9 +278,9 @@ def ensure_synthetic_dataset(
 
     with building(root, ".speech_synthetic-") as tmp:
         eng = engine() if "espeak" in engines else None
-        mbrola_eng = None
+        mbrola_eng, mbrola_voices = None, ()
         if "mbrola" in engines:
-            from apps.speech.mbrola import MbrolaEngine
+            from apps.speech.mbrola import VOICES as mbrola_voices, MbrolaEngine
 
             mbrola_eng = MbrolaEngine(espeak=eng or engine())
         pico_eng, pico_voices = None, []
@@ -298,10 +304,8 @@ def ensure_synthetic_dataset(
                 ))
                 continue
             if engines[i % len(engines)] == "mbrola":
-                from apps.speech.mbrola import VOICES as MBROLA_VOICES
-
                 speakers.append(dict(
-                    id=speaker_id, engine="mbrola", voice=MBROLA_VOICES[int(rng.integers(len(MBROLA_VOICES)))],
+                    id=speaker_id, engine="mbrola", voice=mbrola_voices[int(rng.integers(len(mbrola_voices)))],
                     f0=round(float(rng.uniform(80, 160)), 1), speed=round(float(rng.uniform(0.8, 1.25)), 2),
                     tract=round(float(rng.uniform(0.88, 1.3)), 2),
                     gain=float(rng.uniform(0.2, 0.9)), colour_seed=int(rng.integers(2 ** 31)),
@@ -329,13 +333,11 @@ def ensure_synthetic_dataset(
                 raw = mbrola_eng.synthesize(text, spk["voice"], f0=spk["f0"] * spk_rng.uniform(0.9, 1.1),
                                             speed=spk["speed"] * spk_rng.uniform(0.88, 1.12),
                                             fall=spk_rng.uniform(-0.05, 0.3))
-                # The three voices are male: tract > 1 shortens the vocal tract (higher formants and pitch).
-                return resample(raw, mbrola_eng.sample_rate, int(round(TARGET_RATE / spk["tract"] / 100)) * 100)
+                return _tract_scaled(raw, mbrola_eng.sample_rate, spk["tract"])  # male voices: tract > 1 shortens it
             if spk.get("engine") == "pico":
                 raw = pico_eng.synthesize(text, spk["voice"], pitch=int(spk["pitch"] * spk_rng.uniform(0.92, 1.08)),
                                           speed=int(spk["speed"] * spk_rng.uniform(0.88, 1.12)))
-                # Vocal-tract scaling: resample so that played at TARGET_RATE every frequency moves by `tract`.
-                return resample(raw, pico_eng.sample_rate, int(round(TARGET_RATE / spk["tract"] / 100)) * 100)
+                return _tract_scaled(raw, pico_eng.sample_rate, spk["tract"])
             raw = eng.synthesize(
                 text, spk["voice"],
                 rate=int(spk["rate"] * spk_rng.uniform(0.85, 1.15)),
