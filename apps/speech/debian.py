@@ -89,3 +89,24 @@ def fetch_deb(filename: str, digest: str, url: str, env_var: str, what: str, all
         raise DataError(f"{filename} has SHA-256 {got[:16]}..., expected {digest[:16]}...; the download was "
                         f"corrupted or the file is another version: delete it and retry")
     return data
+
+
+def fetch_command(description: str, save_debs, fetch) -> int:
+    """The `python -m apps.speech.<engine> [--save-debs DIR]` command of an engine fetched as .debs:
+    `save_debs(Path)` writes the verified files (returns their paths); `fetch()` unpacks the engine,
+    speaks a word and returns the line to print."""
+    import argparse
+
+    from common.cli import run_command
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--save-debs", metavar="DIR", help="also write the verified .deb files to DIR")
+    args = parser.parse_args()
+
+    def body():
+        if args.save_debs:
+            for path in save_debs(Path(args.save_debs)):
+                print(f"saved {path}")
+        print(fetch())
+
+    return run_command(body)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.speech.debian import extract_deb, fetch_deb
+from apps.speech.debian import extract_deb, fetch_command, fetch_deb
 from common.errors import DataError
 
 VERSION = "3.3+dfsg-9"
@@ -169,26 +169,16 @@ class MbrolaEngine:
         return audio
 
 
+def _fetch_and_speak() -> str:
+    root = ensure_mbrola()
+    eng = MbrolaEngine(root)
+    seconds = len(eng.synthesize("ready", "us1")) / eng.sample_rate
+    return f"MBROLA {VERSION} in {root} (voices {', '.join(VOICES)}; 'ready' spoken in {seconds:.2f} s)"
+
+
 def main() -> int:
     """`python -m apps.speech.mbrola` (`make mbrola`): fetch and unpack the engine now, and say where it is."""
-    import argparse
-
-    from common.cli import run_command
-
-    parser = argparse.ArgumentParser(description="Fetch MBROLA and its US voices into the cache (or save the .debs).")
-    parser.add_argument("--save-debs", metavar="DIR", help="also write the verified .deb files to DIR")
-    args = parser.parse_args()
-
-    def body():
-        if args.save_debs:
-            for path in save_debs(Path(args.save_debs)):
-                print(f"saved {path}")
-        root = ensure_mbrola()
-        eng = MbrolaEngine(root)
-        seconds = len(eng.synthesize("ready", "us1")) / eng.sample_rate
-        print(f"MBROLA {VERSION} in {root} (voices {', '.join(VOICES)}; 'ready' spoken in {seconds:.2f} s)")
-
-    return run_command(body)
+    return fetch_command("Fetch MBROLA and its US voices into the cache (or save the .debs).", save_debs, _fetch_and_speak)
 
 
 if __name__ == "__main__":

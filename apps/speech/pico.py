@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.speech.debian import extract_deb, fetch_deb
+from apps.speech.debian import extract_deb, fetch_command, fetch_deb
 from common.errors import DataError
 
 PICO_RATE = 16000
@@ -182,26 +182,16 @@ class PicoEngine:
         return np.frombuffer(b"".join(out), dtype=np.int16).astype(np.float32) / 32768.0
 
 
+def _fetch_and_speak() -> str:
+    root = ensure_pico()
+    eng = PicoEngine(root)
+    seconds = len(eng.synthesize("ready", "en-US")) / eng.sample_rate
+    return f"SVOX Pico {VERSION} in {root} (voices {', '.join(sorted(VOICES))}; 'ready' spoken in {seconds:.2f} s)"
+
+
 def main() -> int:
     """`python -m apps.speech.pico` (`make pico`): fetch and unpack the engine now, and say where it is."""
-    from common.cli import run_command
-
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Fetch SVOX Pico into the cache (or save its .deb files).")
-    parser.add_argument("--save-debs", metavar="DIR", help="also write the two verified .deb files to DIR")
-    args = parser.parse_args()
-
-    def body():
-        if args.save_debs:
-            for path in save_debs(Path(args.save_debs)):
-                print(f"saved {path}")
-        root = ensure_pico()
-        eng = PicoEngine(root)
-        seconds = len(eng.synthesize("ready", "en-US")) / eng.sample_rate
-        print(f"SVOX Pico {VERSION} in {root} (voices {', '.join(sorted(VOICES))}; 'ready' spoken in {seconds:.2f} s)")
-
-    return run_command(body)
+    return fetch_command("Fetch SVOX Pico into the cache (or save its .deb files).", save_debs, _fetch_and_speak)
 
 
 if __name__ == "__main__":
