@@ -57,6 +57,17 @@ def num_frames(num_samples: int, fft_length: int, frame_step: int, causal_paddin
     return 1 + (padded - fft_length) // frame_step
 
 
+def causal_smoothing_weights(frames: int, time_constant_frames: float):
+    """The exponential moving average `m_t = (1 - a) m_{t-1} + a x_t`, `a = 1 - exp(-1 / time_constant)`,
+    over a block of `frames` as one matrix product: returns `mix [t, s]` (weight of `x_s` in `m_t`) and
+    `carry [1, t, 1]` (weight of the state `m_{-1}` carried in from the previous block)."""
+    a = 1.0 - np.exp(-1.0 / time_constant_frames)
+    lag = np.arange(frames)[:, None] - np.arange(frames)[None, :]  # t - s
+    mix = np.where(lag >= 0, a * (1.0 - a) ** np.maximum(lag, 0), 0.0).astype("float32")
+    carry = ((1.0 - a) ** np.arange(1, frames + 1)).astype("float32")[None, :, None]
+    return mix, carry
+
+
 @keras.saving.register_keras_serializable(package="speech")
 class LogMelSpectrogram(keras.layers.Layer):
     """Raw waveform to log-mel spectrogram (or MFCCs), computed inside the model.
@@ -226,17 +237,10 @@ class RunningMeanNormalization(keras.layers.Layer):
             raise ValueError(f"time_constant_frames must be > 0, got {time_constant_frames}")
         self.time_constant_frames = float(time_constant_frames)
 
-    def _weights(self, frames: int):
-        a = 1.0 - np.exp(-1.0 / self.time_constant_frames)
-        lag = np.arange(frames)[:, None] - np.arange(frames)[None, :]  # t - s
-        mix = np.where(lag >= 0, a * (1.0 - a) ** np.maximum(lag, 0), 0.0).astype("float32")  # [t, s]
-        carry = ((1.0 - a) ** np.arange(1, frames + 1)).astype("float32")[None, :, None]  # weight of m_{-1}
-        return mix, carry
-
     def call(self, inputs):
         streaming = isinstance(inputs, (list, tuple))
         x, previous = inputs if streaming else (inputs, None)
-        mix, carry = self._weights(x.shape[1])
+        mix, carry = causal_smoothing_weights(x.shape[1], self.time_constant_frames)
         means = ops.matmul(ops.convert_to_tensor(mix, x.dtype), x)  # [t, s] @ [batch, s, bins], broadcast over batch
         if not streaming:
             return x - means
@@ -291,13 +295,6 @@ class PCEN(keras.layers.Layer):
         self.log_delta = self.add_weight(name="log_delta", shape=(bins,), initializer=const(np.log(self.delta)))
         self.log_root = self.add_weight(name="log_root", shape=(bins,), initializer=const(np.log(self.root)))
 
-    def _weights(self, frames: int):
-        s = 1.0 - np.exp(-1.0 / self.time_constant_frames)
-        lag = np.arange(frames)[:, None] - np.arange(frames)[None, :]  # t - u
-        mix = np.where(lag >= 0, s * (1.0 - s) ** np.maximum(lag, 0), 0.0).astype("float32")  # [t, u]
-        carry = ((1.0 - s) ** np.arange(1, frames + 1)).astype("float32")[None, :, None]  # weight of M_{-1}
-        return mix, carry
-
     def call(self, inputs):
         streaming = isinstance(inputs, (list, tuple))
         x, previous = inputs if streaming else (inputs, None)
@@ -305,7 +302,7 @@ class PCEN(keras.layers.Layer):
         energy = ops.exp(x)
         first = energy[:, :1, :]  # [batch, 1, bins]
         start = first if previous is None else ops.where(previous[:, None, :] > 0, previous[:, None, :], first)
-        mix, carry = self._weights(x.shape[1])
+        mix, carry = causal_smoothing_weights(x.shape[1], self.time_constant_frames)
         smooth = ops.matmul(ops.convert_to_tensor(mix), energy) + ops.convert_to_tensor(carry) * start
         alpha = ops.minimum(ops.exp(self.log_alpha), 1.0)
         delta = ops.exp(self.log_delta)

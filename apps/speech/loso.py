@@ -20,33 +20,22 @@ import numpy as np
 FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 
 
-def _differences(expected: dict, saved: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two config dicts."""
-    keys = []
-    for key in sorted(set(expected) | set(saved)):
-        a, b = expected.get(key), saved.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            keys += _differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            keys.append(f"{prefix}{key}")
-    return keys
-
-
 def check_fold(run: Path, expected) -> None:
     """A finished fold is reused only when it was trained with the config asked for now; otherwise the
     mean would silently mix two settings."""
     from common.config import to_dict
     from common.errors import UsageError
+    from common.rundir import config_differences
 
     path = run / "config.json"
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise UsageError(f"{path} cannot be read ({err}); {run} is not a finished fold: use another --run-root") from None
-    diff = _differences(json.loads(json.dumps(to_dict(expected))), saved)
+    diff = config_differences(saved, json.loads(json.dumps(to_dict(expected))))
     if diff:
         shown = ", ".join(diff[:5]) + (f" and {len(diff) - 5} more" if len(diff) > 5 else "")
-        raise UsageError(f"fold {run} was trained with other settings ({shown} differ from this command's); "
+        raise UsageError(f"fold {run} was trained with other settings (fold -> this command: {shown}); "
                          f"use a new --run-root for this setting, or rerun with the fold's own --config/--set")
 
 
