@@ -1,7 +1,7 @@
 """MBROLA, a third offline speech engine: diphones cut from recordings of real speakers.
 
 eSpeak NG is a formant synthesiser and Pico an HMM one; MBROLA concatenates diphones recorded from
-a real voice (us1, us2, us3: three American English male speakers), so its spectra are the nearest
+a real voice (us1: an American English woman; us2, us3: two American English men), so its spectra are the nearest
 to a microphone of the three. MBROLA only speaks phonemes with durations and pitch targets (a .pho
 file); eSpeak NG supplies them: its phoneme events give each phoneme and its start time, mapped
 here onto MBROLA's American English symbols, and the pitch contour is drawn per utterance.
@@ -41,6 +41,15 @@ PACKAGES = {  # file name: (pool folder, SHA-256)
         "non-free/m/mbrola-us3", "f8a4e75acc914a58fb7c85ffc3bbea48f0dc2c13704fadd054101020e973c1c2"),
 }
 VOICES = ("us1", "us2", "us3")
+# Who recorded each voice (its own description, `mbrola -i`: us1 "American Female Voice", us2 and us3
+# male): a synthetic speaker's starting pitch (Hz) and vocal-tract scaling are drawn from its voice's
+# ranges, so us1 speaks at a woman's pitch (a man's f0 through her diphones is no real voice) and
+# tract scaling above 1 turns the men's voices female- or child-like.
+SPEAKER_RANGES = {  # voice: ((f0 low, f0 high), (tract low, tract high))
+    "us1": ((150.0, 260.0), (0.85, 1.15)),
+    "us2": ((80.0, 160.0), (0.88, 1.3)),
+    "us3": ((80.0, 160.0), (0.88, 1.3)),
+}
 RATE = 16000
 
 # eSpeak NG's English phonemes (stress marks stripped) -> MBROLA's American English set
@@ -144,6 +153,12 @@ class MbrolaEngine:
 
             espeak = engine()
         self.espeak = espeak
+
+    def description(self, voice: str) -> str:
+        """The voice's own first line of `mbrola -i` (e.g. "US1 American Female Voice")."""
+        done = subprocess.run([str(self.program), "-i", str(self.voices[voice])], capture_output=True)
+        lines = [line.strip() for line in (done.stdout + done.stderr).decode(errors="replace").splitlines()]
+        return next((line for line in lines if line.upper().startswith(voice.upper())), "")
 
     def synthesize(self, text: str, voice: str, f0: float = 110.0, speed: float = 1.0, fall: float = 0.15,
                    accent: str = "en-us") -> np.ndarray:

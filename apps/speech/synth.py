@@ -27,7 +27,7 @@ import numpy as np
 
 from apps.speech.config import SYNTH_ENGINES as ENGINES  # eSpeak NG (espeakng-loader); SVOX Pico (apps/speech/pico.py)
 
-SYNTH_VERSION = 3  # bump when generation changes, so stale caches are not reused
+SYNTH_VERSION = 4  # bump when generation changes, so stale caches are not reused
 SYNTH_RATE = 22050  # eSpeak NG's native output rate
 TARGET_RATE = 16000
 
@@ -249,9 +249,10 @@ def ensure_synthetic_dataset(
     A Pico speaker is one of Pico's two English voices with its own pitch, speed and a vocal-tract
     scaling (resampling that moves pitch and formants together, 0.75-1.12: lower makes the female
     voices sound male), so it is as varied as an eSpeak NG speaker. An MBROLA speaker is one of its three
-    male US voices with its own starting pitch (80-160 Hz, a falling or rising contour per utterance),
-    speed and vocal-tract scaling 0.88-1.3 (above 1 sounds female or younger); eSpeak NG's en-us
-    phonemes and timing drive it (apps/speech/mbrola.py).
+    US voices (us1 a woman's, us2/us3 men's) with its own starting pitch from its voice's range (150-260 Hz
+    for us1, 80-160 Hz for the men; a falling or rising contour per utterance), speed and vocal-tract
+    scaling (0.85-1.15 for us1; 0.88-1.3 for the men, above 1 sounds female or younger); eSpeak NG's
+    en-us phonemes and timing drive it (apps/speech/mbrola.py).
     """
     from common.data import cache_dir
 
@@ -278,9 +279,9 @@ def ensure_synthetic_dataset(
 
     with building(root, ".speech_synthetic-") as tmp:
         eng = engine() if "espeak" in engines else None
-        mbrola_eng, mbrola_voices = None, ()
+        mbrola_eng, mbrola_voices, mbrola_ranges = None, (), {}
         if "mbrola" in engines:
-            from apps.speech.mbrola import VOICES as mbrola_voices, MbrolaEngine
+            from apps.speech.mbrola import SPEAKER_RANGES as mbrola_ranges, VOICES as mbrola_voices, MbrolaEngine
 
             mbrola_eng = MbrolaEngine(espeak=eng or engine())
         pico_eng, pico_voices = None, []
@@ -304,10 +305,12 @@ def ensure_synthetic_dataset(
                 ))
                 continue
             if engines[i % len(engines)] == "mbrola":
+                voice = mbrola_voices[int(rng.integers(len(mbrola_voices)))]
+                f0_range, tract_range = mbrola_ranges[voice]
                 speakers.append(dict(
-                    id=speaker_id, engine="mbrola", voice=mbrola_voices[int(rng.integers(len(mbrola_voices)))],
-                    f0=round(float(rng.uniform(80, 160)), 1), speed=round(float(rng.uniform(0.8, 1.25)), 2),
-                    tract=round(float(rng.uniform(0.88, 1.3)), 2),
+                    id=speaker_id, engine="mbrola", voice=voice,
+                    f0=round(float(rng.uniform(*f0_range)), 1), speed=round(float(rng.uniform(0.8, 1.25)), 2),
+                    tract=round(float(rng.uniform(*tract_range)), 2),
                     gain=float(rng.uniform(0.2, 0.9)), colour_seed=int(rng.integers(2 ** 31)),
                 ))
                 continue
@@ -333,7 +336,7 @@ def ensure_synthetic_dataset(
                 raw = mbrola_eng.synthesize(text, spk["voice"], f0=spk["f0"] * spk_rng.uniform(0.9, 1.1),
                                             speed=spk["speed"] * spk_rng.uniform(0.88, 1.12),
                                             fall=spk_rng.uniform(-0.05, 0.3))
-                return _tract_scaled(raw, mbrola_eng.sample_rate, spk["tract"])  # male voices: tract > 1 shortens it
+                return _tract_scaled(raw, mbrola_eng.sample_rate, spk["tract"])  # tract > 1 shortens the vocal tract
             if spk.get("engine") == "pico":
                 raw = pico_eng.synthesize(text, spk["voice"], pitch=int(spk["pitch"] * spk_rng.uniform(0.92, 1.08)),
                                           speed=int(spk["speed"] * spk_rng.uniform(0.88, 1.12)))

@@ -111,7 +111,27 @@ def test_three_engine_dataset_takes_turns(tmp_path):
     speakers = json.loads((root / "synthesis.json").read_text())["speakers"]
     assert [s.get("engine", "espeak") for s in speakers] == ["espeak", "pico", "mbrola"] * 2
     mbrola_ids = {s["id"] for s in speakers if s.get("engine") == "mbrola"}
-    assert all(0.88 <= s["tract"] <= 1.3 and s["voice"] in ("us1", "us2", "us3")
-               for s in speakers if s.get("engine") == "mbrola")
+    from apps.speech.mbrola import SPEAKER_RANGES
+
+    for s in speakers:
+        if s.get("engine") == "mbrola":
+            (f0_low, f0_high), (tract_low, tract_high) = SPEAKER_RANGES[s["voice"]]
+            assert f0_low <= s["f0"] <= f0_high and tract_low <= s["tract"] <= tract_high, s
     clips = [p for p in (root / "yes").glob("*.wav") if p.name.split("_")[0] in mbrola_ids]
     assert len(clips) == 2 and all(np.abs(sf.read(p)[0]).max() > 0.05 for p in clips)
+
+
+@needs_mbrola
+def test_pitch_ranges_follow_who_recorded_each_voice():
+    """us1 is a woman's voice (its own description says so): her speakers get a woman's pitch, the men's a man's."""
+    from apps.speech.mbrola import SPEAKER_RANGES, VOICES, MbrolaEngine
+
+    eng = MbrolaEngine()
+    assert set(SPEAKER_RANGES) == set(VOICES)
+    for voice in VOICES:
+        description = eng.description(voice).lower()
+        female = "female" in description
+        assert female or " male" in description, (voice, description)
+        (f0_low, f0_high), _ = SPEAKER_RANGES[voice]
+        assert (f0_low >= 140 and f0_high <= 300) if female else (f0_low >= 70 and f0_high <= 170), (voice, description)
+    assert "female" in eng.description("us1").lower()
