@@ -1,8 +1,18 @@
-"""Helpers shared by the speech tests: a fake FSDD folder, and the check that a bad training setting
-is refused in one line before anything is written."""
+"""Helpers shared by the speech tests: a fake FSDD folder, the check that a bad training setting
+is refused in one line before anything is written, and the skip marker for fetched engines."""
+
+import importlib
 
 import numpy as np
+import pytest
 import soundfile as sf
+
+
+def needs_engine(module: str, name: str):
+    """A skip marker for tests that synthesise with an engine fetched as Debian packages
+    (apps.speech.<module>): they run when `make setup` fetched it, and never download."""
+    installed = importlib.import_module(f"apps.speech.{module}").installed()
+    return pytest.mark.skipif(not installed, reason=f"{name} not fetched (make {module})")
 
 
 def fake_fsdd(root, speakers, sample_rate=8000):

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from tests.speech.helpers import needs_engine
 from tests.speech.test_pico import _deb, needs_pico
 
 
@@ -70,14 +71,7 @@ def test_training_with_mbrola_unreachable_refuses_in_one_line(tmp_path, monkeypa
     assert not list((tmp_path / "cache").glob("*mbrola*"))
 
 
-def _mbrola_available():
-    """Fetched already (make setup does it); tests never download."""
-    from apps.speech.mbrola import installed
-
-    return installed()
-
-
-needs_mbrola = pytest.mark.skipif(not _mbrola_available(), reason="MBROLA not fetched (make mbrola)")
+needs_mbrola = needs_engine("mbrola", "MBROLA")
 
 
 @needs_mbrola

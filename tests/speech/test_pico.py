@@ -8,6 +8,8 @@ import tarfile
 import numpy as np
 import pytest
 
+from tests.speech.helpers import needs_engine
+
 
 def _deb(files: dict[str, bytes]) -> bytes:
     """A minimal .deb: an ar archive holding debian-binary and a data.tar.xz with `files`."""
@@ -82,14 +84,7 @@ def test_engines_are_validated():
         ensure_synthetic_dataset(["yes"], engines=("flite",))
 
 
-def _pico_available():
-    """Fetched already (make setup does it); tests never download."""
-    from apps.speech.pico import installed
-
-    return installed()
-
-
-needs_pico = pytest.mark.skipif(not _pico_available(), reason="SVOX Pico not fetched (make pico)")
+needs_pico = needs_engine("pico", "SVOX Pico")
 
 
 @needs_pico
