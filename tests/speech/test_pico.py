@@ -10,6 +10,8 @@ import pytest
 
 from tests.speech.helpers import needs_engine
 
+needs_pico = needs_engine("pico", "SVOX Pico")
+
 
 def _deb(files: dict[str, bytes]) -> bytes:
     """A minimal .deb: an ar archive holding debian-binary and a data.tar.xz with `files`."""
@@ -77,14 +79,26 @@ def test_engines_are_validated():
     from apps.speech.synth import ensure_synthetic_dataset
     from common.errors import ConfigError
 
-    for bad in (("festival",), (), ("espeak", "espeak")):
+    for bad in (("festival",), ()):
         with pytest.raises(ConfigError, match="synthetic_engines"):
             DataConfig(synthetic_engines=bad)
     with pytest.raises(ValueError, match="unknown synthesis engine"):
         ensure_synthetic_dataset(["yes"], engines=("flite",))
 
 
-needs_pico = needs_engine("pico", "SVOX Pico")
+
+@needs_pico
+def test_a_repeated_engine_voices_more_of_the_speakers(tmp_path):
+    """data.synthetic_engines=("espeak", "pico", "pico"): speaker i takes engines[i % 3], two Pico in three."""
+    from apps.speech.config import DataConfig
+    from apps.speech.synth import ensure_synthetic_dataset
+
+    assert DataConfig(synthetic_engines=("espeak", "pico", "pico")).synthetic_engines == ("espeak", "pico", "pico")
+    root = ensure_synthetic_dataset(["yes"], num_speakers=6, repeats_per_word=1, unknown_per_speaker=0, silence_clips=0,
+                                    cache=tmp_path, verbose=False, engines=("espeak", "pico", "pico"))
+    speakers = json.loads((root / "synthesis.json").read_text())["speakers"]
+    assert [s.get("engine", "espeak") for s in speakers] == ["espeak", "pico", "pico"] * 2
+
 
 
 @needs_pico
