@@ -27,7 +27,7 @@ import numpy as np
 
 from apps.speech.config import SYNTH_ENGINES as ENGINES  # eSpeak NG (espeakng-loader); SVOX Pico (apps/speech/pico.py)
 
-SYNTH_VERSION = 4  # bump when generation changes, so stale caches are not reused
+SYNTH_VERSION = 5  # bump when generation changes, so stale caches are not reused
 SYNTH_RATE = 22050  # eSpeak NG's native output rate
 TARGET_RATE = 16000
 
@@ -51,6 +51,20 @@ UNKNOWN_VOCABULARY = (
     "loft", "laugh", "drop", "shop", "chip", "bold", "move", "music", "table", "chair", "paper",
     "orange", "purple", "green", "blue", "red", "summer", "winter", "garden", "pocket", "rabbit",
 )
+
+
+def _sounds(eng, text: str) -> tuple[str, ...]:
+    """eSpeak NG's en-us phonemes of `text` without stress marks or pauses: what a listener hears."""
+    return tuple(p.replace("'", "").replace(",", "") for _, p in eng.phonemes(text) if not p.startswith("_"))
+
+
+def unknown_vocabulary(words: Sequence[str], eng=None) -> list[str]:
+    """The `_unknown_` words for keywords `words`: UNKNOWN_VOCABULARY less the keywords themselves and
+    their homophones (same eSpeak NG en-us phonemes: "write" for "right", "know" for "no", "two" for a
+    typed "too"), which would otherwise teach the model that a keyword's own sound is not the keyword."""
+    eng = eng or engine()
+    keyword_sounds = {_sounds(eng, w) for w in words}
+    return sorted(w for w in set(UNKNOWN_VOCABULARY) - set(words) if _sounds(eng, w) not in keyword_sounds)
 
 
 class SynthesisError(RuntimeError):
@@ -291,7 +305,7 @@ def ensure_synthetic_dataset(
             pico_eng = PicoEngine()  # a fresh engine: like eSpeak NG, Pico's output depends on its earlier calls
             pico_voices = sorted(VOICES)
         rng = np.random.default_rng(seed)
-        unknown_vocab = sorted(set(UNKNOWN_VOCABULARY) - set(words))
+        unknown_vocab = unknown_vocabulary(words, eng or engine())
         num_samples = TARGET_RATE
         speakers = []
         for i in range(num_speakers):

@@ -165,6 +165,16 @@ def test_synthetic_source_is_cached_and_deterministic(tmp_path, monkeypatch):
     assert set(first.test.speakers).isdisjoint(s for s in first.train.speakers if not s.startswith("silence"))
 
 
+def test_unknown_words_leave_out_the_keywords_homophones():
+    from apps.speech.synth import UNKNOWN_VOCABULARY, unknown_vocabulary
+
+    assert {"write", "know", "two"} <= set(UNKNOWN_VOCABULARY)
+    vocab = unknown_vocabulary(("right", "no", "too", "up"))
+    assert not {"write", "know", "two", "up"} & set(vocab)  # same sound as a keyword, or the keyword
+    assert {"uptown", "cup", "now", "note", "light", "toe"} <= set(vocab)  # near misses stay
+    assert {"write", "know", "two"} <= set(unknown_vocabulary(("yes",)))
+
+
 def test_fsdd_loader_on_real_subset(shared_data, tmp_path, monkeypatch):
     from common.data import extract_archive
 
