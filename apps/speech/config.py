@@ -19,7 +19,7 @@ DIGIT_LABELS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")  # FSDD's digits, spoken
 SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
-SYNTH_ENGINES = ("espeak", "pico", "mbrola")  # what data.synthetic_engines may name (apps/speech/synth.py, pico.py, mbrola.py)
+SYNTH_ENGINES = ("espeak", "pico", "mbrola", "mbrola_accented")  # what data.synthetic_engines may name (apps/speech/synth.py, pico.py, mbrola.py)
 BACKGROUND_NOISE = "_background_noise_"
 
 
@@ -61,8 +61,9 @@ class DataConfig:
     synthetic_silence_clips: int = 300  # noise-only clips generated for _silence_
     seed: int = 0  # fixes synthetic generation and the hash split
     # Speech engines that voice the synthetic speakers, taking turns: "espeak" (eSpeak NG, a pinned
-    # dependency), "pico" (SVOX Pico's two English voices) and "mbrola" (MBROLA's three US voices), both
-    # fetched once from the Debian archive into the cache (Linux x86-64). ("espeak", "pico") makes every
+    # dependency), "pico" (SVOX Pico's two English voices), "mbrola" (MBROLA's three US voices) and
+    # "mbrola_accented" (MBROLA's German de4/de5 and French fr1/fr4 voices speaking English with their
+    # accent), fetched once from the Debian archive into the cache (Linux x86-64). ("espeak", "pico") makes every
     # second speaker a Pico one; a repeated engine voices more of them (("espeak", "mbrola", "pico", "mbrola"):
     # half MBROLA).
     synthetic_engines: tuple[str, ...] = added_field(("espeak",), since="2026-12-07")

@@ -41,14 +41,28 @@ PACKAGES = {  # file name: (pool folder, SHA-256)
         "non-free/m/mbrola-us3", "f8a4e75acc914a58fb7c85ffc3bbea48f0dc2c13704fadd054101020e973c1c2"),
 }
 VOICES = ("us1", "us2", "us3")
+# Engine "mbrola_accented": German and French speakers' diphones speaking English with the accent
+# their own phoneme sets give it (apps/speech/config.py SYNTH_ENGINES). Four more real voices, two
+# men and two women, fetched only when that engine is used (39 MB).
+ACCENTED_PACKAGES = {
+    "mbrola-de4_0.0.20020812+repack2-4_all.deb": (
+        "non-free/m/mbrola-de4", "02d541463cf5c86463a6a5fdfdbd93ffbe1553b122b360f824e44ca19851921a"),
+    "mbrola-de5_1.0+repack2-4_all.deb": (
+        "non-free/m/mbrola-de5", "9cfb2737ee7b070ac7768daa3f5cd9191adba403fdaa564cd03ed01d3075d80d"),
+    "mbrola-fr1_2.050+repack2-4_all.deb": (
+        "non-free/m/mbrola-fr1", "3b3fc10f27c2b202b188492f17d1929a2a3dc9ddecbcb08120610bc68e352202"),
+    "mbrola-fr4_0.0.19990521+repack2-5_all.deb": (
+        "non-free/m/mbrola-fr4", "3c19935aa7a6c897c7c033a0c964344b64ff3076b431d2544706a3d4574e1a0f"),
+}
+ACCENTED_VOICES = ("de4", "de5", "fr1", "fr4")
 # Who recorded each voice (its own description, `mbrola -i`: us1 "American Female Voice", us2 and us3
-# male): a synthetic speaker's starting pitch (Hz) and vocal-tract scaling are drawn from its voice's
-# ranges, so us1 speaks at a woman's pitch (a man's f0 through her diphones is no real voice) and
+# male; de4 "a male German voice", de5 "a German female voice", fr1 "a french male voice", fr4 "a French
+# female voice"): a synthetic speaker's starting pitch (Hz) and vocal-tract scaling are drawn from its voice's
+# ranges, so a woman's voice speaks at a woman's pitch (a man's f0 through her diphones is no real voice) and
 # tract scaling above 1 turns the men's voices female- or child-like.
+_WOMAN, _MAN = ((150.0, 260.0), (0.85, 1.15)), ((80.0, 160.0), (0.88, 1.3))
 SPEAKER_RANGES = {  # voice: ((f0 low, f0 high), (tract low, tract high))
-    "us1": ((150.0, 260.0), (0.85, 1.15)),
-    "us2": ((80.0, 160.0), (0.88, 1.3)),
-    "us3": ((80.0, 160.0), (0.88, 1.3)),
+    "us1": _WOMAN, "us2": _MAN, "us3": _MAN, "de4": _MAN, "de5": _WOMAN, "fr1": _MAN, "fr4": _WOMAN,
 }
 RATE = 16000
 
@@ -66,21 +80,49 @@ _MAP = {
 }
 
 
-def mbrola_phonemes(name: str) -> list[str]:
-    """MBROLA symbols for one eSpeak NG phoneme name; KeyError if it has no mapping."""
+# The US symbols as a German or a French speaker says them, in their voice's own SAMPA set (the voices'
+# `mbrola -i` tables): no "th" (T, D -> s, z), German w -> v, the uvular R, each language's nearest vowel,
+# French drops h; German also devoices a final b d g v z (`_devoiced`). Unlisted symbols are the same.
+_ACCENT = {
+    "de": {"T": "s", "D": "z", "w": "v", "r": "R", "dZ": "d Z", "4": "d", "i": "i:", "{": "E", "A": "a:",
+           "V": "a", "u": "u:", "r=": "9 6", "EI": "e:", "AI": "aI", "OI": "OY", "@U": "o:"},
+    "fr": {"h": "", "T": "s", "D": "z", "r": "R", "tS": "t S", "dZ": "d Z", "4": "d", "I": "i", "{": "a",
+           "A": "a", "V": "9", "U": "u", "r=": "9 R", "EI": "e", "AI": "a j", "OI": "O j", "@U": "o", "aU": "a w",
+           "N": "n g"},
+}
+_DEVOICE = {"b": "p", "d": "t", "g": "k", "v": "f", "z": "s", "Z": "S"}
+
+
+def language(voice: str) -> str:
+    """The phoneme set a voice speaks: "us" for us1-us3, else its language ("de4" -> "de")."""
+    return "us" if voice.startswith("us") else voice[:2]
+
+
+def mbrola_phonemes(name: str, lang: str = "us") -> list[str]:
+    """MBROLA symbols for one eSpeak NG phoneme name in a voice language's set (`language`); KeyError if
+    it has no mapping. May be empty (a French speaker's silent h)."""
     base = name.lstrip("',%=")
-    if base in _SAME:
-        return [base]
-    return _MAP[base].split()
+    symbols = [base] if base in _SAME else _MAP[base].split()
+    if lang == "us":
+        return symbols
+    return [x for symbol in symbols for x in _ACCENT[lang].get(symbol, symbol).split()]
 
 
-def pho_lines(events: list[tuple[int, str]], f0_start: float, f0_end: float, stretch: float = 1.0) -> str:
+def _devoiced(symbols: list[str], lang: str, before_pause: bool) -> list[str]:
+    if lang == "de" and before_pause and symbols and symbols[-1] in _DEVOICE:
+        return symbols[:-1] + [_DEVOICE[symbols[-1]]]
+    return symbols
+
+
+def pho_lines(events: list[tuple[int, str]], f0_start: float, f0_end: float, stretch: float = 1.0,
+              lang: str = "us") -> str:
     """A .pho file from eSpeak NG phoneme events (start ms, name): durations from the events' spacing
-    times `stretch`, and each voiced phoneme's pitch on a line from f0_start to f0_end (Hz)."""
+    times `stretch`, and each voiced phoneme's pitch on a line from f0_start to f0_end (Hz); the symbols
+    of the voice language `lang` (`language`)."""
     total = max(events[-1][0] - events[0][0], 1)
     lines = ["_ 40"]
-    for (start, name), (end, _) in zip(events[:-1], events[1:]):
-        symbols = mbrola_phonemes(name)
+    for (start, name), (end, next_name) in zip(events[:-1], events[1:]):
+        symbols = _devoiced(mbrola_phonemes(name, lang), lang, next_name.lstrip("',%=").startswith("_"))
         for k, symbol in enumerate(symbols):
             duration = max(int(round((end - start) * stretch / len(symbols))), 10)
             if symbol == "_":
@@ -93,17 +135,21 @@ def pho_lines(events: list[tuple[int, str]], f0_start: float, f0_end: float, str
 
 
 def _verified(filename: str) -> bytes:
-    folder, digest = PACKAGES[filename]
+    packages = ACCENTED_PACKAGES if filename in ACCENTED_PACKAGES else PACKAGES
+    folder, digest = packages[filename]
     return fetch_deb(filename, digest, f"{MIRROR}/pool/{folder}/{filename}", "LSTM_SUITE_MBROLA_DEBS",
-                     what="the MBROLA package", all_files=list(PACKAGES), leave_out="'mbrola'")
+                     what="the MBROLA package", all_files=list(packages),
+                     leave_out="'mbrola_accented'" if packages is ACCENTED_PACKAGES else "'mbrola'")
 
 
-def save_debs(dest: Path) -> list[Path]:
-    """Writes the verified .deb files to `dest` (LSTM_SUITE_MBROLA_DEBS=dest reads them there)."""
+def save_debs(dest: Path, accented: bool = False) -> list[Path]:
+    """Writes the verified .deb files to `dest` (LSTM_SUITE_MBROLA_DEBS=dest reads them there); with
+    `accented`, the German and French voices' too."""
     dest.mkdir(parents=True, exist_ok=True)
-    for filename in PACKAGES:
+    names = list(PACKAGES) + (list(ACCENTED_PACKAGES) if accented else [])
+    for filename in names:
         (dest / filename).write_bytes(_verified(filename))
-    return [dest / f for f in PACKAGES]
+    return [dest / f for f in names]
 
 
 def _root(cache: Path | None = None) -> Path:
@@ -112,8 +158,14 @@ def _root(cache: Path | None = None) -> Path:
     return (cache or cache_dir()) / f"mbrola-{VERSION}"
 
 
-def installed(cache: Path | None = None) -> bool:
-    return (_root(cache) / ".complete").exists()
+def _accented_root(cache: Path | None = None) -> Path:
+    from common.data import cache_dir
+
+    return (cache or cache_dir()) / "mbrola-accented-voices-1"
+
+
+def installed(cache: Path | None = None, accented: bool = False) -> bool:
+    return (_root(cache) / ".complete").exists() and (not accented or (_accented_root(cache) / ".complete").exists())
 
 
 def ensure_mbrola(cache: Path | None = None) -> Path:
@@ -139,15 +191,35 @@ def ensure_mbrola(cache: Path | None = None) -> Path:
     return root
 
 
+def ensure_accented_voices(cache: Path | None = None) -> Path:
+    """The folder holding the German and French voices (`voices/`), fetched once (ensure_mbrola first)."""
+    ensure_mbrola(cache)
+    root = _accented_root(cache)
+    if (root / ".complete").exists():
+        return root
+    from common.data import building
+
+    with building(root, ".mbrola-accented-") as tmp:
+        for filename in ACCENTED_PACKAGES:
+            extract_deb(_verified(filename), {v: "voices" for v in ACCENTED_VOICES}, tmp)
+        missing = [f"voices/{v}" for v in ACCENTED_VOICES if not (tmp / "voices" / v).is_file()]
+        if missing:
+            raise DataError(f"the MBROLA voice packages lacked {', '.join(missing)}")
+    return root
+
+
 class MbrolaEngine:
     """Speaks text with an MBROLA voice, eSpeak NG giving the phonemes and their timing."""
 
     sample_rate = RATE
 
-    def __init__(self, root: Path | None = None, espeak=None):
+    def __init__(self, root: Path | None = None, espeak=None, accented: bool = False):
         root = root or ensure_mbrola()
         self.program = root / "bin" / "mbrola"
         self.voices = {v: root / "voices" / v for v in VOICES}
+        if accented:  # the German and French voices, in their own folder of the same cache
+            accented_root = ensure_accented_voices(root.parent)
+            self.voices.update({v: accented_root / "voices" / v for v in ACCENTED_VOICES})
         if espeak is None:
             from apps.speech.synth import engine
 
@@ -169,7 +241,7 @@ class MbrolaEngine:
         if voice not in self.voices:
             raise ValueError(f"MBROLA has no voice {voice!r}; choose from {list(self.voices)}")
         events = self.espeak.phonemes(text, accent)
-        pho = pho_lines(events, f0, f0 * (1 - fall), stretch=1.0 / speed)
+        pho = pho_lines(events, f0, f0 * (1 - fall), stretch=1.0 / speed, lang=language(voice))
         with tempfile.TemporaryDirectory(prefix="lstm-suite-mbrola-") as tmp:
             out = Path(tmp) / "out.wav"
             # -e: a diphone missing from the voice becomes silence instead of an error
@@ -179,8 +251,10 @@ class MbrolaEngine:
                 raise DataError(f"mbrola failed for {text!r} with voice {voice}: "
                                 f"{done.stderr.decode(errors='replace').strip()[:200]}")
             audio, rate = sf.read(out, dtype="float32")
-        if rate != RATE:
-            raise DataError(f"MBROLA voice {voice} speaks at {rate} Hz, expected {RATE}")
+        if rate != RATE:  # de5 and fr4 speak at 22,050 Hz
+            from apps.speech.synth import resample
+
+            audio = resample(audio, rate, RATE)
         return audio
 
 

@@ -259,14 +259,16 @@ def ensure_synthetic_dataset(
     folder and an identical call reuses the cached one. Generation happens in a
     temporary sibling folder renamed into place, so a crash leaves no partial dataset.
 
-    `engines` ("espeak", "pico", "mbrola") take turns voicing the speakers: speaker i uses engines[i % len].
+    `engines` ("espeak", "pico", "mbrola", "mbrola_accented") take turns voicing the speakers: speaker i uses engines[i % len].
     A Pico speaker is one of Pico's two English voices with its own pitch, speed and a vocal-tract
     scaling (resampling that moves pitch and formants together, 0.75-1.12: lower makes the female
     voices sound male), so it is as varied as an eSpeak NG speaker. An MBROLA speaker is one of its three
     US voices (us1 a woman's, us2/us3 men's) with its own starting pitch from its voice's range (150-260 Hz
     for us1, 80-160 Hz for the men; a falling or rising contour per utterance), speed and vocal-tract
     scaling (0.85-1.15 for us1; 0.88-1.3 for the men, above 1 sounds female or younger); eSpeak NG's
-    en-us phonemes and timing drive it (apps/speech/mbrola.py).
+    en-us phonemes and timing drive it (apps/speech/mbrola.py). An "mbrola_accented" speaker is the same
+    with one of MBROLA's German or French voices (de4, fr1 men; de5, fr4 women), its phonemes as a
+    German or French speaker says English ones.
     """
     from common.data import cache_dir
 
@@ -294,10 +296,11 @@ def ensure_synthetic_dataset(
     with building(root, ".speech_synthetic-") as tmp:
         eng = engine() if "espeak" in engines else None
         mbrola_eng, mbrola_voices, mbrola_ranges = None, (), {}
-        if "mbrola" in engines:
-            from apps.speech.mbrola import SPEAKER_RANGES as mbrola_ranges, VOICES as mbrola_voices, MbrolaEngine
+        if "mbrola" in engines or "mbrola_accented" in engines:
+            from apps.speech.mbrola import ACCENTED_VOICES, SPEAKER_RANGES as mbrola_ranges, VOICES, MbrolaEngine
 
-            mbrola_eng = MbrolaEngine(espeak=eng or engine())
+            mbrola_eng = MbrolaEngine(espeak=eng or engine(), accented="mbrola_accented" in engines)
+            mbrola_voices = {"mbrola": VOICES, "mbrola_accented": ACCENTED_VOICES}
         pico_eng, pico_voices = None, []
         if "pico" in engines:
             from apps.speech.pico import VOICES, PicoEngine
@@ -318,8 +321,9 @@ def ensure_synthetic_dataset(
                     gain=float(rng.uniform(0.2, 0.9)), colour_seed=int(rng.integers(2 ** 31)),
                 ))
                 continue
-            if engines[i % len(engines)] == "mbrola":
-                voice = mbrola_voices[int(rng.integers(len(mbrola_voices)))]
+            if engines[i % len(engines)] in ("mbrola", "mbrola_accented"):
+                voices = mbrola_voices[engines[i % len(engines)]]
+                voice = voices[int(rng.integers(len(voices)))]
                 f0_range, tract_range = mbrola_ranges[voice]
                 speakers.append(dict(
                     id=speaker_id, engine="mbrola", voice=voice,

@@ -8,10 +8,11 @@ import pytest
 import soundfile as sf
 
 
-def needs_engine(module: str, name: str):
+def needs_engine(module: str, name: str, **what):
     """A skip marker for tests that synthesise with an engine fetched as Debian packages
-    (apps.speech.<module>): they run when `make setup` fetched it, and never download."""
-    installed = importlib.import_module(f"apps.speech.{module}").installed()
+    (apps.speech.<module>; `what` goes to its installed()): they run when `make setup` fetched it,
+    and never download."""
+    installed = importlib.import_module(f"apps.speech.{module}").installed(**what)
     return pytest.mark.skipif(not installed, reason=f"{name} not fetched (make {module})")
 
 

@@ -27,6 +27,26 @@ def test_every_phoneme_of_the_vocabulary_has_an_mbrola_symbol():
         mbrola_phonemes("Q9")
 
 
+# Each accented voice's own SAMPA set (`mbrola -i` of de2/de4 and fr1/fr4)
+_DE_SET = set("p b t d k g f v s z S Z x C h pf ts tS m n N l R 6 j aI OY aU @ i: I y: Y e: E E: 2: 9 u: U o: O a: a _".split())
+_FR_SET = set("i e E a O o u y 2 9 @ e~ a~ o~ 9~ j w H p t k b d g f s S v z Z l R m n N _".split())
+
+
+def test_accented_voices_speak_english_phonemes_in_their_own_symbols():
+    from apps.speech.mbrola import ACCENTED_VOICES, SPEAKER_RANGES, language, mbrola_phonemes
+    from apps.speech.synth import UNKNOWN_VOCABULARY, engine
+
+    names = {name for word in list(UNKNOWN_VOCABULARY) + ["three", "the", "sheila", "marvin", "judge", "house"]
+             for _, name in engine().phonemes(word, "en-us")}
+    assert {language(v) for v in ACCENTED_VOICES} == {"de", "fr"} and language("us2") == "us"
+    for lang, allowed in (("de", _DE_SET), ("fr", _FR_SET)):
+        symbols = {s for name in names for s in mbrola_phonemes(name, lang)}
+        assert symbols <= allowed, (lang, symbols - allowed)
+    assert mbrola_phonemes("T", "de") == ["s"] and mbrola_phonemes("w", "de") == ["v"]  # no "th", w as v
+    assert mbrola_phonemes("h", "fr") == [] and mbrola_phonemes("h", "us") == ["h"]  # a French speaker's silent h
+    assert set(ACCENTED_VOICES) <= set(SPEAKER_RANGES)
+
+
 def test_pho_lines_take_durations_from_the_events_and_draw_the_pitch_line():
     from apps.speech.mbrola import pho_lines
 
@@ -42,6 +62,10 @@ def test_pho_lines_take_durations_from_the_events_and_draw_the_pitch_line():
     assert [int(b[1]) for b in fast][:4] == [50, 100, 25, 50]
     split = [line.split()[0] for line in pho_lines([(0, "m"), (100, "'A@"), (300, "_")], 120, 100).split("\n")[1:-2]]
     assert split == ["m", "A", "r"]  # an r-coloured vowel becomes vowel + r, sharing its time
+    bed = [(0, "b"), (80, "'E"), (250, "d"), (320, "_:"), (330, "_")]
+    german = [line.split()[0] for line in pho_lines(bed, 120, 100, lang="de").split("\n")[1:-2]]
+    assert german == ["b", "E", "t", "_"]  # a German speaker devoices the final d
+    assert [line.split()[0] for line in pho_lines(bed, 120, 100).split("\n")[1:-2]] == ["b", "E", "d", "_"]
 
 
 def test_local_debs_are_checked_and_nothing_half_made_is_left(tmp_path, monkeypatch):
@@ -72,6 +96,23 @@ def test_training_with_mbrola_unreachable_refuses_in_one_line(tmp_path, monkeypa
 
 
 needs_mbrola = needs_engine("mbrola", "MBROLA")
+needs_accented = needs_engine("mbrola", "MBROLA's German and French voices", accented=True)
+
+
+@needs_accented
+def test_accented_voices_speak_at_16_khz_with_their_speakers_pitch():
+    from apps.speech.mbrola import ACCENTED_VOICES, SPEAKER_RANGES, MbrolaEngine
+
+    eng = MbrolaEngine(accented=True)
+    us = eng.synthesize("seven", "us2", f0=110)
+    for voice in ACCENTED_VOICES:  # de5 and fr4 record at 22,050 Hz: resampled to the same length
+        audio = eng.synthesize("seven", voice, f0=110)
+        assert audio.dtype == np.float32 and 0.05 < np.abs(audio).max() <= 1.0
+        assert abs(len(audio) - len(us)) < 0.15 * len(us), voice
+        full = eng.description(voice).lower() + " " + {"de5": "german female voice"}.get(voice, "")
+        female = "female" in full  # de5's first line does not say; its README does ("a German female voice")
+        (f0_low, _), _ = SPEAKER_RANGES[voice]
+        assert (f0_low >= 140) == female, (voice, full)
 
 
 @needs_mbrola
@@ -118,10 +159,10 @@ def test_three_engine_dataset_takes_turns(tmp_path):
 @needs_mbrola
 def test_pitch_ranges_follow_who_recorded_each_voice():
     """us1 is a woman's voice (its own description says so): her speakers get a woman's pitch, the men's a man's."""
-    from apps.speech.mbrola import SPEAKER_RANGES, VOICES, MbrolaEngine
+    from apps.speech.mbrola import ACCENTED_VOICES, SPEAKER_RANGES, VOICES, MbrolaEngine
 
     eng = MbrolaEngine()
-    assert set(SPEAKER_RANGES) == set(VOICES)
+    assert set(SPEAKER_RANGES) == set(VOICES) | set(ACCENTED_VOICES)
     for voice in VOICES:
         description = eng.description(voice).lower()
         female = "female" in description
