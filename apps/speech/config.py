@@ -58,6 +58,10 @@ class DataConfig:
     synthetic_speakers: int = 100  # more synthetic voices generalise better but take longer to generate
     synthetic_repeats: int = 3  # utterances of each keyword per synthetic speaker
     synthetic_unknown_per_speaker: int = 12  # unknown-word utterances per synthetic speaker
+    # unknown words are at least this many phoneme edits from every keyword: 1 leaves out homophones
+    # ("write" for "right"), 2 also near misses one phoneme away ("cup" for "up"; fewer misses of real
+    # keywords sent to _unknown_, more false accepts of such words)
+    synthetic_unknown_min_distance: int = added_field(1, since="2026-12-07")
     synthetic_silence_clips: int = 300  # noise-only clips generated for _silence_
     seed: int = 0  # fixes synthetic generation and the hash split
     # Speech engines that voice the synthetic speakers, taking turns: "espeak" (eSpeak NG, a pinned
@@ -82,6 +86,8 @@ class DataConfig:
                   ("synthetic_speakers", self.synthetic_speakers >= 1, ">= 1"),
                   ("synthetic_repeats", self.synthetic_repeats >= 1, ">= 1"),
                   ("synthetic_unknown_per_speaker", self.synthetic_unknown_per_speaker >= 0, ">= 0"),
+                  ("synthetic_unknown_min_distance", self.synthetic_unknown_min_distance >= 1,
+                   ">= 1 (phoneme edits; 1 leaves out only homophones)"),
                   ("synthetic_silence_clips", self.synthetic_silence_clips >= 0, ">= 0"),
                   ("synthetic_engines", len(tuple(self.synthetic_engines)) > 0
                    and set(self.synthetic_engines) <= set(SYNTH_ENGINES),

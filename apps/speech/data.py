@@ -396,7 +396,7 @@ def load_data(cfg: DataConfig, verbose: bool = True) -> SpeechData:
             [w for w in cfg.words], num_speakers=cfg.synthetic_speakers, repeats_per_word=cfg.synthetic_repeats,
             unknown_per_speaker=cfg.synthetic_unknown_per_speaker, silence_clips=cfg.synthetic_silence_clips,
             validation_percent=cfg.validation_percent, testing_percent=cfg.testing_percent, seed=cfg.seed,
-            verbose=verbose, engines=cfg.synthetic_engines,
+            verbose=verbose, engines=cfg.synthetic_engines, unknown_min_distance=cfg.synthetic_unknown_min_distance,
         )
         return load_speech_commands_folder(root, cfg)
     if cfg.source == "folder":

@@ -58,13 +58,27 @@ def _sounds(eng, text: str) -> tuple[str, ...]:
     return tuple(p.replace("'", "").replace(",", "") for _, p in eng.phonemes(text) if not p.startswith("_"))
 
 
-def unknown_vocabulary(words: Sequence[str], eng=None) -> list[str]:
+def phoneme_distance(a: Sequence[str], b: Sequence[str]) -> int:
+    """Edit distance between two phoneme sequences (insertions, deletions, substitutions)."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        previous, row[0] = row[:], i
+        for j, y in enumerate(b, 1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (x != y))
+    return row[-1]
+
+
+def unknown_vocabulary(words: Sequence[str], eng=None, min_distance: int = 1) -> list[str]:
     """The `_unknown_` words for keywords `words`: UNKNOWN_VOCABULARY less the keywords themselves and
-    their homophones (same eSpeak NG en-us phonemes: "write" for "right", "know" for "no", "two" for a
-    typed "too"), which would otherwise teach the model that a keyword's own sound is not the keyword."""
+    every word fewer than `min_distance` phoneme edits from one (eSpeak NG en-us phonemes). The default
+    1 leaves out the homophones ("write" for "right", "know" for "no", "two" for a typed "too"), which
+    would teach the model that a keyword's own sound is not the keyword; 2 also drops the near misses
+    one phoneme away ("cup" for "up", "toe" for "two")."""
     eng = eng or engine()
-    keyword_sounds = {_sounds(eng, w) for w in words}
-    return sorted(w for w in set(UNKNOWN_VOCABULARY) - set(words) if _sounds(eng, w) not in keyword_sounds)
+    keyword_sounds = [_sounds(eng, w) for w in words]
+    # sorted: eSpeak NG's output depends on its earlier calls, so the order of these calls is fixed too
+    return [w for w in sorted(set(UNKNOWN_VOCABULARY) - set(words))
+            if min(phoneme_distance(_sounds(eng, w), k) for k in keyword_sounds) >= min_distance]
 
 
 class SynthesisError(RuntimeError):
@@ -252,6 +266,7 @@ def ensure_synthetic_dataset(
     cache: Path | None = None,
     verbose: bool = True,
     engines: Sequence[str] = ("espeak",),
+    unknown_min_distance: int = 1,
 ) -> Path:
     """Generates (once) and returns a Speech-Commands-layout folder of synthetic speech.
 
@@ -286,6 +301,8 @@ def ensure_synthetic_dataset(
         raise ValueError(f"unknown synthesis engine(s) {unknown_engines or '(none given)'}; choose from {list(ENGINES)}")
     if engines != ("espeak",):
         params["engines"] = list(engines)  # only when set, so eSpeak-only caches keep their names
+    if unknown_min_distance != 1:
+        params["unknown_min_distance"] = int(unknown_min_distance)
     root = (cache or cache_dir()) / f"speech_synthetic_{_cache_key(params)}"
     if (root / ".complete").exists():
         return root
@@ -308,7 +325,7 @@ def ensure_synthetic_dataset(
             pico_eng = PicoEngine()  # a fresh engine: like eSpeak NG, Pico's output depends on its earlier calls
             pico_voices = sorted(VOICES)
         rng = np.random.default_rng(seed)
-        unknown_vocab = unknown_vocabulary(words, eng or engine())
+        unknown_vocab = unknown_vocabulary(words, eng or engine(), unknown_min_distance)
         num_samples = TARGET_RATE
         speakers = []
         for i in range(num_speakers):

@@ -173,6 +173,20 @@ def test_unknown_words_leave_out_the_keywords_homophones():
     assert not {"write", "know", "two", "up"} & set(vocab)  # same sound as a keyword, or the keyword
     assert {"uptown", "cup", "now", "note", "light", "toe"} <= set(vocab)  # near misses stay
     assert {"write", "know", "two"} <= set(unknown_vocabulary(("yes",)))
+    far = unknown_vocabulary(("right", "no", "too", "up"), min_distance=2)  # near misses out too
+    assert set(far) < set(vocab) and not {"cup", "now", "note", "light", "toe"} & set(far) and "orange" in far
+
+
+def test_phoneme_distance_counts_edits():
+    from apps.speech.synth import phoneme_distance
+    from common.config import ConfigError
+
+    assert phoneme_distance(("k", "V", "p"), ("V", "p")) == 1
+    assert phoneme_distance(("r", "aI", "t"), ("l", "aI", "t")) == 1
+    assert phoneme_distance(("s", "I", "k", "s"), ("s", "I", "k", "s")) == 0
+    assert phoneme_distance((), ("n", "oU")) == 2
+    with pytest.raises(ConfigError, match="synthetic_unknown_min_distance"):
+        DataConfig(synthetic_unknown_min_distance=0)
 
 
 def test_fsdd_loader_on_real_subset(shared_data, tmp_path, monkeypatch):
