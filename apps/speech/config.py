@@ -263,7 +263,7 @@ PRESETS = {
         augment=AugmentConfig(noise_probability=0.5, snr_db_range=(10.0, 30.0), volume_range=(0.5, 1.5)),
         train=TrainConfig(epochs=20, batch_size=64, learning_rate=3e-3, warmup_epochs=0.5),
     ),
-    # The sim->real development proxy: the default recipe (synthetic eSpeak NG + Pico speech only) on the ten
+    # The sim->real development proxy: the default recipe (synthetic speech of the three engines only) on the ten
     # digits, scored on FSDD's 3,000 real recordings, which evaluate maps to the digit words:
     #   evaluate --run-dir RUN --data ../shared/data/speech/fsdd.tar.xz --split all --keywords-only
     "synthetic-digits": Config(data=DataConfig(words=DIGIT_WORDS, synthetic_engines=PRESET_ENGINES,
