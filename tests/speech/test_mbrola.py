@@ -170,3 +170,18 @@ def test_pitch_ranges_follow_who_recorded_each_voice():
         (f0_low, f0_high), _ = SPEAKER_RANGES[voice]
         assert (f0_low >= 140 and f0_high <= 300) if female else (f0_low >= 70 and f0_high <= 170), (voice, description)
     assert "female" in eng.description("us1").lower()
+
+
+@needs_mbrola
+def test_accented_voices_unreachable_refuse_in_one_line_and_leave_nothing(tmp_path, monkeypatch):
+    import shutil
+
+    from apps.speech import mbrola
+    from common.errors import DataError
+
+    shutil.copytree(mbrola.ensure_mbrola(), tmp_path / mbrola.ensure_mbrola().name)  # the engine, not the voices
+    monkeypatch.delenv("LSTM_SUITE_MBROLA_DEBS", raising=False)
+    monkeypatch.setattr(mbrola, "MIRROR", "http://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(DataError, match="leave 'mbrola_accented' out of data.synthetic_engines"):
+        mbrola.ensure_accented_voices(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [mbrola.ensure_mbrola().name]
