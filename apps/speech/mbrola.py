@@ -152,20 +152,18 @@ def save_debs(dest: Path, accented: bool = False) -> list[Path]:
     return [dest / f for f in names]
 
 
-def _root(cache: Path | None = None) -> Path:
+def _root(cache: Path | None = None, name: str = f"mbrola-{VERSION}") -> Path:
+    """The engine's folder in the cache, or (name=ACCENTED_FOLDER) the accented voices' one."""
     from common.data import cache_dir
 
-    return (cache or cache_dir()) / f"mbrola-{VERSION}"
+    return (cache or cache_dir()) / name
 
 
-def _accented_root(cache: Path | None = None) -> Path:
-    from common.data import cache_dir
-
-    return (cache or cache_dir()) / "mbrola-accented-voices-1"
+ACCENTED_FOLDER = "mbrola-accented-voices-1"
 
 
 def installed(cache: Path | None = None, accented: bool = False) -> bool:
-    return (_root(cache) / ".complete").exists() and (not accented or (_accented_root(cache) / ".complete").exists())
+    return (_root(cache) / ".complete").exists() and (not accented or (_root(cache, ACCENTED_FOLDER) / ".complete").exists())
 
 
 def ensure_mbrola(cache: Path | None = None) -> Path:
@@ -194,7 +192,7 @@ def ensure_mbrola(cache: Path | None = None) -> Path:
 def ensure_accented_voices(cache: Path | None = None) -> Path:
     """The folder holding the German and French voices (`voices/`), fetched once (ensure_mbrola first)."""
     ensure_mbrola(cache)
-    root = _accented_root(cache)
+    root = _root(cache, ACCENTED_FOLDER)
     if (root / ".complete").exists():
         return root
     from common.data import building

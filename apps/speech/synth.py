@@ -27,7 +27,7 @@ import numpy as np
 
 from apps.speech.config import SYNTH_ENGINES as ENGINES  # eSpeak NG (espeakng-loader); SVOX Pico (apps/speech/pico.py)
 
-SYNTH_VERSION = 5  # bump when generation changes, so stale caches are not reused
+SYNTH_VERSION = 6  # bump when generation changes, so stale caches are not reused
 SYNTH_RATE = 22050  # eSpeak NG's native output rate
 TARGET_RATE = 16000
 
@@ -76,9 +76,12 @@ def unknown_vocabulary(words: Sequence[str], eng=None, min_distance: int = 1) ->
     one phoneme away ("cup" for "up", "toe" for "two")."""
     eng = eng or engine()
     keyword_sounds = [_sounds(eng, w) for w in words]
-    # sorted: eSpeak NG's output depends on its earlier calls, so the order of these calls is fixed too
-    return [w for w in sorted(set(UNKNOWN_VOCABULARY) - set(words))
-            if min(phoneme_distance(_sounds(eng, w), k) for k in keyword_sounds) >= min_distance]
+    # sorted, each word's phonemes asked once: eSpeak NG's output depends on its earlier calls, so the
+    # calls made here are fixed too
+    candidates = sorted(set(UNKNOWN_VOCABULARY) - set(words))
+    sounds = [_sounds(eng, w) for w in candidates]
+    return [w for w, sound in zip(candidates, sounds)
+            if min(phoneme_distance(sound, k) for k in keyword_sounds) >= min_distance]
 
 
 class SynthesisError(RuntimeError):
@@ -312,7 +315,7 @@ def ensure_synthetic_dataset(
 
     with building(root, ".speech_synthetic-") as tmp:
         eng = engine() if "espeak" in engines else None
-        mbrola_eng, mbrola_voices, mbrola_ranges = None, (), {}
+        mbrola_eng, mbrola_voices, mbrola_ranges = None, {}, {}
         if "mbrola" in engines or "mbrola_accented" in engines:
             from apps.speech.mbrola import ACCENTED_VOICES, SPEAKER_RANGES as mbrola_ranges, VOICES, MbrolaEngine
 
