@@ -31,7 +31,9 @@ class TrainConfig:
     learning_rate: float = 1e-3  # peak LR after warmup
     optimizer: Literal["adamw", "adam", "sgd"] = "adamw"  # adamw decouples weight decay from the gradient
     weight_decay: float = 1e-4  # decoupled weight decay (AdamW's; applied the same way under adam and sgd); regularises large embeddings/recurrent weights
-    schedule: Literal["constant", "cosine"] = "cosine"  # cosine decays to 0 at the last epoch
+    schedule: Literal["constant", "cosine", "step"] = "cosine"  # cosine decays to 0 at the last epoch; step: constant for step_constant_epochs, then x step_decay every epoch
+    step_decay: float = 0.8  # schedule="step": LR factor per epoch after the constant epochs (SegRNN's lradj type3: 0.8)
+    step_constant_epochs: int = 4  # schedule="step": epochs at the peak LR before the decay starts (type3 as SegRNN's loop applies it: 4)
     warmup_epochs: float = 0.0  # linear warmup; helps large batches and attention models start stably
     clipnorm: float = 1.0  # global-norm gradient clipping guards RNNs against exploding gradients; 0 disables
     precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = "float32"  # mixed saves memory on GPU; RNN cells stay float32
@@ -52,7 +54,9 @@ class TrainConfig:
                   ("early_stopping_patience", self.early_stopping_patience >= 0, ">= 0 (0 disables)"),
                   ("steps_per_execution", self.steps_per_execution >= 1, ">= 1"),
                   ("time_budget_minutes", self.time_budget_minutes >= 0, ">= 0 (0 = no limit)"),
-                  ("ema_momentum", 0.0 <= self.ema_momentum < 1.0, "in [0, 1) (0 = off; e.g. 0.999)")]
+                  ("ema_momentum", 0.0 <= self.ema_momentum < 1.0, "in [0, 1) (0 = off; e.g. 0.999)"),
+                  ("step_decay", 0.0 < self.step_decay <= 1.0, "in (0, 1] (1 = constant)"),
+                  ("step_constant_epochs", self.step_constant_epochs >= 0, ">= 0")]
         check_fields(self, "train", checks)
 
 
@@ -71,6 +75,39 @@ def progress_verbosity() -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
+@keras.saving.register_keras_serializable(package="lstm_suite")
+class EpochStepDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Peak LR for `constant_epochs` epochs, then x `decay` at the start of every later epoch.
+
+    SegRNN's `lradj=type3` (lr if epoch < 3 else lr * 0.8 ** (epoch - 3), set after each epoch
+    for the next, so its epochs 1-4 run at lr and the fifth at 0.8 lr) is decay 0.8 with 4
+    constant epochs. The epoch is the optimizer step // steps_per_epoch, so
+    the schedule is exact under any backend and resumes with the optimizer's step counter. An
+    optional linear warmup over `warmup_steps` precedes it.
+    """
+
+    def __init__(self, learning_rate: float, steps_per_epoch: int, decay: float = 0.8, constant_epochs: int = 2,
+                 warmup_steps: int = 0):
+        self.learning_rate = float(learning_rate)
+        self.steps_per_epoch = max(1, int(steps_per_epoch))
+        self.decay = float(decay)
+        self.constant_epochs = int(constant_epochs)
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        epoch = keras.ops.floor(step / float(self.steps_per_epoch))
+        decays = keras.ops.maximum(epoch - float(self.constant_epochs) + 1.0, 0.0)
+        lr = self.learning_rate * keras.ops.power(self.decay, decays)
+        if self.warmup_steps:
+            lr = lr * keras.ops.minimum((step + 1.0) / float(self.warmup_steps), 1.0)
+        return lr
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "steps_per_epoch": self.steps_per_epoch, "decay": self.decay,
+                "constant_epochs": self.constant_epochs, "warmup_steps": self.warmup_steps}
+
+
 def make_optimizer(cfg: TrainConfig, steps_per_epoch: int, dist=None) -> keras.optimizers.Optimizer:
     """Optimizer with optional linear warmup + cosine decay and global-norm clipping.
 
@@ -87,6 +124,9 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int, dist=None) -> keras.o
             warmup_target=cfg.learning_rate if warmup_steps else None,
             warmup_steps=warmup_steps,
         )
+    elif cfg.schedule == "step":
+        lr = EpochStepDecay(cfg.learning_rate, steps_per_epoch, cfg.step_decay, cfg.step_constant_epochs,
+                            warmup_steps)
     else:
         lr = cfg.learning_rate
     clip: dict = {"clipnorm": cfg.clipnorm} if cfg.clipnorm > 0 else {}

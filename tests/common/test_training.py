@@ -104,6 +104,14 @@ def test_optimizer_options():
     opt = make_optimizer(TrainConfig(clipnorm=0.5), 10)
     assert isinstance(opt, keras.optimizers.AdamW) and opt.clipnorm == 0.5
     assert make_optimizer(TrainConfig(clipnorm=0.0), 10).clipnorm is None
+    # SegRNN's lradj type3 as its loop applies it: 4 epochs at lr, then x0.8 an epoch (10 steps an epoch)
+    sched = make_optimizer(TrainConfig(schedule="step", learning_rate=1e-3), 10)._learning_rate
+    got = [float(sched(s)) for s in (0, 9, 39, 40, 49, 50, 60)]
+    assert got == pytest.approx([1e-3, 1e-3, 1e-3, 8e-4, 8e-4, 6.4e-4, 5.12e-4], rel=1e-6)
+    restored = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(sched))
+    assert float(restored(55)) == pytest.approx(6.4e-4, rel=1e-6)
+    warm = make_optimizer(TrainConfig(schedule="step", learning_rate=1e-3, warmup_epochs=1.0), 10)._learning_rate
+    assert float(warm(4)) == pytest.approx(5e-4, rel=1e-6) and float(warm(45)) == pytest.approx(8e-4, rel=1e-6)
 
 
 @pytest.mark.one_backend
