@@ -47,6 +47,12 @@ from common.layers import RecurrentStack
 INPUT_NAMES = ("window", "past_covariates", "future_covariates")
 
 
+def _fan_in_uniform(fan_in: int) -> keras.initializers.Initializer:
+    """PyTorch's default for Linear and RNN weights: uniform in +-1/sqrt(fan_in) (a new seed per weight)."""
+    bound = 1.0 / math.sqrt(max(1, fan_in))
+    return keras.initializers.RandomUniform(-bound, bound)
+
+
 def _check(name: str, value: int, minimum: int = 1) -> int:
     if int(value) < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -160,6 +166,9 @@ class SegRNN(_Forecaster):
             segment's forecast is embedded and fed back; no covariates).
         channel_embedding: PMF queries carry a learnt per-channel half (SegRNN's channel_id);
             without it every channel shares the position embedding.
+        init: "glorot" (Keras: Glorot-uniform kernels, orthogonal recurrent kernel, zero biases)
+            or "fan_in" (PyTorch's defaults, which the paper's code runs with: every kernel and
+            bias uniform in +-1/sqrt(fan_in), the GRU's +-1/sqrt(d_model)).
         channel_mode: "independent" (SegRNN's default: each channel its own series, weights shared)
             or "multivariate" (one sequence of all channels' segments).
         normalization: "last" (paper), "revin" or "none".
@@ -175,8 +184,10 @@ class SegRNN(_Forecaster):
     """
 
     def __init__(self, input_length=96, horizon=96, num_channels=1, d_model=512, seg_len=48, cell="gru",
-                 decoder="pmf", channel_embedding=True, **kwargs):
+                 decoder="pmf", channel_embedding=True, init="glorot", **kwargs):
         super().__init__(input_length, horizon, num_channels, **kwargs)
+        if init not in ("glorot", "fan_in"):
+            raise ValueError(f"init must be 'glorot' or 'fan_in', got {init!r}")
         if cell not in ("gru", "lstm"):
             raise ValueError(f"cell must be 'gru' or 'lstm', got {cell!r}")
         if decoder not in ("pmf", "rmf"):
@@ -201,6 +212,16 @@ class SegRNN(_Forecaster):
                                 if self.num_encoder_covariates else None)
         self.future_embed = (keras.layers.Dense(self.d_model, use_bias=False, name="future_embedding")
                              if self.num_future_covariates else None)
+        self.init = init
+        if init == "fan_in":
+            fan_in = {self.embed: self._segment_width, self.project: self.d_model, self.covariate_embed:
+                      self.seg_len * self.num_encoder_covariates, self.future_embed: self.seg_len * self.num_future_covariates}
+            for layer, width in fan_in.items():
+                if layer is not None:
+                    layer.kernel_initializer, layer.bias_initializer = _fan_in_uniform(width), _fan_in_uniform(width)
+            cell = self.rnn_cell
+            cell.kernel_initializer, cell.recurrent_initializer, cell.bias_initializer = (
+                _fan_in_uniform(self.d_model), _fan_in_uniform(self.d_model), _fan_in_uniform(self.d_model))
 
     def build(self, inputs_shape=None, past_covariates_shape=None, future_covariates_shape=None):
         self.norm.build(None)
@@ -310,7 +331,7 @@ class SegRNN(_Forecaster):
     def get_config(self):
         config = super().get_config()
         config.update(d_model=self.d_model, seg_len=self.seg_len, cell=self.cell, decoder=self.decoder,
-                      channel_embedding=self.channel_embedding)
+                      channel_embedding=self.channel_embedding, init=self.init)
         return config
 
 
@@ -515,7 +536,7 @@ def build_model(cfg: ModelConfig, input_length: int, horizon: int, num_channels:
                   num_past_covariates=num_past_covariates, num_future_covariates=num_future_covariates)
     if kind == "segrnn":
         core = SegRNN(d_model=cfg.d_model, seg_len=cfg.seg_len, cell=cfg.cell, decoder=cfg.decoder,
-                      channel_embedding=cfg.channel_embedding, name="segrnn", **common)
+                      channel_embedding=cfg.channel_embedding, init=cfg.init, name="segrnn", **common)
     elif kind in ("lstm", "gru"):
         core = DirectRNN(cell=kind, units=cfg.units, decoder_units=cfg.decoder_units, name=f"direct_{kind}", **common)
     else:

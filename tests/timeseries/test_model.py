@@ -1,5 +1,6 @@
 """Forecaster layers: shapes, modes, serialization, and the pinball loss."""
 
+import dataclasses
 import keras
 import numpy as np
 import pytest
@@ -31,6 +32,35 @@ def test_forecaster_shapes_and_round_trip(tmp_path, kind, channel_mode, normaliz
     model.save(tmp_path / "m.keras")
     restored = keras.models.load_model(tmp_path / "m.keras", compile=False)
     np.testing.assert_allclose(restored(x), model(x), atol=1e-6)
+
+
+def test_segrnn_fan_in_init_follows_pytorch_bounds_and_round_trips(tmp_path):
+    """init="fan_in": every kernel and bias inside +-1/sqrt(fan_in), not all equal, and kept by save/load."""
+    keras.utils.set_random_seed(0)
+    cfg = ModelConfig(kind="segrnn", d_model=16, seg_len=4, init="fan_in")
+    model = build_model(cfg, input_length=12, horizon=8, num_channels=2)
+    core = model.get_layer("segrnn")
+    bounds = {"segment_embedding": 1 / 4 ** 0.5, "segment_projection": 1 / 16 ** 0.5, "gru_cell": 1 / 16 ** 0.5}
+    values = {name: [] for name in bounds}
+    for w in core.weights:
+        layer = next((name for name in bounds if f"{name}/" in w.path), None)
+        if layer is not None:
+            values[layer].append(np.asarray(w).ravel())
+            assert np.abs(values[layer][-1]).max() <= bounds[layer] + 1e-7, w.path
+    for layer, parts in values.items():  # kernel and bias of each layer, together at least 32 values
+        v = np.concatenate(parts)
+        assert v.size >= 32 and np.abs(v).max() > 0.8 * bounds[layer] and np.unique(v).size > v.size // 2, layer
+    cell = core.rnn_cell
+    assert not np.allclose(np.asarray(cell.kernel), np.asarray(cell.recurrent_kernel)[:, : cell.kernel.shape[1]])
+    glorot = build_model(ModelConfig(kind="segrnn", d_model=16, seg_len=4), input_length=12, horizon=8, num_channels=2)
+    assert not np.asarray(glorot.get_layer("segrnn").rnn_cell.bias).any()  # Keras's default: zero biases
+    x = np.random.default_rng(0).standard_normal((3, 12, 2)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    restored = keras.models.load_model(tmp_path / "m.keras", compile=False)
+    assert restored.get_layer("segrnn").init == "fan_in"
+    np.testing.assert_allclose(restored(x), model(x), atol=1e-6)
+    with pytest.raises(ValueError, match="init"):
+        build_model(dataclasses.replace(cfg, init="he"), input_length=12, horizon=8, num_channels=2)
 
 
 def test_instance_norm_is_reversible():
