@@ -86,7 +86,7 @@ class EpochStepDecay(keras.optimizers.schedules.LearningRateSchedule):
     optional linear warmup over `warmup_steps` precedes it.
     """
 
-    def __init__(self, learning_rate: float, steps_per_epoch: int, decay: float = 0.8, constant_epochs: int = 2,
+    def __init__(self, learning_rate: float, steps_per_epoch: int, decay: float = 0.8, constant_epochs: int = 4,
                  warmup_steps: int = 0):
         self.learning_rate = float(learning_rate)
         self.steps_per_epoch = max(1, int(steps_per_epoch))

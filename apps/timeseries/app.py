@@ -65,7 +65,7 @@ class ForecastingApp(App):
         "tiny": "seconds: the bundled CO2 series, input 24, horizon 8, 1 epoch (tests)",
         "default": "make train-forecast: the bundled monthly CO2 series (statsmodels), a few minutes on 2 CPU cores",
         "ett": "ETTh1 (data.path for ETTh2), input 96, horizon 96 (data.horizon=192/336/720): SegRNN d_model 256, 6 epochs, ~5 min",
-        "etth1": "ETTh1 with SegRNN's own recipe (d_model 512, MSE, lr 1e-3 step decay, PyTorch init), up to 20 epochs, ~5-10 min a horizon on 2 CPU cores",
+        "etth1": "ETTh1 with SegRNN's own recipe (d_model 512, MSE, lr 1e-3 step decay, PyTorch init), up to 20 epochs, ~8-13 min a horizon at H=96-336 and ~30 at H=720 on 2 CPU cores",
         "etth2": "ETTh2: the ett settings (d_model 256, MAE) with PyTorch init and up to 10 epochs, ~1.5-4 min a horizon on 2 CPU cores",
         "exchange": "exchange_rate, input 96, horizon 96-720: SegRNN or a baseline, whichever wins on validation (~1 min)",
         "illness": "national_illness, input 60, horizon 24-60: SegRNN or a baseline, whichever wins on validation (~1 min)",

@@ -135,14 +135,10 @@ _ETT = Config(
 # dropout 0.5, MSE, batch 256, lr 1e-3, lradj type3) and PyTorch's initialisation; 20 epochs (paper 30,
 # patience 10: the step schedule has decayed the LR to 0.8^16 by then). About 20-25 s an epoch on 2 CPU
 # cores at H=192 (docs/results.md has each horizon's wall time); `--set data.horizon=H`.
-_ETTH1 = Config(
-    data=dataclasses.replace(_ETT.data, path="timeseries/ETTh1.csv"),
-    model=ModelConfig(kind="segrnn", d_model=512, seg_len=24, dropout_rate=0.5, normalization="last", loss="mse",
-                      init="fan_in"),
-    eval=EvalConfig(backtest_windows=5),
-    train=TrainConfig(epochs=20, batch_size=256, learning_rate=1e-3, optimizer="adam", weight_decay=0.0,
-                      schedule="step", early_stopping_patience=10),
-)
+_ETTH1 = dataclasses.replace(
+    _ETT, model=dataclasses.replace(_ETT.model, d_model=512, loss="mse", init="fan_in"),
+    train=dataclasses.replace(_ETT.train, epochs=20, batch_size=256, learning_rate=1e-3, schedule="step",
+                              early_stopping_patience=10))
 
 # ETTh2: the `ett` settings (d_model 256, MAE, which ETTh2's spikes favour: SegRNN's own MSE/lr 2e-4 recipe
 # gave 0.294 at H=96) with PyTorch's initialisation and 10 epochs (early stopping, patience 3).

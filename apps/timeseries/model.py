@@ -214,9 +214,10 @@ class SegRNN(_Forecaster):
                              if self.num_future_covariates else None)
         self.init = init
         if init == "fan_in":
-            fan_in = {self.embed: self._segment_width, self.project: self.d_model, self.covariate_embed:
-                      self.seg_len * self.num_encoder_covariates, self.future_embed: self.seg_len * self.num_future_covariates}
-            for layer, width in fan_in.items():
+            dense = [(self.embed, self._segment_width), (self.project, self.d_model),
+                     (self.covariate_embed, self.seg_len * self.num_encoder_covariates),
+                     (self.future_embed, self.seg_len * self.num_future_covariates)]
+            for layer, width in dense:
                 if layer is not None:
                     layer.kernel_initializer, layer.bias_initializer = _fan_in_uniform(width), _fan_in_uniform(width)
             cell = self.rnn_cell
