@@ -17,8 +17,11 @@ APPS = {
 # What runs without TensorFlow is the code path, not the accuracy (the tests with bounds run elsewhere):
 # one epoch where the tiny preset trains for longer.
 FAST = {"speech": ["--set", "train.epochs=1", "--set", "data.synthetic_speakers=6", "--set", "data.synthetic_repeats=1"],
-        "translation": ["--set", "train.epochs=1", "--set", "data.num_examples=200"],
-        "sentiment": ["--set", "train.epochs=1"], "language_model": ["--set", "train.epochs=1"]}
+        "translation": ["--set", "train.epochs=1", "--set", "data.num_examples=200", "--set", "data.pad_multiple=24"],
+        "sentiment": ["--set", "train.epochs=1", "--set", "data.bucket_multiple=24"],
+        "language_model": ["--set", "train.epochs=1"]}
+# One padded length (the tiny presets' maximum) for the text apps: each other length is another JAX
+# compilation of every step, and length bucketing is tested under TensorFlow.
 
 
 def test_every_tiny_preset_trains_under_jax_without_tensorflow(tmp_path):
