@@ -165,8 +165,50 @@ class ForecastingApp(App):
 
         cfg, data = job.cfg, job.prepared.data
         model = build_model(cfg.model, cfg.data.input_length, cfg.data.horizon, len(data.series.columns),
-                            **data.series.covariate_sizes)
+                            **data.series.covariate_sizes, name=getattr(job, "member_name", None))
         return Built(model, {"loss": make_loss(cfg.model)})
+
+    def fit(self, job: Job):
+        """One network, or `model.ensemble_size` of them (seeds seed, seed+1, ...; each with its own
+        checkpoint and early stopping under `members/<k>/`) averaged into one model."""
+        import json
+
+        import keras
+
+        from apps.timeseries.model import build_ensemble
+        from common.rundir import SubRun
+        from common.training import set_seed
+
+        size, run = job.cfg.model.ensemble_size, job.run
+        if size == 1:
+            return super().fit(job)
+        if (run.path / "model.keras").is_file():  # --resume after every member was trained and averaged
+            print(f"training had finished: continuing from {run.path / 'model.keras'}")
+            histories = json.loads((run.path / "history.json").read_text())["members"]
+            return keras.models.load_model(str(run.path / "model.keras")), {"members": histories}
+        members, histories = [], []
+        for k in range(size):
+            seed = job.cfg.train.seed + k
+            member_run = SubRun(run, f"members/{k + 1}")
+            print(f"== ensemble member {k + 1}/{size} (seed {seed}) ==", flush=True)
+            if member_run.finished:
+                print(f"member {k + 1} already trained; loading {member_run.path / 'model.keras'}")
+                members.append(keras.models.load_model(str(member_run.path / "model.keras")))
+                histories.append(json.loads((member_run.path / "history.json").read_text()))
+                continue
+            set_seed(seed)
+            cfg = dataclasses.replace(job.cfg, train=dataclasses.replace(job.cfg.train, seed=seed))
+            member_job = dataclasses.replace(job, cfg=cfg, run=member_run)
+            member_job.member_name = f"member_{k + 1}"
+            model, history = super().fit(member_job)
+            members.append(model)
+            histories.append(history)
+        ensemble = build_ensemble(members)
+        ensemble.save(str(run.path / "model.keras"))
+        run.write_json("history.json", {"members": histories})
+        for k in range(size):  # the ensemble holds their weights; the copies only served --resume
+            (run.path / "members" / str(k + 1) / "model.keras").unlink(missing_ok=True)
+        return ensemble, {"members": histories}
 
     def save_state(self, job: Job) -> None:
         from apps.timeseries.panel import is_long
@@ -189,9 +231,35 @@ class ForecastingApp(App):
         history = read_json(job.path / "history.json")
         if history.get("val_loss"):
             metrics["best_val_loss"] = min(history["val_loss"])
+        if "members" in history:
+            metrics["members"] = self._member_scores(model, history, data.splits, job.cfg)
         print()
         print(format_table(metrics))
         return metrics
+
+    @staticmethod
+    def _member_scores(model, history: dict, splits, cfg) -> dict:
+        """Each member's and the ensemble's validation and test MSE/MAE (scaled), and each member's best
+        validation loss: how much averaging bought, measured on validation before test."""
+        import keras
+        import numpy as np
+
+        from apps.timeseries.evaluate import point_forecast, predict
+
+        scores = {"size": len(history["members"]),
+                  "best_val_loss": [min(h["val_loss"]) for h in history["members"] if h.get("val_loss")]}
+        members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+        if not members:  # kind=auto kept a baseline in the ensemble's place
+            return scores
+        for split in ("val", "test"):
+            windows = getattr(splits, split)
+            if not len(windows):
+                continue
+            for name, net in [*((f"member_{k + 1}", m) for k, m in enumerate(members)), ("ensemble", model)]:
+                error = point_forecast(predict(net, windows.inputs), cfg.model.quantiles) - windows.y
+                scores.setdefault(f"{split}_mse", {})[name] = float(np.mean(error.astype(np.float64) ** 2))
+                scores.setdefault(f"{split}_mae", {})[name] = float(np.mean(np.abs(error.astype(np.float64))))
+        return scores
 
     def summary(self, metrics: dict) -> dict:
         return {**metrics["summary"], "train_seconds": metrics["train_seconds"]}

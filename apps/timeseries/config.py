@@ -76,6 +76,7 @@ class ModelConfig:
     dropout_rate: float = 0.5  # before the output head; SegRNN uses 0.5 against overfitting small benchmarks
     quantiles: tuple[float, ...] = ()  # e.g. (0.1, 0.5, 0.9) adds a quantile axis trained with pinball loss; () = point forecast
     loss: Literal["mse", "mae"] = "mse"  # point-forecast loss; mae is more robust to spikes, mse matches the MSE metric
+    ensemble_size: int = 1  # >1: train this many networks (seeds seed, seed+1, ...) and average their forecasts in one model; N x the training time
 
     def __post_init__(self):
         check_fields(self, "model", [
@@ -85,6 +86,8 @@ class ModelConfig:
             ("units", len(self.units) >= 1 and all(isinstance(u, int) and u >= 1 for u in self.units),
              "a non-empty tuple of integers >= 1, e.g. (64,)"),
             ("dropout_rate", 0.0 <= self.dropout_rate < 1.0, "in [0, 1)"),
+            ("ensemble_size", isinstance(self.ensemble_size, int) and self.ensemble_size >= 1,
+             "an integer >= 1 (1 trains a single network)"),
             ("quantiles", all(0.0 < q < 1.0 for q in self.quantiles) and len(set(self.quantiles)) == len(self.quantiles),
              "distinct values in (0, 1), e.g. (0.1, 0.5, 0.9)"),
         ])

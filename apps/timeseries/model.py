@@ -529,8 +529,9 @@ def _functional(core, inputs: dict, name: str) -> keras.Model:
 
 
 def build_model(cfg: ModelConfig, input_length: int, horizon: int, num_channels: int,
-                num_past_covariates: int = 0, num_future_covariates: int = 0) -> keras.Model:
-    """A Functional model `window [batch, input_length, channels] (+ covariates) -> forecast`."""
+                num_past_covariates: int = 0, num_future_covariates: int = 0, name: str | None = None) -> keras.Model:
+    """A Functional model `window [batch, input_length, channels] (+ covariates) -> forecast`
+    (named `<kind>_forecaster` unless `name` is given, e.g. an ensemble member's)."""
     kind = network_kind(cfg)
     common = dict(input_length=input_length, horizon=horizon, num_channels=num_channels, channel_mode=cfg.channel_mode,
                   normalization=cfg.normalization, num_quantiles=len(cfg.quantiles), dropout_rate=cfg.dropout_rate,
@@ -543,7 +544,24 @@ def build_model(cfg: ModelConfig, input_length: int, horizon: int, num_channels:
     else:
         raise ValueError(f"model.kind must be segrnn, lstm, gru or auto, got {cfg.kind!r}")
     inputs = model_inputs(input_length, horizon, num_channels, num_past_covariates, num_future_covariates)
-    return _functional(core, inputs, f"{kind}_forecaster")
+    return _functional(core, inputs, name or f"{kind}_forecaster")
+
+
+def build_ensemble(members: Sequence[keras.Model]) -> keras.Model:
+    """One model whose forecast is the mean of the members' (the same inputs in, the same output shape).
+
+    Networks trained from different seeds overfit differently; their mean forecast has lower variance
+    than any one of them. It saves, loads and exports like a single forecaster: the members are nested
+    models (`member_<k>`), and quantile outputs average quantile by quantile.
+    """
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+    first = members[0]
+    names = [tensor.name for tensor in first.inputs]
+    inputs = {name: keras.Input(tuple(t.shape[1:]), name=name) for name, t in zip(names, first.inputs)}
+    feed = inputs if len(inputs) > 1 else inputs[names[0]]
+    output = keras.layers.Average(name="ensemble_mean", dtype="float32")([member(feed) for member in members])
+    return keras.Model(feed, output, name="forecast_ensemble")
 
 
 def build_baseline_model(kind: str, input_length: int, horizon: int, num_channels: int, period: int = 1,
