@@ -180,6 +180,7 @@ class ForecastingApp(App):
         import keras
 
         from apps.timeseries.model import build_ensemble
+        from common.distribute import setup_distribution
         from common.rundir import SubRun
         from common.training import set_seed
 
@@ -202,7 +203,10 @@ class ForecastingApp(App):
                 continue
             set_seed(seed)
             cfg = dataclasses.replace(job.cfg, train=dataclasses.replace(job.cfg.train, seed=seed))
-            member_job = dataclasses.replace(job, cfg=cfg, run=member_run)
+            dist = job.dist
+            if k > 0 and dist.mode == "data_parallel":
+                dist = setup_distribution(cfg.train)  # fit drops the JAX distribution when it ends
+            member_job = dataclasses.replace(job, cfg=cfg, run=member_run, dist=dist)
             member_job.member_name = f"member_{k + 1}"
             model, history = super().fit(member_job)
             members.append(model)
