@@ -88,8 +88,9 @@ class ModelConfig:
             ("dropout_rate", 0.0 <= self.dropout_rate < 1.0, "in [0, 1)"),
             ("ensemble_size", isinstance(self.ensemble_size, int) and self.ensemble_size >= 1,
              "an integer >= 1 (1 trains a single network)"),
-            ("quantiles", all(0.0 < q < 1.0 for q in self.quantiles) and len(set(self.quantiles)) == len(self.quantiles),
-             "distinct values in (0, 1), e.g. (0.1, 0.5, 0.9)"),
+            ("quantiles", all(0.0 < q < 1.0 for q in self.quantiles)
+             and all(a < b for a, b in zip(self.quantiles, self.quantiles[1:])),
+             "ascending distinct values in (0, 1), e.g. (0.1, 0.5, 0.9)"),
         ])
 
 

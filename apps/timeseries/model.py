@@ -107,6 +107,11 @@ class _Forecaster(keras.layers.Layer):
     def _finish(self, y, stats):
         # y: [batch, horizon, channels, q]
         y = self.norm.denormalize(y, stats)
+        if self.num_quantiles > 1:
+            # Monotone rearrangement (Chernozhukov, Fernandez-Val & Galichon 2010): independently trained
+            # quantile outputs can cross (a 0.1 quantile above the median); sorted, they follow the config's
+            # ascending levels, and rearranged quantile estimates are never further from the true ones.
+            y = ops.sort(y, axis=-1)
         return y if self.num_quantiles else ops.squeeze(y, axis=-1)
 
     def get_config(self):
