@@ -10,7 +10,7 @@ data, MASE/sMAPE on the original scale, a rolling-origin backtest).
     from common.pipeline import load_run; load_run("runs/etth1").predict()        # a DataFrame forecast
 
 `--set model.ensemble_size=N` trains N networks from consecutive seeds and averages their forecasts
-in one model (N x the time; on ETT it bought 0.0001-0.003 of test MSE over the members' mean,
+in one model (N x the time; on ETT it bought 0.001-0.002 of test MSE over the members' mean,
 docs/results.md "Weight averaging and seed ensembles").
 """
 
