@@ -53,7 +53,10 @@ def test_packed_loss_and_accuracy_ignore_the_labels_of_real_clips():
 
 
 @pytest.mark.tf_only
-def test_tiny_domain_adversarial_run(tmp_path, monkeypatch, capsys):
+def test_tiny_domain_adversarial_run_with_real_unknown_clips(tmp_path, monkeypatch, capsys):
+    """One tiny training for two options (each a tiny speech run, ~10 s): domain-adversarial training
+    on unlabeled FSDD speakers, and other FSDD speakers' recordings as `_unknown_` clips
+    (data.unknown_audio, whose refusals are tested in test_real_unknown.py)."""
     import keras
 
     from apps.speech import train
@@ -61,14 +64,18 @@ def test_tiny_domain_adversarial_run(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("LSTM_SUITE_CACHE", str(tmp_path / "cache"))
     real = fake_fsdd(tmp_path / "fsdd", ["ann", "bob", "cy"])
+    unknown = fake_fsdd(tmp_path / "fsdd_unknown", ["dee", "eve"])
     run = tmp_path / "run"
     code = train.main(["--config", "tiny", "--set", "model.domain_weight=0.5", "--set", f"data.adapt_audio={real}",
-                       "--set", "data.adapt_speakers=('ann','bob')", "--set", "train.epochs=2",  # the plumbing, not learning
+                       "--set", "data.adapt_speakers=('ann','bob')", "--set", f"data.unknown_audio={unknown}",
+                       "--set", "data.unknown_audio_fraction=0", "--set", "augment.speech_noise_probability=0.5",
+                       "--set", "train.epochs=2",  # the plumbing, not learning
                        "--run-dir", str(run)])
     assert code == 0
     data = json.loads((run / "data.json").read_text())
     assert data["adapt_audio"]["recordings"] == 6 and data["adapt_audio"]["speakers"] == ["ann", "bob"]
     assert data["adapt_audio"]["keyword_recordings"] == 0  # digits, and tiny's keywords are yes/no/up
+    assert data["unknown_audio"]["recordings"] == 6 and data["unknown_audio"]["speakers"] == ["dee", "eve"]
     model = keras.models.load_model(run / "model.keras")  # the plain classifier, no domain head saved
     labels = json.loads((run / "labels.json").read_text())
     assert model.outputs[0].shape[-1] == len(labels)

@@ -82,17 +82,12 @@ def _only_keywords(tmp_path, cfg):
 
 
 @pytest.mark.tf_only
-def test_tiny_run_records_the_real_unknown_clips(tmp_path, monkeypatch, capsys):
+def test_bad_real_unknown_settings_are_refused_before_any_run_dir(tmp_path, capsys):
+    """A tiny run that records the real unknown clips in data.json: test_domain_adversarial.py (one training
+    for both options)."""
     from apps.speech import train
 
-    monkeypatch.setenv("LSTM_SUITE_CACHE", str(tmp_path / "cache"))
     fsdd = fake_fsdd(tmp_path / "fsdd", ["ann", "bob"])
-    run = tmp_path / "run"
-    assert train.main(["--config", "tiny", "--set", f"data.unknown_audio={fsdd}", "--set", "data.unknown_audio_fraction=0",
-                       "--set", "augment.speech_noise_probability=0.5", "--set", "train.epochs=2",  # the data, not learning
-                       "--run-dir", str(run)]) == 0
-    data = json.loads((run / "data.json").read_text())
-    assert data["unknown_audio"]["recordings"] == 6 and data["unknown_audio"]["speakers"] == ["ann", "bob"]
     assert_tiny_training_refuses(train, tmp_path, capsys, (
         [f"data.unknown_audio={fsdd}", "data.include_unknown=false"], ["data.unknown_speakers=('ann',)"],
         [f"data.unknown_audio={tmp_path / 'missing'}"], ["augment.speech_noise_probability=0.3"]), "unknown_audio")
