@@ -50,6 +50,29 @@ def train_in_subprocess():
     return run
 
 
+@pytest.fixture
+def interrupt_fit(monkeypatch):
+    """`interrupt_fit(n)`: the n-th call of common.training.fit from now on raises KeyboardInterrupt (Ctrl-C
+    during that training, e.g. an ensemble's second member); returns `restore`, which puts the real fit back."""
+    import common.training
+
+    real_fit = common.training.fit
+
+    def interrupt(n: int):
+        calls = []
+
+        def fit_then_fail(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == n:
+                raise KeyboardInterrupt
+            return real_fit(*args, **kwargs)
+
+        monkeypatch.setattr(common.training, "fit", fit_then_fail)
+        return lambda: monkeypatch.setattr(common.training, "fit", real_fit)
+
+    return interrupt
+
+
 # The longest tests first (measured on 2 cores, 10-51 s each), so that neither xdist worker is left
 # running one of them alone at the end while the other idles; the rest keep their collection order.
 LONGEST_FIRST = ("tests/test_without_tensorflow.py", "tests/speech/test_pipeline.py",

@@ -167,9 +167,12 @@ class ForecastingApp(App):
     def build(self, job: Job) -> Built:
         from apps.timeseries.model import build_model, make_loss
 
+        from common.rundir import SubRun
+
         cfg, data = job.cfg, job.prepared.data
+        member = f"member_{job.run.path.name}" if isinstance(job.run, SubRun) else None  # members/<k>: member_<k>
         model = build_model(cfg.model, cfg.data.input_length, cfg.data.horizon, len(data.series.columns),
-                            **data.series.covariate_sizes, name=getattr(job, "member_name", None))
+                            **data.series.covariate_sizes, name=member)
         return Built(model, {"loss": make_loss(cfg.model)})
 
     def fit(self, job: Job):
@@ -206,9 +209,7 @@ class ForecastingApp(App):
             dist = job.dist
             if k > 0 and dist.mode == "data_parallel":
                 dist = setup_distribution(cfg.train)  # fit drops the JAX distribution when it ends
-            member_job = dataclasses.replace(job, cfg=cfg, run=member_run, dist=dist)
-            member_job.member_name = f"member_{k + 1}"
-            model, history = super().fit(member_job)
+            model, history = super().fit(dataclasses.replace(job, cfg=cfg, run=member_run, dist=dist))
             members.append(model)
             histories.append(history)
         ensemble = build_ensemble(members)
@@ -268,10 +269,12 @@ class ForecastingApp(App):
             windows = getattr(splits, split)
             if not len(windows):
                 continue
-            for name, net in [*((f"member_{k + 1}", m) for k, m in enumerate(members)), ("ensemble", model)]:
-                error = point_forecast(predict(net, windows.inputs), cfg.model.quantiles) - windows.y
-                scores.setdefault(f"{split}_mse", {})[name] = float(np.mean(error.astype(np.float64) ** 2))
-                scores.setdefault(f"{split}_mae", {})[name] = float(np.mean(np.abs(error.astype(np.float64))))
+            outputs = [predict(m, windows.inputs) for m in members]  # the ensemble's is their mean (its Average layer)
+            named = [*((f"member_{k + 1}", out) for k, out in enumerate(outputs)), ("ensemble", np.mean(outputs, axis=0))]
+            for name, output in named:
+                error = point_forecast(output, cfg.model.quantiles).astype(np.float64) - windows.y
+                scores.setdefault(f"{split}_mse", {})[name] = float(np.mean(error ** 2))
+                scores.setdefault(f"{split}_mae", {})[name] = float(np.mean(np.abs(error)))
         return scores
 
     def summary(self, metrics: dict) -> dict:

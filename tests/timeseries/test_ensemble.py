@@ -9,27 +9,18 @@ from apps.timeseries import train
 from apps.timeseries.model import build_ensemble
 
 
-def test_ensemble_averages_its_members_scores_each_and_resumes_after_a_finished_member(tmp_path, monkeypatch, capsys):
+def test_ensemble_averages_its_members_scores_each_and_resumes_after_a_finished_member(tmp_path, interrupt_fit, capsys):
     import keras
 
-    import common.training
     from common.pipeline import load_run
 
     run_dir = tmp_path / "run"
     args = ["--config", "tiny", "--run-dir", str(run_dir), "--set", "model.ensemble_size=2",
             "--set", "train.epochs=1"]
-    real_fit, calls = common.training.fit, []
-
-    def fit_then_fail(*a, **kw):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_fit(*a, **kw)
-
-    monkeypatch.setattr(common.training, "fit", fit_then_fail)
+    restore_fit = interrupt_fit(2)
     assert train.main(args) == 130  # interrupted in member 2: staged, member 1 kept for --resume
     assert (tmp_path / "run.partial" / "members" / "1" / "model.keras").is_file() and not run_dir.exists()
-    monkeypatch.setattr(common.training, "fit", real_fit)
+    restore_fit()
     capsys.readouterr()
     assert train.main([*args, "--resume"]) == 0
     assert "member 1 already trained" in capsys.readouterr().out

@@ -77,29 +77,19 @@ def test_recurrent_model_beats_bag_of_words_on_scope_task(tmp_path):
 
 
 @pytest.mark.tf_only  # export needs TensorFlow
-def test_ensemble_averages_its_members_and_resumes_after_a_finished_member(tmp_path, monkeypatch, capsys):
+def test_ensemble_averages_its_members_and_resumes_after_a_finished_member(tmp_path, interrupt_fit, capsys):
     import keras
 
     from apps.nlp.sentiment import features
-    import common.training
 
     run_dir = tmp_path / "run"
     # Stop the second member mid-way: the run is left staged with member 1 finished.
-    real_fit = common.training.fit
-    calls = []
-
-    def fit_then_fail(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(common.training, "fit", fit_then_fail)
+    restore_fit = interrupt_fit(2)
     # An interrupt is exit 130 with the staged state kept for --resume.
     assert train.main(["--config", "tiny", "--run-dir", str(run_dir), "--set", "model.ensemble_size=2"]) == 130
     staged = tmp_path / "run.partial"
     assert (staged / "members" / "1" / "model.keras").is_file() and not run_dir.exists()
-    monkeypatch.setattr(common.training, "fit", real_fit)
+    restore_fit()
     capsys.readouterr()
     assert train.main(["--config", "tiny", "--run-dir", str(run_dir), "--set", "model.ensemble_size=2",
                        "--resume"]) == 0
