@@ -29,7 +29,7 @@ import shutil
 import time
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from common.config import apply_overrides, describe, from_dict, load_config, resolve_config, to_dict
 from common.errors import ConfigError, RunDirError, UsageError
@@ -238,6 +238,71 @@ def check_train_config(train) -> None:
 def compile_model(model, optimizer, train, compile_kwargs: dict) -> None:
     """`model.compile` with the optimizer and every TrainConfig field that compile takes."""
     model.compile(optimizer=optimizer, steps_per_execution=train.steps_per_execution, **compile_kwargs)
+
+
+@dataclasses.dataclass
+class Ensemble:
+    """What `fit_ensemble` returns: the averaged model, its members (nested models) and their histories."""
+
+    model: Any
+    members: list
+    histories: list
+
+    @property
+    def history(self) -> dict:
+        return {"members": self.histories, "loss": self.histories[0].get("loss", [])}
+
+
+def fit_ensemble(job: Job, size: int, fit_one: Callable[[Job, int], tuple], combine: Callable[[list], Any],
+                 compile: bool = True) -> Ensemble:
+    """Trains `size` members (seeds seed, seed+1, ...) and averages them into one model with `combine`.
+
+    Member k trains through `fit_one(member_job, k)` in its own `members/<k+1>/` folder (a SubRun:
+    checkpoint, early stopping and backup of its own) with `train.seed` set to its seed, so an
+    interrupted ensemble resumes where it stopped: finished members are loaded, not retrained, and a
+    run stopped after averaging continues from the average. The ensemble's model.keras holds every
+    member's weights, so the members' own copies are deleted once it is saved (`compile=False` loads
+    members and ensemble without their training state).
+    """
+    import keras
+
+    from common.distribute import setup_distribution
+    from common.rundir import SubRun
+    from common.training import set_seed
+
+    run = job.run
+
+    def nested(model) -> list:
+        return [layer for layer in model.layers if isinstance(layer, keras.Model)]
+
+    if (run.path / "model.keras").is_file():  # --resume after every member was trained and averaged
+        print(f"training had finished: continuing from {run.path / 'model.keras'}")
+        model = keras.models.load_model(str(run.path / "model.keras"), compile=compile)
+        return Ensemble(model, nested(model), read_json(run.path / "history.json")["members"])
+    members, histories = [], []
+    for k in range(size):
+        seed = job.cfg.train.seed + k
+        member_run = SubRun(run, f"members/{k + 1}")
+        print(f"== ensemble member {k + 1}/{size} (seed {seed}) ==", flush=True)
+        if member_run.finished:
+            print(f"member {k + 1} already trained; loading {member_run.path / 'model.keras'}")
+            members.append(keras.models.load_model(str(member_run.path / "model.keras"), compile=compile))
+            histories.append(read_json(member_run.path / "history.json"))
+            continue
+        dist = job.dist
+        if k > 0 and dist.mode == "data_parallel":
+            dist = setup_distribution(job.cfg.train)  # fit drops the JAX distribution when it ends
+        set_seed(seed)
+        cfg = dataclasses.replace(job.cfg, train=dataclasses.replace(job.cfg.train, seed=seed))
+        model, history = fit_one(dataclasses.replace(job, cfg=cfg, run=member_run, dist=dist), k)
+        members.append(model)
+        histories.append(history)
+    model = combine(members)
+    model.save(str(run.path / "model.keras"))
+    run.write_json("history.json", {"members": histories})
+    for k in range(size):
+        (run.path / "members" / str(k + 1) / "model.keras").unlink(missing_ok=True)
+    return Ensemble(model, members, histories)
 
 
 # ---------------------------------------------------------------------------- the registry

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from apps.timeseries.config import PRESETS, Config
 from common.errors import RunDirError, UsageError
-from common.pipeline import App, Built, Job, Prepared
+from common.pipeline import App, Built, Job, Prepared, fit_ensemble
 from common.rundir import read_json
 
 
@@ -178,46 +178,14 @@ class ForecastingApp(App):
     def fit(self, job: Job):
         """One network, or `model.ensemble_size` of them (seeds seed, seed+1, ...; each with its own
         checkpoint and early stopping under `members/<k>/`) averaged into one model."""
-        import json
-
-        import keras
-
         from apps.timeseries.model import build_ensemble
-        from common.distribute import setup_distribution
-        from common.rundir import SubRun
-        from common.training import set_seed
 
-        size, run = job.cfg.model.ensemble_size, job.run
-        if size == 1:
+        if job.cfg.model.ensemble_size == 1:
             return super().fit(job)
-        if (run.path / "model.keras").is_file():  # --resume after every member was trained and averaged
-            print(f"training had finished: continuing from {run.path / 'model.keras'}")
-            histories = json.loads((run.path / "history.json").read_text())["members"]
-            return keras.models.load_model(str(run.path / "model.keras")), {"members": histories}
-        members, histories = [], []
-        for k in range(size):
-            seed = job.cfg.train.seed + k
-            member_run = SubRun(run, f"members/{k + 1}")
-            print(f"== ensemble member {k + 1}/{size} (seed {seed}) ==", flush=True)
-            if member_run.finished:
-                print(f"member {k + 1} already trained; loading {member_run.path / 'model.keras'}")
-                members.append(keras.models.load_model(str(member_run.path / "model.keras")))
-                histories.append(json.loads((member_run.path / "history.json").read_text()))
-                continue
-            set_seed(seed)
-            cfg = dataclasses.replace(job.cfg, train=dataclasses.replace(job.cfg.train, seed=seed))
-            dist = job.dist
-            if k > 0 and dist.mode == "data_parallel":
-                dist = setup_distribution(cfg.train)  # fit drops the JAX distribution when it ends
-            model, history = super().fit(dataclasses.replace(job, cfg=cfg, run=member_run, dist=dist))
-            members.append(model)
-            histories.append(history)
-        ensemble = build_ensemble(members)
-        ensemble.save(str(run.path / "model.keras"))
-        run.write_json("history.json", {"members": histories})
-        for k in range(size):  # the ensemble holds their weights; the copies only served --resume
-            (run.path / "members" / str(k + 1) / "model.keras").unlink(missing_ok=True)
-        return ensemble, {"members": histories}
+        fit_one = super().fit
+        ensemble = fit_ensemble(job, job.cfg.model.ensemble_size, lambda member_job, k: fit_one(member_job),
+                                build_ensemble)
+        return ensemble.model, {"members": ensemble.histories}
 
     def save_state(self, job: Job) -> None:
         from apps.timeseries.panel import is_long

@@ -10,15 +10,14 @@ evaluation split beside a bag-of-words baseline on the same tokens.
 
 from __future__ import annotations
 
-import json
 import types
 import warnings
 from pathlib import Path
 
 from apps.nlp.sentiment.config import PRESETS, Config
 from common.errors import DataError, UsageError
-from common.pipeline import App, Job, Prepared, check_outputs, compile_model
-from common.rundir import SubRun, read_json
+from common.pipeline import App, Job, Prepared, check_outputs, compile_model, fit_ensemble
+from common.rundir import read_json
 
 
 class SentimentApp(App):
@@ -119,72 +118,52 @@ class SentimentApp(App):
 
     def fit(self, job: Job):
         """One classifier, or `model.ensemble_size` of them (seeds seed, seed+1, ...) averaged into one model."""
+        from apps.nlp.sentiment.model import build_ensemble
+
+        size, data = job.cfg.model.ensemble_size, job.prepared.data
+        if size == 1:
+            classifier, history = self._fit_one(job, "sentiment_classifier", describe=True)
+            data.members = [classifier]
+            return classifier, history
+        ensemble = fit_ensemble(job, size, lambda member_job, k: self._fit_one(member_job, f"member_{k + 1}", k == 0),
+                                build_ensemble, compile=False)
+        data.members = ensemble.members
+        return ensemble.model, ensemble.history
+
+    def _fit_one(self, job: Job, name: str, describe: bool):
+        """Trains one classifier from `train.seed` (its word vectors, shuffling and initial weights)."""
         import keras
 
         from apps.nlp.sentiment import features
-        from apps.nlp.sentiment.model import build_classifier, build_ensemble, compile_args
-        from common.distribute import setup_distribution
+        from apps.nlp.sentiment.model import build_classifier, compile_args
         from common.training import fit, make_optimizer, set_seed
 
-        cfg, data, run = job.cfg, job.prepared.data, job.run
-        label_names = data.dataset.label_names
-        size = cfg.model.ensemble_size
-        dist = job.dist
-        members, histories = [], []
-        if size > 1 and (run.path / "model.keras").is_file():
-            # --resume of an ensemble whose members were all trained and averaged (stopped in evaluation).
-            print(f"training had finished: continuing from {run.path / 'model.keras'}")
-            histories = json.loads((run.path / "history.json").read_text())["members"]
-            classifier = keras.models.load_model(str(run.path / "model.keras"), compile=False)
-            data.members = [layer for layer in classifier.layers if isinstance(layer, keras.Model)]
-            return classifier, {"members": histories, "loss": histories[0].get("loss", [])}
-        for k in range(size):
-            seed = cfg.train.seed + k
-            member_run = run if size == 1 else SubRun(run, f"members/{k + 1}")
-            if size > 1:
-                print(f"== ensemble member {k + 1}/{size} (seed {seed}) ==")
-                if member_run.finished:  # --resume after an interruption in a later member
-                    print(f"member {k + 1} already trained; loading {member_run.path / 'model.keras'}")
-                    members.append(keras.models.load_model(str(member_run.path / "model.keras"), compile=False))
-                    histories.append(json.loads((member_run.path / "history.json").read_text()))
-                    continue
-                if k > 0 and dist.mode == "data_parallel":
-                    dist = setup_distribution(cfg.train)  # fit drops the JAX distribution when it ends
-            start_embedding = self._initial_embedding(job, seed)
-            set_seed(seed)
-            # Each batch is a global batch split across the replicas. The short batch is topped up to a
-            # multiple of the replica count with zero-weight filler rows: JAX shards must be equal, and
-            # Keras' TF trainer cannot build from a first batch that splits unevenly.
-            train_ds = features.make_dataset(data.ids["train"], data.labels["train"], dist.global_batch_size,
-                                             shuffle=True, seed=seed, multiple=cfg.data.bucket_multiple,
-                                             replicas=dist.replicas)
-            with dist.scope():
-                classifier = build_classifier(cfg.model, len(data.vocabulary), len(label_names), seed=seed,
-                                              name="sentiment_classifier" if size == 1 else f"member_{k + 1}")
-                if start_embedding is not None:
-                    classifier.get_layer("embedding").set_weights([start_embedding])
-                compile_model(classifier, make_optimizer(cfg.train, job.prepared.steps_per_epoch, dist), cfg.train,
-                              compile_args(len(label_names)))
-            if k == 0:
-                print(f"model: {classifier.count_params():,} parameters"
-                      f"{f' per member, {size} members' if size > 1 else ''}, backend {keras.backend.backend()}")
-            classifier, history = fit(classifier, train_ds, job.prepared.validation, cfg.train, member_run,
-                                      monitor="val_accuracy", mode="max", dist=dist)
-            if dist.strategy is not None:
-                # Under a tf.distribute strategy predict_on_batch runs the whole batch on every replica and
-                # concatenates the copies; the evaluation below uses a one-device copy of the trained model.
-                classifier = keras.models.load_model(str(member_run.path / "model.keras"), compile=False)
-            members.append(classifier)
-            histories.append(history)
-        data.members = members
-        if size == 1:
-            return members[0], histories[0]
-        classifier = build_ensemble(members)
-        classifier.save(str(run.path / "model.keras"))
-        for k in range(size):  # the ensemble holds their weights; the copies only served --resume
-            (run.path / "members" / str(k + 1) / "model.keras").unlink(missing_ok=True)
-        run.write_json("history.json", {"members": histories})
-        return classifier, {"members": histories, "loss": histories[0].get("loss", [])}
+        cfg, data, dist = job.cfg, job.prepared.data, job.dist
+        label_names, seed, size = data.dataset.label_names, cfg.train.seed, cfg.model.ensemble_size
+        start_embedding = self._initial_embedding(job, seed)
+        set_seed(seed)
+        # Each batch is a global batch split across the replicas. The short batch is topped up to a
+        # multiple of the replica count with zero-weight filler rows: JAX shards must be equal, and
+        # Keras' TF trainer cannot build from a first batch that splits unevenly.
+        train_ds = features.make_dataset(data.ids["train"], data.labels["train"], dist.global_batch_size,
+                                         shuffle=True, seed=seed, multiple=cfg.data.bucket_multiple,
+                                         replicas=dist.replicas)
+        with dist.scope():
+            classifier = build_classifier(cfg.model, len(data.vocabulary), len(label_names), seed=seed, name=name)
+            if start_embedding is not None:
+                classifier.get_layer("embedding").set_weights([start_embedding])
+            compile_model(classifier, make_optimizer(cfg.train, job.prepared.steps_per_epoch, dist), cfg.train,
+                          compile_args(len(label_names)))
+        if describe:
+            print(f"model: {classifier.count_params():,} parameters"
+                  f"{f' per member, {size} members' if size > 1 else ''}, backend {keras.backend.backend()}")
+        classifier, history = fit(classifier, train_ds, job.prepared.validation, cfg.train, job.run,
+                                  monitor="val_accuracy", mode="max", dist=dist)
+        if dist.strategy is not None:
+            # Under a tf.distribute strategy predict_on_batch runs the whole batch on every replica and
+            # concatenates the copies; the evaluation below uses a one-device copy of the trained model.
+            classifier = keras.models.load_model(str(job.run.path / "model.keras"), compile=False)
+        return classifier, history
 
     def after_training(self, job: Job, model) -> dict:
         import keras
