@@ -38,11 +38,10 @@ lock: ## Re-resolve requirements.txt into requirements.lock.
 	{ echo "# Full resolved set for Python 3.11 (regenerate: make lock). Top-level pins live in requirements.txt."; .venv-lock/bin/pip freeze; } > requirements.lock
 	rm -rf .venv-lock
 
-# Fast suite: TensorFlow backend for everything, then the shared blocks, the apps' scan recurrences and the
-# experiments' compiled loop (JAX-only) under JAX.
+# Fast suite: TensorFlow backend for everything and, beside it, the shared blocks, the apps' scan
+# recurrences and the experiments' compiled loop (JAX-only) under JAX (tools/run_tests.sh).
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadgroup tests
-	KERAS_BACKEND=jax $(PY) -m pytest -q -m "not slow and not tf_only and not one_backend" -n 2 tests/common tests/test_rnn_implementation.py tests/experiments
+	PY=$(PY) bash tools/run_tests.sh
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests

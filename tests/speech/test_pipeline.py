@@ -76,23 +76,21 @@ def _check_evaluate_predict_export(run, tmp_path, capsys):
         (tmp_path / "negatives" / word).mkdir(parents=True)
         for clip in clips:
             shutil.copy(clip, tmp_path / "negatives" / word / clip.name)
-    assert evaluate.main(["--run-dir", str(run), "--spotting", "--negatives", str(tmp_path / "negatives"),
-                          "--out", str(tmp_path / "spotneg")]) == 0
-    negative = json.loads((tmp_path / "spotneg" / "metrics.json").read_text())["spotting"]
-    assert negative["negatives"]["recordings"] == 9 and negative["negatives"]["sources"][0]["left_out_keyword_recordings"] == 3
-    hours = negative["negatives"]["stream_minutes"] / 60
-    assert negative["negatives"]["false_accepts_per_hour"] == pytest.approx(negative["negatives"]["false_accepts"] / hours)
-    per_hour = [p["false_accepts_per_hour"] for p in negative["curve"]]
-    assert per_hour[0] > 0 and per_hour == sorted(per_hour, reverse=True)  # fewer as the threshold rises
-    assert negative["keywords"] == spotting["keywords"]  # the keyword streams are unchanged
-    # Two sources: each false accept and every second of stream time is counted for exactly one.
+    # Two sources (one evaluation): each false accept and every second of stream time is counted for exactly one.
     (tmp_path / "negatives2" / "cat").mkdir(parents=True)
     for clip in said_yes[:4]:
         shutil.copy(clip, tmp_path / "negatives2" / "cat" / clip.name)
     assert evaluate.main(["--run-dir", str(run), "--spotting", "--negatives", str(tmp_path / "negatives"),
-                          "--negatives", str(tmp_path / "negatives2"), "--out", str(tmp_path / "spotneg2")]) == 0
-    both = json.loads((tmp_path / "spotneg2" / "metrics.json").read_text())["spotting"]["negatives"]
-    assert [s["recordings"] for s in both["sources"]] == [9, 4]
+                          "--negatives", str(tmp_path / "negatives2"), "--out", str(tmp_path / "spotneg")]) == 0
+    negative = json.loads((tmp_path / "spotneg" / "metrics.json").read_text())["spotting"]
+    both = negative["negatives"]
+    assert [s["recordings"] for s in both["sources"]] == [9, 4] and both["recordings"] == 13
+    assert [s["left_out_keyword_recordings"] for s in both["sources"]] == [3, 0]
+    hours = both["stream_minutes"] / 60
+    assert both["false_accepts_per_hour"] == pytest.approx(both["false_accepts"] / hours)
+    per_hour = [p["false_accepts_per_hour"] for p in negative["curve"]]
+    assert per_hour[0] > 0 and per_hour == sorted(per_hour, reverse=True)  # fewer as the threshold rises
+    assert negative["keywords"] == spotting["keywords"]  # the keyword streams are unchanged
     assert sum(s["false_accepts"] for s in both["sources"]) == both["false_accepts"]
     assert sum(s["stream_minutes"] for s in both["sources"]) == pytest.approx(both["stream_minutes"])
     assert all(s["stream_minutes"] > 0 for s in both["sources"])
