@@ -27,7 +27,8 @@ FAST = {"speech": ["--set", "train.epochs=1", "--set", "data.synthetic_speakers=
 def test_every_tiny_preset_trains_under_jax_without_tensorflow(tmp_path):
     """All five apps' `train` commands in one process with TensorFlow unimportable (one JAX start-up)."""
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
-    env["XLA_FLAGS"] = "--xla_backend_optimization_level=0"  # the tests' setting (conftest), no host-device flags
+    env["XLA_FLAGS"] = " ".join(flag for flag in os.environ.get("XLA_FLAGS", "").split()  # the tests' (conftest)
+                                if not flag.startswith("--xla_force_host_platform_device_count"))  # one device
     commands = []
     for app, module in sorted(APPS.items()):
         commands += [module, "--config", "tiny", "--run-dir", str(tmp_path / app), *FAST.get(app, []), "---"]
