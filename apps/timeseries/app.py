@@ -17,13 +17,19 @@ docs/results.md "Weight averaging and seed ensembles").
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 from pathlib import Path
 
+import numpy as np
+
 from apps.timeseries.config import PRESETS, Config
-from common.errors import RunDirError, UsageError
+from common.errors import DataError, RunDirError, UsageError
 from common.pipeline import App, Built, Job, Prepared, fit_ensemble
 from common.rundir import read_json
+
+# evaluate --data: a value this many training standard deviations out is named in a warning (a unit or typing slip)
+FAR_OUT = 100
 
 
 def preprocessing_state(series, splits) -> dict:
@@ -288,28 +294,71 @@ class ForecastingApp(App):
         return {**state, "scaler_objects": scalers, "model_horizon": int(run.model.outputs[0].shape[1])}
 
     def evaluate(self, run, split, data, out: Path, options: dict) -> dict:
-        from apps.timeseries.data import load_series, make_splits
+        from apps.timeseries.data import Scaler, load_series, make_splits
         from apps.timeseries.evaluate import evaluate_panel, evaluate_run
         from apps.timeseries.panel import is_long, load_panel, make_panel_splits
 
         cfg = run.cfg
-        if data:
-            raise UsageError("forecasting evaluates another file through --set data.path=FILE (not --data)")
         selection = read_json(run.path / "selection.json") if (run.path / "selection.json").is_file() else None
         if is_long(cfg.data):
+            if data:
+                raise UsageError("a long-format (many series) run scores another file through --set data.path=FILE "
+                                 "(not --data)")
             panel = load_panel(cfg.data)
             splits = make_panel_splits(panel, cfg.data).scoring(split)
             return evaluate_panel(run.model, panel, splits, cfg, plot_path=out / "forecast.png", selection=selection)
-        series = load_series(cfg.data)
-        splits = make_splits(series, cfg.data)
+        # The run's columns by name, in its order, and its scalers: a file whose columns are ordered otherwise, or
+        # hold more, is read as the model was trained; one missing a column is a DataError naming it.
+        state = run.state
+        data_cfg = dataclasses.replace(cfg.data, columns=tuple(state["columns"]))
+        covariates = state.get("covariate_scaler")
+        fitted = (state["scaler_object"], Scaler.from_dict(covariates) if covariates else None)
+        own = load_series(data_cfg)
+        own_splits = make_splits(own, data_cfg, fitted)
+        if data:
+            return self._evaluate_file(run, split, Path(data), data_cfg, fitted, own, own_splits, out, selection)
         if split == "validation":
-            splits = dataclasses.replace(splits, test=splits.val)  # evaluate_run scores `test`
-        return evaluate_run(run.model, series, splits, cfg, plot_path=out / "forecast.png", selection=selection)
+            own_splits = dataclasses.replace(own_splits, test=own_splits.val)  # evaluate_run scores `test`
+        return evaluate_run(run.model, own, own_splits, cfg, plot_path=out / "forecast.png", selection=selection)
+
+    def _evaluate_file(self, run, split, path: Path, data_cfg, fitted, own, own_splits, out: Path, selection):
+        """`evaluate --data FILE`: every window of FILE (a CSV with the run's date and value columns, e.g. other
+        years of the same sensors), scaled as the model was trained; DLinear and the MASE scale are fitted on the
+        run's own training rows, as for its test split."""
+        from apps.timeseries.data import load_series, whole_series_splits
+        from apps.timeseries.evaluate import evaluate_run
+
+        if split != "test":
+            raise UsageError(f"--split {split} picks one of the run's own splits; --data scores every window of "
+                             f"{path.name}: leave --split out")
+        if not path.is_file():
+            raise UsageError(f"--data {path}: no such file (a CSV with a date column and the run's columns "
+                             f"{list(data_cfg.columns)})")
+        other_cfg = dataclasses.replace(data_cfg, source="csv", path=str(path.resolve()), split="ratio")
+        other = load_series(other_cfg)
+        if other.frequency != own.frequency:
+            raise DataError(f"{path.name}: one row every {other.frequency!r}, but the run was trained on rows every "
+                            f"{own.frequency!r}; resample the file to the run's frequency")
+        splits = whole_series_splits(other, other_cfg, fitted)
+        far = np.abs(splits.scaled) > FAR_OUT
+        if far.any():
+            row, column = np.argwhere(far)[0]
+            print(f"warning: {path.name}: {int(far.sum())} value(s) more than {FAR_OUT} training standard deviations "
+                  f"from the training mean, first {other.values[row, column]:g} in column {other.columns[column]!r} at "
+                  f"{other.timestamps[row]}; they weigh on every score below", file=sys.stderr)
+        metrics = evaluate_run(run.model, other, splits, run.cfg, plot_path=out / "forecast.png", selection=selection,
+                               baselines_from=(own, own_splits))
+        return {**metrics, "data": str(path), "scored": "every window of the file, scaled with the run's scaler"}
 
     def print_evaluation(self, metrics: dict, out: Path) -> None:
         from apps.timeseries.evaluate import format_table
 
         print(format_table(metrics))
+        missing = metrics.get("missing") or {}
+        if missing.get("missing_values") or missing.get("missing_timestamps_added"):
+            print(f"note: {missing.get('missing_values', 0)} missing value(s) in the data (with "
+                  f"{missing.get('missing_timestamps_added', 0)} timestamp(s) absent from the file), handled by "
+                  f"data.missing={missing.get('policy')} ({missing.get('masked_windows', 0)} window(s) masked)")
         if "quantile_coverage" in metrics:
             cov = metrics["quantile_coverage"]
             print(f"interval {cov['interval']} coverage {cov['interval_coverage']:.3f} "

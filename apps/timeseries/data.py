@@ -334,8 +334,15 @@ def load_series(cfg: DataConfig) -> Series:
 
 
 def series_from_frame(frame: pd.DataFrame, cfg: DataConfig, name: str = "series") -> Series:
-    if frame.empty or len(frame.columns) < 2:
+    if len(frame.columns) == 1:
+        for separator, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if separator in str(frame.columns[0]):
+                raise DataError(f"{name}: one column {str(frame.columns[0])[:60]!r}: the file seems separated by {word}; "
+                                f"save it comma-separated")
+    if len(frame.columns) < 2:
         raise DataError(f"{name}: need a datetime column and at least one value column, got columns {list(frame.columns)}")
+    if frame.empty:
+        raise DataError(f"{name}: no rows under the header {list(frame.columns)}")
     date_column = cfg.date_column or ("date" if "date" in frame.columns else str(frame.columns[0]))
     if date_column not in frame.columns:
         raise DataError(f"{name}: date column {date_column!r} not found; columns are {list(frame.columns)} (set data.date_column)")
@@ -502,23 +509,43 @@ def windows(values: np.ndarray, start: int, end: int, input_length: int, horizon
                    None if future is None else cut(future)), dropped
 
 
-def make_splits(series: Series, cfg: DataConfig) -> Splits:
-    """Fits the scaler on the training rows and cuts train/val/test windows of the scaled series."""
-    borders = split_borders(len(series.values), cfg, series.name)
-    start, end = borders["train"]
+Fitted = tuple[Scaler, "Scaler | None"]  # a trained run's (value scaler, covariate scaler), from preprocessing.json
+
+
+def _scale(series: Series, start: int, end: int, fitted: Fitted | None) -> tuple:
+    """(scaler, scaled values, covariate scaler, scaled past, scaled future): fitted on rows `[start, end)`
+    (their valid ones), or `fitted`, a trained run's scalers, so that other rows are scaled as it was trained."""
     train_rows = series.values[start:end][series.valid[start:end]]
-    scaler = Scaler.fit(train_rows if len(train_rows) else series.values[start:end])
+    if fitted is None:
+        scaler = Scaler.fit(train_rows if len(train_rows) else series.values[start:end])
+    else:
+        scaler = fitted[0]
     scaled = scaler.transform(series.values)
     covariate_scaler, scaled_past, scaled_future = None, None, None
     blocks = [b for b in (series.past_covariates, series.future_covariates) if b is not None]
     if blocks:
         covariates = np.concatenate(blocks, axis=1)
-        covariate_rows = covariates[start:end][series.valid[start:end]]
-        covariate_scaler = Scaler.fit(covariate_rows if len(covariate_rows) else covariates[start:end])
+        if fitted is None:
+            covariate_rows = covariates[start:end][series.valid[start:end]]
+            covariate_scaler = Scaler.fit(covariate_rows if len(covariate_rows) else covariates[start:end])
+        else:
+            covariate_scaler = fitted[1]
+            if covariate_scaler is None or len(covariate_scaler.mean) != covariates.shape[1]:
+                raise DataError(f"{series.name}: {covariates.shape[1]} covariate columns, but the trained run scales "
+                                f"{0 if covariate_scaler is None else len(covariate_scaler.mean)}")
         scaled_covariates = covariate_scaler.transform(covariates)
         num_past = 0 if series.past_covariates is None else series.past_covariates.shape[1]
         scaled_past = scaled_covariates[:, :num_past] if num_past else None
         scaled_future = scaled_covariates[:, num_past:] if series.future_covariates is not None else None
+    return scaler, scaled, covariate_scaler, scaled_past, scaled_future
+
+
+def make_splits(series: Series, cfg: DataConfig, fitted: Fitted | None = None) -> Splits:
+    """Fits the scaler on the training rows (or takes a trained run's `fitted` scalers: the same numbers
+    on its own file) and cuts train/val/test windows of the scaled series."""
+    borders = split_borders(len(series.values), cfg, series.name)
+    start, end = borders["train"]
+    scaler, scaled, covariate_scaler, scaled_past, scaled_future = _scale(series, start, end, fitted)
     valid = series.valid if cfg.missing == "mask" else None
     parts, masked = {}, 0
     for part, (s, e) in borders.items():
@@ -534,3 +561,23 @@ def make_splits(series: Series, cfg: DataConfig) -> Splits:
     series.missing_report["masked_windows"] = masked
     return Splits(train, parts["val"], parts["test"], borders, scaler, scaled, masked, covariate_scaler,
                   scaled_past, scaled_future, cfg.input_length, cfg.horizon)
+
+
+def whole_series_splits(series: Series, cfg: DataConfig, fitted: Fitted) -> Splits:
+    """Every window of `series` as the test split, scaled with a trained run's `fitted` scalers; no train or
+    validation rows (`evaluate --data FILE`: a trained forecaster scored on another file, e.g. other years)."""
+    need = cfg.input_length + cfg.horizon
+    if len(series.values) < need:
+        raise DataError(f"{series.name}: {len(series.values)} rows, but one window of the run needs {need} "
+                        f"(input_length={cfg.input_length} + horizon={cfg.horizon})")
+    scaler, scaled, covariate_scaler, scaled_past, scaled_future = _scale(series, 0, 0, fitted)
+    valid = series.valid if cfg.missing == "mask" else None
+    test, masked = windows(scaled, 0, len(series.values), cfg.input_length, cfg.horizon, valid,
+                           past=scaled_past, future=scaled_future)
+    if len(test) == 0:
+        raise DataError(f"{series.name}: no window without missing values; use --set data.missing=interpolate")
+    empty, _ = windows(scaled, 0, 0, cfg.input_length, cfg.horizon, past=scaled_past, future=scaled_future)
+    series.missing_report["masked_windows"] = masked
+    borders = {"train": [0, 0], "val": [0, 0], "test": [0, len(series.values)]}
+    return Splits(empty, empty, test, borders, scaler, scaled, masked, covariate_scaler, scaled_past, scaled_future,
+                  cfg.input_length, cfg.horizon)

@@ -146,16 +146,19 @@ def select_model(model, series: Series, splits: Splits, cfg: Config, run_path: P
 
 
 def evaluate_run(model, series: Series, splits: Splits, cfg: Config, plot_path: Path | None = None,
-                 selection: dict | None = None) -> dict:
+                 selection: dict | None = None, baselines_from: tuple[Series, Splits] | None = None) -> dict:
     """Every metric for the model and the baselines; optionally writes the forecast plot.
 
     `selection`: what `select_model` returned (kind=auto), recorded as `metrics["selection"]`.
+    `baselines_from`: the run's own (series, splits), whose training rows fit DLinear and the MASE scale
+    when `series` is another file (`evaluate --data`); by default `series` and `splits` themselves.
     """
     data = cfg.data
     quantiles = cfg.model.quantiles
-    linear = DLinear().fit(splits.train.x, splits.train.y)
-    train_start, train_end = splits.borders["train"]
-    scale = mase_scale(series.values[train_start:train_end], series.seasonal_period)
+    fit_series, fit_splits = baselines_from or (series, splits)
+    linear = DLinear().fit(fit_splits.train.x, fit_splits.train.y)
+    train_start, train_end = fit_splits.borders["train"]
+    scale = mase_scale(fit_series.values[train_start:train_end], fit_series.seasonal_period)
 
     test = splits.test
     output = predict(model, test.inputs)

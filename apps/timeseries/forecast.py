@@ -54,19 +54,21 @@ def future_index(last: pd.Timestamp, frequency: str, horizon: int):
 
 
 def _series(run, inputs):
+    import dataclasses
+
     from apps.timeseries.data import load_series, series_from_frame
 
-    cfg = run.cfg
+    # The run's value columns by name and in its order: a table holding them in another order, or more, is
+    # read as the model was trained; one missing a column is a DataError naming it.
+    data = dataclasses.replace(run.cfg.data, columns=tuple(run.state["columns"]))
     if inputs is None:
-        return load_series(cfg.data)
+        return load_series(data)
     if isinstance(inputs, (str, Path)):
-        import dataclasses
-
-        return load_series(dataclasses.replace(cfg.data, source="csv" if cfg.data.source in ("co2", "sunspots")
-                                               else cfg.data.source, path=str(inputs)))
+        return load_series(dataclasses.replace(data, source="csv" if data.source in ("co2", "sunspots")
+                                               else data.source, path=str(inputs)))
     if isinstance(inputs, pd.DataFrame):
         return series_from_frame(inputs.reset_index() if isinstance(inputs.index, pd.DatetimeIndex) else inputs,
-                                 cfg.data, "frame")
+                                 data, "frame")
     raise DataError(f"forecast takes a DataFrame (date + value columns), a CSV path or nothing (the run's own data), "
                     f"got {type(inputs).__name__}")
 
