@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from common.config import check_fields
+from common.config import added_field, check_fields
 from common.training import TrainConfig
 
 # Calendar covariates derived from timestamps (apps.timeseries.data.calendar_features).
@@ -76,7 +76,7 @@ class ModelConfig:
     dropout_rate: float = 0.5  # before the output head; SegRNN uses 0.5 against overfitting small benchmarks
     quantiles: tuple[float, ...] = ()  # e.g. (0.1, 0.5, 0.9) adds a quantile axis trained with pinball loss; () = point forecast
     loss: Literal["mse", "mae"] = "mse"  # point-forecast loss; mae is more robust to spikes, mse matches the MSE metric
-    ensemble_size: int = 1  # >1: train this many networks (seeds seed, seed+1, ...) and average their forecasts in one model; N x the training time
+    ensemble_size: int = added_field(1, since="2026-12-07")  # >1: train this many networks (seeds seed, seed+1, ...) and average their forecasts in one model; N x the training time
 
     def __post_init__(self):
         check_fields(self, "model", [

@@ -99,3 +99,20 @@ def test_bad_other_files_are_one_line_errors(csv_run, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "1 value(s) more than 100 training standard deviations" in captured.err and "'load'" in captured.err
     assert "note: 3 missing value(s)" in captured.out
+
+
+def test_a_run_dir_from_before_ensembles_still_opens(csv_run, tmp_path):
+    """Run dirs written before model.ensemble_size existed (2026-12-07) have no such key in config.json."""
+    import shutil
+
+    from common.pipeline import load_run
+
+    run, path = csv_run
+    old = tmp_path / "old_run"
+    shutil.copytree(run, old)
+    config = json.loads((old / "config.json").read_text())
+    model = config["config"]["model"] if "config" in config else config["model"]
+    del model["ensemble_size"]
+    (old / "config.json").write_text(json.dumps(config))
+    assert load_run(old).cfg.model.ensemble_size == 1
+    assert evaluate.main(["--run-dir", str(old), "--out", str(tmp_path / "eval")]) == 0

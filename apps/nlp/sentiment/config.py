@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from common.config import check_fields
+from common.config import added_field, check_fields
 from common.training import TrainConfig
 
 
@@ -65,7 +65,7 @@ class ModelConfig:
     attention_units: int = 64  # width of the attention scoring projection
     hidden_units: int = 0  # optional dense layer before the classifier; 0 skips it
     classifier_dropout_rate: float = 0.3  # dropout before the output layer
-    ensemble_size: int = 1  # >1: train this many classifiers (seeds seed, seed+1, ...; each learns its own word vectors) and average their probabilities; N x the training time
+    ensemble_size: int = added_field(1, since="2026-11-25")  # >1: train this many classifiers (seeds seed, seed+1, ...; each learns its own word vectors) and average their probabilities; N x the training time
     rnn_implementation: Literal["native", "scan"] = "native"  # scan: common.layers.ScanLSTM/ScanGRU, same weights and results; 1.4-2.8x faster GPU fit than native at 128-512 units (H200 bench), but every input shape compiles longer (first epoch 2-3x with length buckets) and it is slower on CPU
     scan_unroll: int = 8  # time steps per loop iteration when rnn_implementation=scan
 
