@@ -238,18 +238,37 @@ class SentimentApp(App):
         from apps.nlp.sentiment.data import encode_labels, load_dataset
         from apps.nlp.sentiment.evaluate import evaluate_split
 
-        if data:
-            raise UsageError("sentiment evaluates other data through --set, e.g. --set data.source=table "
-                             "--set data.path=reviews.tsv --set data.test_path=... (not --data)")
         cfg, label_names = run.cfg, run.state["label_names"]
-        dataset = load_dataset(cfg.data, seed=cfg.train.seed, label_names=label_names)
-        splits = {**dataset.evaluation, "validation": dataset.validation}
-        if split not in splits:
-            raise UsageError(f"unknown split {split!r}; this source has {sorted(splits)}")
-        chosen = splits[split]
-        y_true = encode_labels(chosen.labels, label_names, split)
+        if data:
+            chosen = self._data_file(run, split, Path(data), label_names)
+            y_true = encode_labels(chosen.labels, label_names, Path(data).name)
+        else:
+            dataset = load_dataset(cfg.data, seed=cfg.train.seed, label_names=label_names)
+            splits = {**dataset.evaluation, "validation": dataset.validation}
+            if split not in splits:
+                raise UsageError(f"unknown split {split!r}; this source has {sorted(splits)}")
+            chosen = splits[split]
+            y_true = encode_labels(chosen.labels, label_names, split)
         ids = features.vectorize(chosen.texts, run.state["vectorizer"])
         return evaluate_split(run.model, ids, y_true, chosen.texts, label_names, out, split, cfg.data.bucket_multiple)
+
+    def _data_file(self, run, split, path: Path, label_names):
+        """`evaluate --data FILE`: every row of a labelled TSV/CSV (text and label columns, found as for
+        data.source=table); 0/1 and neg/pos read as negative/positive for a run whose classes are those."""
+        from apps.nlp.sentiment.data import BINARY_NAMES, Split, read_table
+
+        if split != self.resolve_split(run, None):
+            raise UsageError(f"--split {split} picks one of the run's own splits; --data scores every row of "
+                             f"{path.name}: leave --split out")
+        if not path.is_file():
+            raise UsageError(f"--data {path}: no such file (a TSV/CSV with a text and a label column)")
+        table = read_table(path, run.cfg.data.text_column, run.cfg.data.label_column)
+        if not len(table):
+            raise DataError(f"--data {path}: no rows")
+        if sorted(label_names) == ["negative", "positive"]:
+            names = {**BINARY_NAMES, "negative": "negative", "positive": "positive"}
+            table = Split(table.texts, [names.get(label.lower(), label) for label in table.labels])
+        return table
 
     def print_evaluation(self, metrics: dict, out: Path) -> None:
         from apps.nlp.sentiment.evaluate import print_report

@@ -179,14 +179,19 @@ class TranslationApp(App):
         from apps.nlp.translation.data import load_splits
         from apps.nlp.translation.evaluate import evaluate_pairs, print_samples, write_translations
 
-        if data:
-            raise UsageError("translation evaluates other data through --set data.source=... (e.g. parallel:DIR), "
-                             "not --data")
         beam, limit = options.get("beam_size"), options.get("max_examples")
         if beam is not None and beam < 1:
             raise UsageError(f"--beam-size must be >= 1, got {beam}")
+        if data:
+            from apps.nlp.translation.data import read_eval_pairs
+
+            if split != self.resolve_split(run, None):
+                raise UsageError(f"--split {split} picks one of the run's own splits; --data scores every pair of "
+                                 f"{Path(data).name}: leave --split out")
+            pairs = read_eval_pairs(Path(data), run.cfg.data.source_lang, run.cfg.data.target_lang)
         translator = make_translator(run)
-        pairs = getattr(load_splits(run.cfg.data), SPLITS[split])
+        if not data:
+            pairs = getattr(load_splits(run.cfg.data), SPLITS[split])
         limit = run.cfg.decode.max_eval_examples if limit is None else limit
         metrics, rows = evaluate_pairs(translator, pairs, beam, limit)
         write_translations(out / "translations.tsv", rows)

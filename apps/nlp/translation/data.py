@@ -138,6 +138,46 @@ def read_parallel(folder: Path, source_lang: str, target_lang: str) -> dict[str,
     return found
 
 
+def read_eval_pairs(path: Path, source_lang: str, target_lang: str) -> list[tuple[str, str]]:
+    """The pairs `evaluate --data PATH` scores: line-aligned `NAME.<source>[.gz]` + `NAME.<target>[.gz]` given as
+    the prefix `DIR/NAME` or as a folder holding one such pair (e.g. Multi30k's test_2017_flickr), or a
+    `source<TAB>target` file (the run's source language first)."""
+    path = Path(path)
+    if path.is_dir():
+        names = sorted({f.name.removesuffix(".gz").removesuffix(f".{source_lang}") for f in path.iterdir()
+                        if f.name.removesuffix(".gz").endswith(f".{source_lang}")})
+        names = [n for n in names if _find_split_file(path, [n], target_lang) is not None]
+        if len(names) != 1:
+            raise DataError(f"{path}: {'no' if not names else len(names)} line-aligned NAME.{source_lang} + "
+                            f"NAME.{target_lang} pair(s){' (' + ', '.join(names) + ')' if names else ''}; "
+                            f"pass one as --data {path}/NAME")
+        path = path / names[0]
+    src = _find_split_file(path.parent, [path.name], source_lang)
+    tgt = _find_split_file(path.parent, [path.name], target_lang)
+    if src is not None and tgt is not None:
+        sources, targets = _read_lines(src), _read_lines(tgt)
+        if len(sources) != len(targets):
+            raise DataError(f"{src} has {len(sources)} lines but {tgt} has {len(targets)}: files are not line-aligned")
+        pairs = _clean(list(zip(sources, targets)))
+    elif path.is_file():
+        pairs = []
+        with open(path, encoding="utf-8") as handle:
+            for line_number, line in enumerate(handle, 1):
+                columns = line.rstrip("\n").split("\t")
+                if len(columns) < 2:
+                    if line.strip():
+                        raise DataError(f"{path}:{line_number}: expected {source_lang}<TAB>{target_lang}, got {line[:60]!r}")
+                    continue
+                pairs.append((columns[0], columns[1]))
+        pairs = _clean(pairs)
+    else:
+        raise DataError(f"--data {path}: neither a {source_lang}<TAB>{target_lang} file nor line-aligned "
+                        f"{path.name}.{source_lang}[.gz] + {path.name}.{target_lang}[.gz] files (nor a folder of them)")
+    if not pairs:
+        raise DataError(f"--data {path}: no sentence pairs")
+    return pairs
+
+
 def read_tfds(name: str, source_lang: str, target_lang: str) -> dict[str, list[tuple[str, str]]]:
     """A TFDS translation dataset (e.g. `ted_hrlr_translate/pt_to_en`); downloads on first use."""
     import tensorflow_datasets as tfds

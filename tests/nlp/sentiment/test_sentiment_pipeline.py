@@ -40,6 +40,24 @@ def test_train_evaluate_predict_export(tmp_path, capsys):
     assert (run_dir / "eval" / "test" / "confusion_test.png").is_file()
     assert all(set(m) == {"text", "true", "predicted", "confidence"} for m in report["worst_misclassified"])
 
+    # --data FILE: the run's own test split as a labelled TSV (0/1 labels) scores as that split.
+    from apps.nlp.sentiment.data import load_dataset
+
+    opened = load_run(run_dir)
+    test = load_dataset(opened.cfg.data, seed=opened.cfg.train.seed, label_names=opened.state["label_names"]).evaluation["test"]
+    rows = [f"{text}\t{['negative', 'positive'].index(label)}" for text, label in zip(test.texts, test.labels)]
+    (tmp_path / "held.tsv").write_text("sentence\tlabel\n" + "\n".join(rows) + "\n")
+    assert evaluate.main(["--run-dir", str(run_dir), "--data", str(tmp_path / "held.tsv")]) == 0
+    held = json.loads((run_dir / "eval" / "held_test" / "metrics.json").read_text())
+    assert held["accuracy"] == pytest.approx(metrics["test"]["accuracy"]) and held["num_examples"] == len(test)
+    (tmp_path / "odd.tsv").write_text("sentence\tlabel\ngreat\tmaybe\n")
+    capsys.readouterr()
+    assert evaluate.main(["--run-dir", str(run_dir), "--data", str(tmp_path / "odd.tsv")]) == 2
+    assert evaluate.main(["--run-dir", str(run_dir), "--data", str(tmp_path / "held.tsv"), "--split", "validation"]) == 2
+    assert evaluate.main(["--run-dir", str(run_dir), "--data", str(tmp_path / "none.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert "['maybe']" in err and "leave --split out" in err and "no such file" in err and "Traceback" not in err
+
     capsys.readouterr()
     assert predict.main(["--run-dir", str(run_dir), "great film", "the plot was not good"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()

@@ -40,7 +40,28 @@ def test_train_evaluate_translate_export(tmp_path, capsys):
     assert f"Run dir: {run_dir}" in out and "test_bleu" in out
 
     assert evaluate.main(["--run-dir", str(run_dir), "--beam-size", "1", "--max-examples", "4"]) == 0
-    assert json.loads((run_dir / "eval" / "test_beam1" / "metrics.json").read_text())["num_sentences"] == 4
+    own = json.loads((run_dir / "eval" / "test_beam1" / "metrics.json").read_text())
+    assert own["num_sentences"] == 4
+    # --data: the run's test pairs as line-aligned files (a folder holding one NAME.en + NAME.de), and as a TSV.
+    from apps.nlp.translation.data import load_splits
+    from common.pipeline import load_run
+
+    pairs = load_splits(load_run(run_dir).cfg.data).test
+    held = tmp_path / "held"
+    held.mkdir()
+    (held / "test_2017.en").write_text("\n".join(s for s, _ in pairs) + "\n")
+    (held / "test_2017.de").write_text("\n".join(t for _, t in pairs) + "\n")
+    (tmp_path / "held.tsv").write_text("\n".join(f"{s}\t{t}" for s, t in pairs) + "\n")
+    for data, name in ((held, "held"), (tmp_path / "held.tsv", "held_tsv")):
+        assert evaluate.main(["--run-dir", str(run_dir), "--data", str(data), "--beam-size", "1", "--max-examples", "4",
+                              "--out", str(tmp_path / name)]) == 0
+        scored = json.loads((tmp_path / name / "metrics.json").read_text())
+        assert (scored["bleu"], scored["chrf"], scored["num_sentences"]) == (own["bleu"], own["chrf"], 4), name
+    capsys.readouterr()
+    assert evaluate.main(["--run-dir", str(run_dir), "--data", str(tmp_path / "nowhere")]) == 2
+    assert evaluate.main(["--run-dir", str(run_dir), "--data", str(held), "--split", "validation"]) == 2
+    err = capsys.readouterr().err
+    assert "neither" in err and "leave --split out" in err and "Traceback" not in err
 
     capsys.readouterr()
     long_sentence = " ".join(["we buy three red cars"] * 20)
