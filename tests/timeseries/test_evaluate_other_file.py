@@ -9,6 +9,8 @@ import pytest
 
 from apps.timeseries import evaluate, forecast, train
 
+pytestmark = pytest.mark.xdist_group("other_file_run")  # one worker, so the module's tiny run is trained once
+
 
 def _frame(periods: int = 900, start: str = "2021-01-01", freq: str = "h", seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
