@@ -142,7 +142,13 @@ def read_eval_pairs(path: Path, source_lang: str, target_lang: str) -> list[tupl
     """The pairs `evaluate --data PATH` scores: line-aligned `NAME.<source>[.gz]` + `NAME.<target>[.gz]` given as
     the prefix `DIR/NAME` or as a folder holding one such pair (e.g. Multi30k's test_2017_flickr), or a
     `source<TAB>target` file (the run's source language first)."""
-    path = Path(path)
+    try:
+        return _read_eval_pairs(Path(path), source_lang, target_lang)
+    except UnicodeDecodeError as err:
+        raise DataError(f"--data {path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") from None
+
+
+def _read_eval_pairs(path: Path, source_lang: str, target_lang: str) -> list[tuple[str, str]]:
     if path.is_dir():
         names = sorted({f.name.removesuffix(".gz").removesuffix(f".{source_lang}") for f in path.iterdir()
                         if f.name.removesuffix(".gz").endswith(f".{source_lang}")})
