@@ -250,7 +250,8 @@ class SentimentApp(App):
             chosen = splits[split]
             y_true = encode_labels(chosen.labels, label_names, split)
         ids = features.vectorize(chosen.texts, run.state["vectorizer"])
-        return evaluate_split(run.model, ids, y_true, chosen.texts, label_names, out, split, cfg.data.bucket_multiple)
+        name = Path(data).name.split(".")[0] if data else split  # --data: reported (and its plot named) by the file
+        return evaluate_split(run.model, ids, y_true, chosen.texts, label_names, out, name, cfg.data.bucket_multiple)
 
     def _data_file(self, run, split, path: Path, label_names):
         """`evaluate --data FILE`: every row of a labelled TSV/CSV (text and label columns, found as for
@@ -273,7 +274,8 @@ class SentimentApp(App):
     def print_evaluation(self, metrics: dict, out: Path) -> None:
         from apps.nlp.sentiment.evaluate import print_report
 
-        print_report(metrics["split"], metrics, show_mistakes=10)
+        other = metrics.get("data") not in (None, "the run's own data")
+        print_report(Path(metrics["data"]).name if other else metrics["split"], metrics, show_mistakes=10)
 
     def predict(self, run, inputs, **options) -> list[dict]:
         from apps.nlp.sentiment.inference import predict_texts
