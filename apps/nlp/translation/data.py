@@ -90,17 +90,22 @@ def read_tab_pairs(path: Path, source_lang: str, target_lang: str) -> list[tuple
         path = candidates[0]
     if "en" not in (source_lang, target_lang):
         raise DataError(f"Anki files pair English with one other language; got {source_lang}->{target_lang}")
+    pairs = _tab_pairs(path, "english<TAB>translation")
+    return _clean(pairs if source_lang == "en" else [(other, english) for english, other in pairs])
+
+
+def _tab_pairs(path: Path, expected: str) -> list[tuple[str, str]]:
+    """The first two tab-separated columns of each non-blank line (more columns are ignored)."""
     pairs = []
     with open(path, encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, 1):
             columns = line.rstrip("\n").split("\t")
             if len(columns) < 2:
                 if line.strip():
-                    raise DataError(f"{path}:{line_number}: expected english<TAB>translation, got {line[:60]!r}")
+                    raise DataError(f"{path}:{line_number}: expected {expected}, got {line[:60]!r}")
                 continue
-            english, other = columns[0], columns[1]
-            pairs.append((english, other) if source_lang == "en" else (other, english))
-    return _clean(pairs)
+            pairs.append((columns[0], columns[1]))
+    return pairs
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -166,16 +171,7 @@ def _read_eval_pairs(path: Path, source_lang: str, target_lang: str) -> list[tup
             raise DataError(f"{src} has {len(sources)} lines but {tgt} has {len(targets)}: files are not line-aligned")
         pairs = _clean(list(zip(sources, targets)))
     elif path.is_file():
-        pairs = []
-        with open(path, encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, 1):
-                columns = line.rstrip("\n").split("\t")
-                if len(columns) < 2:
-                    if line.strip():
-                        raise DataError(f"{path}:{line_number}: expected {source_lang}<TAB>{target_lang}, got {line[:60]!r}")
-                    continue
-                pairs.append((columns[0], columns[1]))
-        pairs = _clean(pairs)
+        pairs = _clean(_tab_pairs(path, f"{source_lang}<TAB>{target_lang}"))
     else:
         raise DataError(f"--data {path}: neither a {source_lang}<TAB>{target_lang} file nor line-aligned "
                         f"{path.name}.{source_lang}[.gz] + {path.name}.{target_lang}[.gz] files (nor a folder of them)")
