@@ -70,7 +70,7 @@ class ModelConfig:
     cell: Literal["gru", "lstm"] = "gru"  # segrnn recurrent cell; the paper's GRU is cheaper and as accurate
     decoder: Literal["pmf", "rmf"] = "pmf"  # segrnn decoding: pmf (parallel, paper) or rmf (recurrent, feeds each segment back; slower, no covariates)
     channel_embedding: bool = True  # segrnn pmf: per-channel half of the decoder queries (paper's channel_id); off shares one position embedding
-    init: Literal["glorot", "fan_in"] = "glorot"  # segrnn weights: Keras's Glorot/orthogonal, or PyTorch's uniform +-1/sqrt(fan_in) (the paper's code; ETTh1-192 test MSE 0.4127 -> 0.4086, one seed)
+    init: Literal["glorot", "fan_in"] = added_field("glorot", since="2026-12-07")  # segrnn weights: Keras's Glorot/orthogonal, or PyTorch's uniform +-1/sqrt(fan_in) (the paper's code; ETTh1-192 test MSE 0.4127 -> 0.4086, one seed)
     decoder_units: int = 32  # lstm/gru with known-future covariates: width of the per-step decoder that meets them
     units: tuple[int, ...] = (64,)  # lstm/gru layer widths
     dropout_rate: float = 0.5  # before the output head; SegRNN uses 0.5 against overfitting small benchmarks

@@ -104,7 +104,7 @@ def test_bad_other_files_are_one_line_errors(csv_run, tmp_path, capsys):
 
 
 def test_a_run_dir_from_before_ensembles_still_opens(csv_run, tmp_path):
-    """Run dirs written before model.ensemble_size existed (2026-12-07) have no such key in config.json."""
+    """Run dirs written before model.ensemble_size and model.init existed (2026-12-07) lack those keys."""
     import shutil
 
     from common.pipeline import load_run
@@ -114,7 +114,8 @@ def test_a_run_dir_from_before_ensembles_still_opens(csv_run, tmp_path):
     shutil.copytree(run, old)
     config = json.loads((old / "config.json").read_text())
     model = config["config"]["model"] if "config" in config else config["model"]
-    del model["ensemble_size"]
+    del model["ensemble_size"], model["init"]
     (old / "config.json").write_text(json.dumps(config))
-    assert load_run(old).cfg.model.ensemble_size == 1
+    opened = load_run(old).cfg.model
+    assert (opened.ensemble_size, opened.init) == (1, "glorot")  # what every run did before the fields
     assert evaluate.main(["--run-dir", str(old), "--out", str(tmp_path / "eval")]) == 0
