@@ -455,8 +455,9 @@ def split_kind(cfg: DataConfig, name: str) -> str:
     return "ratio"
 
 
-def split_borders(num_rows: int, cfg: DataConfig, name: str = "series") -> dict:
-    """Row ranges `[start, end)` per split; val/test start `input_length` early (benchmark convention)."""
+def split_borders(num_rows: int, cfg: DataConfig, name: str = "series", trained: bool = False) -> dict:
+    """Row ranges `[start, end)` per split; val/test start `input_length` early (benchmark convention).
+    `trained`: the windows are a trained run's, so a too-short series is not fixed by a shorter window."""
     length = cfg.input_length
     kind = split_kind(cfg, name)
     if kind.startswith("ett"):
@@ -478,7 +479,9 @@ def split_borders(num_rows: int, cfg: DataConfig, name: str = "series") -> dict:
         if end - start < need:
             raise DataError(
                 f"{name}: series too short for input_length={cfg.input_length} + horizon={cfg.horizon}: the {part} split "
-                f"has {end - start} rows but a window needs {need} (series has {num_rows} rows); shorten the window or horizon"
+                f"has {end - start} rows but a window needs {need} (series has {num_rows} rows); "
+                + ("the trained run's window is fixed: score every window of a short file with evaluate --data FILE"
+                   if trained else "shorten the window or horizon")
             )
     return borders
 
@@ -543,7 +546,7 @@ def _scale(series: Series, start: int, end: int, fitted: Fitted | None) -> tuple
 def make_splits(series: Series, cfg: DataConfig, fitted: Fitted | None = None) -> Splits:
     """Fits the scaler on the training rows (or takes a trained run's `fitted` scalers: the same numbers
     on its own file) and cuts train/val/test windows of the scaled series."""
-    borders = split_borders(len(series.values), cfg, series.name)
+    borders = split_borders(len(series.values), cfg, series.name, trained=fitted is not None)
     start, end = borders["train"]
     scaler, scaled, covariate_scaler, scaled_past, scaled_future = _scale(series, start, end, fitted)
     valid = series.valid if cfg.missing == "mask" else None

@@ -92,6 +92,10 @@ def test_bad_other_files_are_one_line_errors(csv_run, tmp_path, capsys):
     later.to_csv(tmp_path / "later.csv", index=False)
     assert evaluate.main(["--run-dir", str(run), "--data", str(tmp_path / "later.csv"), "--split", "validation"]) == 2
     assert "leave --split out" in capsys.readouterr().err
+    # The run's own split rule on a short file (--set data.path): the advice is --data, not a shorter window.
+    assert evaluate.main(["--run-dir", str(run), "--set", f"data.path={tmp_path / 'short.csv'}"]) == 2
+    err = capsys.readouterr().err
+    assert "evaluate --data FILE" in err and "shorten" not in err
     # A value far outside anything trained on is scored, and named in a warning; gaps are reported.
     odd = later.copy()
     odd.loc[50, "load"] = 1e9
