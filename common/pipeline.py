@@ -104,6 +104,9 @@ class App:
     monitor: tuple[str, str] = ("val_loss", "min")  # what picks the best epoch
     splits: tuple[str, ...] = ("train", "validation", "test")  # what evaluate --split accepts
     default_split = "test"
+    # evaluate --data scores all of the given data, so a --split other than the default is refused (speech and
+    # the language model leave it False: speech's --split picks within the data, the LM ignores it there)
+    data_is_one_split = False
     export_formats: tuple[str, ...] = ("keras", "saved_model", "tflite", "onnx")
     default_export_formats: tuple[str, ...] = ("keras", "saved_model", "tflite", "onnx")
     predict_command = "predict"  # the module name users know (translate, forecast...)
@@ -523,6 +526,9 @@ def evaluate(run: "Run | str | Path", split: str | None = None, data: str | None
     split = app.resolve_split(run, split)
     if split not in app.splits:
         raise UsageError(f"unknown split {split!r}; {app.name} has {', '.join(app.splits)}")
+    if data and app.data_is_one_split and split != app.resolve_split(run, None):
+        raise UsageError(f"--split {split} picks one of the run's own splits; --data scores all of "
+                         f"{Path(data).name}: leave --split out")
     folder = Path(out) if out else run.path / "eval" / app.evaluation_name(split, data, options)
     check_writable(folder, "the evaluation", "--out")
     created = not folder.exists()

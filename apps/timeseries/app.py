@@ -82,6 +82,7 @@ class ForecastingApp(App):
         "gpu": "ETTh1 at the paper's width (d_model 512, 30 epochs) for an accelerator",
     }
     splits = ("test", "validation")
+    data_is_one_split = True  # evaluate --data scores every window of the file
     predict_command = "forecast"
     export_formats = ("keras", "saved_model", "onnx", "tflite")
     default_export_formats = ("keras", "saved_model", "onnx", "tflite")
@@ -316,21 +317,18 @@ class ForecastingApp(App):
         own = load_series(data_cfg)
         own_splits = make_splits(own, data_cfg, fitted)
         if data:
-            return self._evaluate_file(run, split, Path(data), data_cfg, fitted, own, own_splits, out, selection)
+            return self._evaluate_file(run, Path(data), data_cfg, fitted, own, own_splits, out, selection)
         if split == "validation":
             own_splits = dataclasses.replace(own_splits, test=own_splits.val)  # evaluate_run scores `test`
         return evaluate_run(run.model, own, own_splits, cfg, plot_path=out / "forecast.png", selection=selection)
 
-    def _evaluate_file(self, run, split, path: Path, data_cfg, fitted, own, own_splits, out: Path, selection):
+    def _evaluate_file(self, run, path: Path, data_cfg, fitted, own, own_splits, out: Path, selection):
         """`evaluate --data FILE`: every window of FILE (a CSV with the run's date and value columns, e.g. other
         years of the same sensors), scaled as the model was trained; DLinear and the MASE scale are fitted on the
         run's own training rows, as for its test split."""
         from apps.timeseries.data import load_series, whole_series_splits
         from apps.timeseries.evaluate import evaluate_run
 
-        if split != "test":
-            raise UsageError(f"--split {split} picks one of the run's own splits; --data scores every window of "
-                             f"{path.name}: leave --split out")
         if not path.is_file():
             raise UsageError(f"--data {path}: no such file (a CSV with a date column and the run's columns "
                              f"{list(data_cfg.columns)})")

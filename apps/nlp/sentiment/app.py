@@ -36,6 +36,7 @@ class SentimentApp(App):
     monitor = ("val_accuracy", "max")
     splits = ("validation", "test", "dev")
     default_split = ""  # the source's reported split (dev for SST-2, test otherwise)
+    data_is_one_split = True  # evaluate --data scores every row of the file
     export_formats = ("keras", "saved_model", "onnx", "tflite")
     default_export_formats = ("keras", "saved_model", "onnx")
 
@@ -240,7 +241,7 @@ class SentimentApp(App):
 
         cfg, label_names = run.cfg, run.state["label_names"]
         if data:
-            chosen = self._data_file(run, split, Path(data), label_names)
+            chosen = self._data_file(run, Path(data), label_names)
             y_true = encode_labels(chosen.labels, label_names, Path(data).name)
         else:
             dataset = load_dataset(cfg.data, seed=cfg.train.seed, label_names=label_names)
@@ -253,14 +254,11 @@ class SentimentApp(App):
         name = Path(data).name.split(".")[0] if data else split  # --data: reported (and its plot named) by the file
         return evaluate_split(run.model, ids, y_true, chosen.texts, label_names, out, name, cfg.data.bucket_multiple)
 
-    def _data_file(self, run, split, path: Path, label_names):
+    def _data_file(self, run, path: Path, label_names):
         """`evaluate --data FILE`: every row of a labelled TSV/CSV (text and label columns, found as for
         data.source=table); 0/1 and neg/pos read as negative/positive for a run whose classes are those."""
         from apps.nlp.sentiment.data import BINARY_NAMES, Split, read_table
 
-        if split != self.resolve_split(run, None):
-            raise UsageError(f"--split {split} picks one of the run's own splits; --data scores every row of "
-                             f"{path.name}: leave --split out")
         if not path.is_file():
             raise UsageError(f"--data {path}: no such file (a TSV/CSV with a text and a label column)")
         table = read_table(path, run.cfg.data.text_column, run.cfg.data.label_column)

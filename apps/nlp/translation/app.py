@@ -36,6 +36,7 @@ class TranslationApp(App):
         "gpu": "the Multi30k run for an accelerator, with a time budget",
     }
     splits = ("validation", "test", "train")
+    data_is_one_split = True  # evaluate --data scores every pair
     predict_command = "translate"
     export_formats = ("saved_model",)
     default_export_formats = ("saved_model",)
@@ -185,9 +186,6 @@ class TranslationApp(App):
         if data:
             from apps.nlp.translation.data import read_eval_pairs
 
-            if split != self.resolve_split(run, None):
-                raise UsageError(f"--split {split} picks one of the run's own splits; --data scores every pair of "
-                                 f"{Path(data).name}: leave --split out")
             pairs = read_eval_pairs(Path(data), run.cfg.data.source_lang, run.cfg.data.target_lang)
         translator = make_translator(run)
         if not data:
