@@ -45,6 +45,7 @@ class LanguageModelApp(App):
         "gpu": "WikiText-2, AWD-LSTM-sized 3-layer 1150-unit LSTM, full softmax, for an accelerator",
     }
     splits = ("test", "validation", "train")
+    data_is_one_split = True  # evaluate --data scores the whole file as one text
     predict_command = "predict"
     export_formats = ("saved_model", "tflite", "onnx")
     default_export_formats = ("saved_model", "tflite", "onnx")

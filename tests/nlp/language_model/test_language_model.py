@@ -245,6 +245,11 @@ def test_evaluate_predict_generate(lm_run, tmp_path, capsys):
     assert evaluate.main(["--run-dir", str(lm_run), "--data", str(tmp_path / "bad.txt")]) == 2
     assert "UTF-8" in capsys.readouterr().err
     assert not (lm_run / "eval" / "bad_test").exists()  # nothing half-written
+    (tmp_path / "other.txt").write_text("the dog sees the ball .\n" * 40)
+    assert evaluate.main(["--run-dir", str(lm_run), "--data", str(tmp_path / "other.txt"),
+                          "--split", "validation"]) == 2  # --data is one text: a split there was silently ignored
+    assert "leave --split out" in capsys.readouterr().err
+    assert not (lm_run / "eval" / "other_validation").exists()
 
 
 @pytest.mark.tf_only
