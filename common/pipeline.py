@@ -518,6 +518,9 @@ def check_outputs(run: Run, count: int, what: str) -> None:
 
 # ---------------------------------------------------------------------------- evaluate / export
 
+OWN_DATA = "the run's own data"  # evaluate's metrics["data"] when no --data file was named
+
+
 def evaluate(run: "Run | str | Path", split: str | None = None, data: str | None = None,
              out: str | Path | None = None, overrides: Sequence[str] = (), **options) -> dict:
     """Scores a run on one of its splits or on other data; writes `<run-dir>/eval/<name>/metrics.json`."""
@@ -539,7 +542,7 @@ def evaluate(run: "Run | str | Path", split: str | None = None, data: str | None
         if created:
             shutil.rmtree(folder, ignore_errors=True)  # nothing half-written: the folder was this call's
         raise
-    metrics = {"app": app.name, "run_dir": str(run.path), "split": split, "data": data or "the run's own data",
+    metrics = {"app": app.name, "run_dir": str(run.path), "split": split, "data": data or OWN_DATA,
                "overrides": list(overrides), **metrics}
     write_json(folder / "metrics.json", metrics)
     return metrics
