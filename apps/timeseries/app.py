@@ -77,6 +77,8 @@ class ForecastingApp(App):
         "ett": "ETTh1 (data.path for ETTh2), input 96, horizon 96 (data.horizon=192/336/720): SegRNN d_model 256, 6 epochs, ~5 min",
         "etth1": "ETTh1 with SegRNN's own recipe (d_model 512, MSE, lr 1e-3 step decay, PyTorch init), up to 20 epochs, ~8-13 min a horizon at H=96-336 and ~30 at H=720 on 2 CPU cores",
         "etth2": "ETTh2: the ett settings (d_model 256, MAE) with PyTorch init and up to 10 epochs, ~1.5-4 min a horizon on 2 CPU cores",
+        "etth1-720": "ETTh1 at input 720 (SegRNN's Table 2): the ett settings, segments of 48, PyTorch init, 6 epochs, ~3-5 min a horizon on 2 CPU cores",
+        "etth2-720": "ETTh2 at input 720 (SegRNN's Table 2): the etth2 settings, segments of 48, lr 2e-4, ~3-5 min a horizon on 2 CPU cores",
         "exchange": "exchange_rate, input 96, horizon 96-720: SegRNN or a baseline, whichever wins on validation (~1 min)",
         "illness": "national_illness, input 60, horizon 24-60: SegRNN or a baseline, whichever wins on validation (~1 min)",
         "gpu": "ETTh1 at the paper's width (d_model 512, 30 epochs) for an accelerator",

@@ -34,6 +34,24 @@ def test_etth1_benchmark_split(shared_data):
     np.testing.assert_allclose(splits.test.x[0], splits.scaled[11424:11520], rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("preset", ["etth1-720", "etth2-720"])
+def test_input_720_presets_forecast_the_same_test_hours_as_input_96(shared_data, preset):
+    import dataclasses
+
+    from apps.timeseries.config import PRESETS
+
+    cfg = dataclasses.replace(PRESETS[preset].data, path=str(shared_data / PRESETS[preset].data.path))
+    assert cfg.input_length == 720
+    series = load_series(cfg)
+    long, short = make_splits(series, cfg), make_splits(series, dataclasses.replace(cfg, input_length=96))
+    # Table 2's protocol: the look-back grows into the earlier split, the forecast targets stay the benchmark's.
+    assert len(long.test) == len(short.test) == 2785 and long.borders["test"] == [14400 - 2880 - 720, 14400]
+    np.testing.assert_array_equal(long.test.origins, short.test.origins)
+    np.testing.assert_array_equal(long.test.y, short.test.y)
+    np.testing.assert_array_equal(long.test.x[:, -96:], short.test.x)
+    np.testing.assert_allclose(long.scaler.mean, short.scaler.mean)  # the same training rows scale both
+
+
 def test_ratio_split_national_illness(shared_data):
     cfg = DataConfig(source="tslib", path=str(shared_data / "timeseries" / "national_illness.csv"), input_length=36, horizon=24)
     series = load_series(cfg)
