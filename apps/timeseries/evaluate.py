@@ -352,8 +352,13 @@ def plot_forecast(series: Series, splits: Splits, cfg: Config, origin: int, x, y
 
 
 def format_table(metrics: dict) -> str:
-    """Model vs baselines on the test split, one line each."""
-    lines = [f"{'':16s} {'MSE':>8s} {'MAE':>8s} {'MASE':>8s} {'sMAPE':>8s}   (test, {metrics['test_windows']} windows)"]
+    """Model vs baselines on the scored windows (the test split unless evaluate named another split or a
+    file; the metric keys keep the `test` names either way), one line each."""
+    from common.pipeline import OWN_DATA
+
+    data = metrics.get("data")
+    scored = Path(data).name if data and data != OWN_DATA else metrics.get("split", "test")
+    lines = [f"{'':16s} {'MSE':>8s} {'MAE':>8s} {'MASE':>8s} {'sMAPE':>8s}   ({scored}, {metrics['test_windows']} windows)"]
 
     def rows(scores: dict) -> list[str]:
         return [f"{metrics['model'] if name == 'model' else name:16s} {m['mse']:8.4f} {m['mae']:8.4f} "

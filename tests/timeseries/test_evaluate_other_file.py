@@ -52,6 +52,16 @@ def test_the_runs_own_test_rows_as_a_file_score_exactly_as_its_test_split(csv_ru
             assert scored["test"][name][metric] == pytest.approx(own["test"][name][metric], rel=1e-6), (name, metric)
 
 
+def test_the_printed_table_names_what_it_scored(csv_run, tmp_path, capsys):
+    run, path = csv_run
+    capsys.readouterr()
+    assert evaluate.main(["--run-dir", str(run), "--split", "validation", "--out", str(tmp_path / "val")]) == 0
+    own = json.loads((run / "metrics.json").read_text())
+    assert f"(validation, {own['val_windows']} windows)" in capsys.readouterr().out  # it said "test"
+    _scored(run, path, tmp_path / "file")
+    assert "(sensors.csv, " in capsys.readouterr().out
+
+
 def test_another_period_is_read_by_column_name(csv_run, tmp_path):
     run, _ = csv_run
     later = _frame(periods=400, start="2023-06-01", seed=1)
