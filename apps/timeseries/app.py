@@ -103,6 +103,10 @@ class ForecastingApp(App):
         if covariates and model.decoder == "rmf" and model.kind in ("segrnn", "auto"):
             raise ConfigError("model.decoder=rmf takes no covariates; use --set model.decoder=pmf, or drop "
                               "data.calendar / data.past_covariates / data.future_covariates")
+        if model.auto_blend and (model.kind != "auto" or model.quantiles or model.ensemble_size != 1):
+            raise ConfigError("model.auto_blend=true weighs one network's point forecast against DLinear under "
+                              "model.kind=auto; use it with model.kind=auto, model.quantiles=() and "
+                              "model.ensemble_size=1, or set model.auto_blend=false")
         both = set(data.past_covariates) & set(data.future_covariates)
         if both:
             raise ConfigError(f"column(s) {sorted(both)} are in both data.past_covariates and data.future_covariates; "

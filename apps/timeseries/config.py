@@ -63,6 +63,7 @@ class DataConfig:
 class ModelConfig:
     kind: Literal["segrnn", "lstm", "gru", "auto"] = "segrnn"  # segrnn: segment-recurrent (Lin et al. 2023); lstm/gru: direct multi-horizon RecurrentStack; auto: fit auto_network, keep it or the best baseline by validation MSE
     auto_network: Literal["segrnn", "lstm", "gru"] = "segrnn"  # kind=auto only: the network fitted before the validation comparison
+    auto_blend: bool = added_field(False, since="2026-12-08")  # kind=auto only: also weigh the averages network x w + DLinear x (1 - w), w = 0.25/0.5/0.75, on validation (point forecasts, one network)
     normalization: Literal["last", "revin", "none"] = "last"  # last: subtract the window's last value (SegRNN); revin: per-window mean/std with affine
     channel_mode: Literal["independent", "multivariate"] = "independent"  # independent shares weights over channels (robust); multivariate mixes them
     d_model: int = 512  # segrnn hidden width; the paper uses 512, smaller trains much faster on CPU

@@ -16,7 +16,9 @@ numbers) and over series (`test_mean_over_series`); baselines likewise.
 `model.kind=auto`: `select_model` compares the fitted network with the three baselines on the
 validation split (scaled MSE) and keeps the better; when a baseline wins, model.keras becomes
 that baseline as a small Keras model (`model.BaselineForecaster`), so forecast and export use
-the choice. `selection.json` and `metrics.json: selection` say what was compared and chosen.
+the choice. With `model.auto_blend=true` the averages `w * network + (1 - w) * DLinear` (w = 0.25, 0.5,
+0.75) compete too, and a winning blend is saved as one model (`model.WeightedSum` over both).
+`selection.json` and `metrics.json: selection` say what was compared and chosen.
 
     python -m apps.timeseries.evaluate --run-dir runs/forecast
 """
@@ -34,7 +36,7 @@ import numpy as np  # noqa: E402
 from apps.timeseries.baselines import DLinear, baseline_forecasts  # noqa: E402
 from apps.timeseries.config import Config  # noqa: E402
 from apps.timeseries.data import Series, Splits  # noqa: E402
-from apps.timeseries.model import build_baseline_model, network_kind, point_index  # noqa: E402
+from apps.timeseries.model import build_baseline_model, build_blend_model, network_kind, point_index  # noqa: E402
 from apps.timeseries.panel import pool  # noqa: E402
 from common.cli import evaluate_main  # noqa: E402
 from common.rundir import write_json  # noqa: E402
@@ -104,6 +106,9 @@ def residual_quantiles(y: np.ndarray, p: np.ndarray, quantiles) -> np.ndarray:
     return np.stack([np.quantile(y - p, q, axis=0) for q in quantiles], axis=-1)
 
 
+BLEND_WEIGHTS = (0.25, 0.5, 0.75)  # model.auto_blend: the network's weights tried against DLinear on validation
+
+
 def select_model(model, series: Series, splits: Splits, cfg: Config, run_path: Path | None = None):
     """`model.kind=auto`: keeps the fitted network or the baseline with the lower validation MSE.
 
@@ -121,16 +126,27 @@ def select_model(model, series: Series, splits: Splits, cfg: Config, run_path: P
     val = splits.val
     candidates = {network: point_forecast(predict(model, val.inputs), quantiles),
                   **baseline_forecasts(val.x, data.horizon, series.seasonal_period, linear)}
+    blends = {f"{network}+dlinear:{w}": w for w in BLEND_WEIGHTS} if cfg.model.auto_blend else {}
+    for name, w in blends.items():  # forecast combination: the network's errors and DLinear's partly cancel
+        candidates[name] = w * candidates[network] + (1 - w) * candidates["dlinear"]
     val_mse = {name: float(np.mean((p.astype(np.float64) - val.y) ** 2)) for name, p in candidates.items()}
     chosen = min(val_mse, key=val_mse.get)  # the network comes first, so it wins ties
     test_point = point_forecast(predict(model, splits.test.inputs), quantiles).astype(np.float64)
     selection = {
         "criterion": "validation MSE (scaled), every validation window",
-        "validation_mse": val_mse, "chosen": chosen, "network": network, "baseline_won": chosen != network,
+        "validation_mse": val_mse, "chosen": chosen, "network": network,
+        "baseline_won": chosen not in (network, *blends),
         "network_test": {"mse": float(np.mean((test_point - splits.test.y) ** 2)),
                          "mae": float(np.mean(np.abs(test_point - splits.test.y)))},
     }
-    if chosen != network:
+    if chosen in blends:
+        selection["blend_weight"] = blends[chosen]
+        baseline = build_baseline_model("dlinear", data.input_length, data.horizon, len(series.columns),
+                                        dlinear_weights=linear.weights, kernel=linear.kernel, **series.covariate_sizes)
+        model = build_blend_model(model, baseline, blends[chosen])
+        if run_path is not None:
+            model.save(str(Path(run_path) / "model.keras"))
+    elif chosen != network:
         offsets = residual_quantiles(val.y, candidates[chosen], quantiles) if quantiles else None
         model = build_baseline_model(
             chosen, data.input_length, data.horizon, len(series.columns), period=series.seasonal_period,
@@ -141,7 +157,8 @@ def select_model(model, series: Series, splits: Splits, cfg: Config, run_path: P
     if run_path is not None:
         write_json(Path(run_path) / "selection.json", selection)
     print(f"model.kind=auto: validation MSE " + ", ".join(f"{k} {v:.4f}" for k, v in val_mse.items())
-          + f" -> keeping {chosen}" + (" (a baseline beat the network)" if chosen != network else ""))
+          + f" -> keeping {chosen}" + (" (a baseline beat the network)" if selection["baseline_won"] else
+                                       f" (network x {blends[chosen]} + DLinear x {1 - blends[chosen]})" if chosen in blends else ""))
     return model, selection
 
 
@@ -358,10 +375,10 @@ def format_table(metrics: dict) -> str:
 
     data = metrics.get("data")
     scored = Path(data).name if data and data != OWN_DATA else metrics.get("split", "test")
-    lines = [f"{'':16s} {'MSE':>8s} {'MAE':>8s} {'MASE':>8s} {'sMAPE':>8s}   ({scored}, {metrics['test_windows']} windows)"]
+    lines = [f"{'':20s} {'MSE':>8s} {'MAE':>8s} {'MASE':>8s} {'sMAPE':>8s}   ({scored}, {metrics['test_windows']} windows)"]
 
     def rows(scores: dict) -> list[str]:
-        return [f"{metrics['model'] if name == 'model' else name:16s} {m['mse']:8.4f} {m['mae']:8.4f} "
+        return [f"{metrics['model'] if name == 'model' else name:20s} {m['mse']:8.4f} {m['mae']:8.4f} "
                 f"{m['mase']:8.4f} {m['smape']:8.2f}" for name, m in scores.items()]
 
     lines += rows(metrics["test"])

@@ -569,6 +569,28 @@ def build_ensemble(members: Sequence[keras.Model]) -> keras.Model:
     return keras.Model(feed, output, name="forecast_ensemble")
 
 
+@keras.saving.register_keras_serializable(package="timeseries")
+class WeightedSum(keras.layers.Layer):
+    """`weight * a + (1 - weight) * b` of two forecasts of one shape (a network and DLinear, `model.auto_blend`)."""
+
+    def __init__(self, weight: float = 0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = float(weight)
+
+    def call(self, inputs):
+        a, b = inputs
+        return self.weight * a + (1.0 - self.weight) * b
+
+    def get_config(self):
+        return {**super().get_config(), "weight": self.weight}
+
+
+def build_blend_model(network: keras.Model, baseline: keras.Model, weight: float) -> keras.Model:
+    """One model whose forecast is `weight * network + (1 - weight) * baseline` (same inputs as both)."""
+    output = WeightedSum(weight, name="blend")([network.output, baseline(network.input)])
+    return keras.Model(network.input, output, name=f"blend_{network.name}")
+
+
 def build_baseline_model(kind: str, input_length: int, horizon: int, num_channels: int, period: int = 1,
                          dlinear_weights: np.ndarray | None = None, kernel: int = 25, quantiles: Sequence[float] = (),
                          quantile_offsets: np.ndarray | None = None, num_past_covariates: int = 0,
