@@ -104,8 +104,8 @@ class App:
     monitor: tuple[str, str] = ("val_loss", "min")  # what picks the best epoch
     splits: tuple[str, ...] = ("train", "validation", "test")  # what evaluate --split accepts
     default_split = "test"
-    # evaluate --data scores all of the given data, so a --split other than the default is refused (speech and
-    # the language model leave it False: speech's --split picks within the data, the LM ignores it there)
+    # evaluate --data scores all of the given data, so a --split other than the default is refused (speech leaves
+    # it False: its --split picks within the data)
     data_is_one_split = False
     export_formats: tuple[str, ...] = ("keras", "saved_model", "tflite", "onnx")
     default_export_formats: tuple[str, ...] = ("keras", "saved_model", "tflite", "onnx")
@@ -519,6 +519,13 @@ def check_outputs(run: Run, count: int, what: str) -> None:
 # ---------------------------------------------------------------------------- evaluate / export
 
 OWN_DATA = "the run's own data"  # evaluate's metrics["data"] when no --data file was named
+
+
+def scored_on(metrics: dict, default: str = "test") -> str:
+    """What an evaluation scored, for its report: the --data file's name, else the split (`default` for the
+    metrics written at train time, which name neither)."""
+    data = metrics.get("data")
+    return Path(data).name if data and data != OWN_DATA else metrics.get("split", default)
 
 
 def evaluate(run: "Run | str | Path", split: str | None = None, data: str | None = None,

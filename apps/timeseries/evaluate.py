@@ -156,9 +156,10 @@ def select_model(model, series: Series, splits: Splits, cfg: Config, run_path: P
             model.save(str(Path(run_path) / "model.keras"))
     if run_path is not None:
         write_json(Path(run_path) / "selection.json", selection)
+    why = (" (a baseline beat the network)" if selection["baseline_won"] else
+           f" (network x {blends[chosen]} + DLinear x {1 - blends[chosen]})" if chosen in blends else "")
     print(f"model.kind=auto: validation MSE " + ", ".join(f"{k} {v:.4f}" for k, v in val_mse.items())
-          + f" -> keeping {chosen}" + (" (a baseline beat the network)" if selection["baseline_won"] else
-                                       f" (network x {blends[chosen]} + DLinear x {1 - blends[chosen]})" if chosen in blends else ""))
+          + f" -> keeping {chosen}{why}")
     return model, selection
 
 
@@ -371,11 +372,10 @@ def plot_forecast(series: Series, splits: Splits, cfg: Config, origin: int, x, y
 def format_table(metrics: dict) -> str:
     """Model vs baselines on the scored windows (the test split unless evaluate named another split or a
     file; the metric keys keep the `test` names either way), one line each."""
-    from common.pipeline import OWN_DATA
+    from common.pipeline import scored_on
 
-    data = metrics.get("data")
-    scored = Path(data).name if data and data != OWN_DATA else metrics.get("split", "test")
-    lines = [f"{'':20s} {'MSE':>8s} {'MAE':>8s} {'MASE':>8s} {'sMAPE':>8s}   ({scored}, {metrics['test_windows']} windows)"]
+    lines = [f"{'':20s} {'MSE':>8s} {'MAE':>8s} {'MASE':>8s} {'sMAPE':>8s}   ({scored_on(metrics)}, "
+             f"{metrics['test_windows']} windows)"]
 
     def rows(scores: dict) -> list[str]:
         return [f"{metrics['model'] if name == 'model' else name:20s} {m['mse']:8.4f} {m['mae']:8.4f} "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from apps.nlp.sentiment.config import PRESETS, Config
 from common.errors import DataError, UsageError
-from common.pipeline import OWN_DATA, App, Job, Prepared, check_outputs, compile_model, fit_ensemble
+from common.pipeline import App, Job, Prepared, check_outputs, compile_model, fit_ensemble, scored_on
 from common.rundir import read_json
 
 
@@ -272,8 +272,7 @@ class SentimentApp(App):
     def print_evaluation(self, metrics: dict, out: Path) -> None:
         from apps.nlp.sentiment.evaluate import print_report
 
-        other = metrics.get("data") not in (None, OWN_DATA)
-        print_report(Path(metrics["data"]).name if other else metrics["split"], metrics, show_mistakes=10)
+        print_report(scored_on(metrics), metrics, show_mistakes=10)
 
     def predict(self, run, inputs, **options) -> list[dict]:
         from apps.nlp.sentiment.inference import predict_texts

@@ -177,19 +177,15 @@ class TranslationApp(App):
         return super().evaluation_name(split, data, options) + (f"_beam{beam}" if beam else "")
 
     def evaluate(self, run, split, data, out: Path, options: dict) -> dict:
-        from apps.nlp.translation.data import load_splits
+        from apps.nlp.translation.data import load_splits, read_eval_pairs
         from apps.nlp.translation.evaluate import evaluate_pairs, print_samples, write_translations
 
         beam, limit = options.get("beam_size"), options.get("max_examples")
         if beam is not None and beam < 1:
             raise UsageError(f"--beam-size must be >= 1, got {beam}")
-        if data:
-            from apps.nlp.translation.data import read_eval_pairs
-
-            pairs = read_eval_pairs(Path(data), run.cfg.data.source_lang, run.cfg.data.target_lang)
+        pairs = (read_eval_pairs(Path(data), run.cfg.data.source_lang, run.cfg.data.target_lang) if data
+                 else getattr(load_splits(run.cfg.data), SPLITS[split]))
         translator = make_translator(run)
-        if not data:
-            pairs = getattr(load_splits(run.cfg.data), SPLITS[split])
         limit = run.cfg.decode.max_eval_examples if limit is None else limit
         metrics, rows = evaluate_pairs(translator, pairs, beam, limit)
         write_translations(out / "translations.tsv", rows)
