@@ -64,6 +64,7 @@ class ModelConfig:
     kind: Literal["segrnn", "lstm", "gru", "auto"] = "segrnn"  # segrnn: segment-recurrent (Lin et al. 2023); lstm/gru: direct multi-horizon RecurrentStack; auto: fit auto_network, keep it or the best baseline by validation MSE
     auto_network: Literal["segrnn", "lstm", "gru"] = "segrnn"  # kind=auto only: the network fitted before the validation comparison
     auto_blend: bool = added_field(False, since="2026-12-08")  # kind=auto only: also weigh the averages network x w + DLinear x (1 - w), w = 0.25/0.5/0.75, on validation (point forecasts, one network)
+    auto_blend_p: float = added_field(0.05, since="2026-12-08")  # auto_blend: a blend replaces the model chosen without blends only when its lower validation MSE is significant at this one-sided level (paired t-test over blocks of `horizon` consecutive windows); 1.0 keeps any lower MSE (the first auto_blend runs, 2026-12-08 morning)
     normalization: Literal["last", "revin", "none"] = "last"  # last: subtract the window's last value (SegRNN); revin: per-window mean/std with affine
     channel_mode: Literal["independent", "multivariate"] = "independent"  # independent shares weights over channels (robust); multivariate mixes them
     d_model: int = 512  # segrnn hidden width; the paper uses 512, smaller trains much faster on CPU
@@ -87,6 +88,7 @@ class ModelConfig:
             ("units", len(self.units) >= 1 and all(isinstance(u, int) and u >= 1 for u in self.units),
              "a non-empty tuple of integers >= 1, e.g. (64,)"),
             ("dropout_rate", 0.0 <= self.dropout_rate < 1.0, "in [0, 1)"),
+            ("auto_blend_p", 0.0 < self.auto_blend_p <= 1.0, "in (0, 1], e.g. 0.05 (1.0 keeps any lower validation MSE)"),
             ("ensemble_size", isinstance(self.ensemble_size, int) and self.ensemble_size >= 1,
              "an integer >= 1 (1 trains a single network)"),
             ("quantiles", all(0.0 < q < 1.0 for q in self.quantiles)

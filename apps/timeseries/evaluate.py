@@ -17,7 +17,9 @@ numbers) and over series (`test_mean_over_series`); baselines likewise.
 validation split (scaled MSE) and keeps the better; when a baseline wins, model.keras becomes
 that baseline as a small Keras model (`model.BaselineForecaster`), so forecast and export use
 the choice. With `model.auto_blend=true` the averages `w * network + (1 - w) * DLinear` (w = 0.25, 0.5,
-0.75) compete too, and a winning blend is saved as one model (`model.WeightedSum` over both).
+0.75) compete too: the best of them replaces the model chosen without them only when its validation gain
+is significant (`model.auto_blend_p`, a paired t-test over blocks of windows one horizon long, `paired_gain_test`),
+and a kept blend is saved as one model (`model.WeightedSum` over both).
 `selection.json` and `metrics.json: selection` say what was compared and chosen.
 
     python -m apps.timeseries.evaluate --run-dir runs/forecast
@@ -109,6 +111,35 @@ def residual_quantiles(y: np.ndarray, p: np.ndarray, quantiles) -> np.ndarray:
 BLEND_WEIGHTS = (0.25, 0.5, 0.75)  # model.auto_blend: the network's weights tried against DLinear on validation
 
 
+def window_mse(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Each window's MSE (`[windows]`) of forecasts `p` against `y` (`[windows, horizon, ...]`)."""
+    return np.square(p.astype(np.float64) - y).reshape(len(y), -1).mean(axis=1)
+
+
+def paired_gain_test(errors: np.ndarray, reference: np.ndarray, block: int) -> dict:
+    """One-sided paired t-test that `errors` (each window's MSE, in window order) are lower than `reference`'s.
+
+    Stride-1 windows overlap, so neighbouring windows' errors are nearly the same number: the per-window
+    differences are averaged over blocks of `block` consecutive windows (windows one horizon apart share no
+    target row) and the blocks' means are the samples. Fewer than two blocks cannot be tested: p = 1.
+    """
+    from scipy import stats
+
+    diff = np.asarray(errors, np.float64) - np.asarray(reference, np.float64)
+    blocks = len(diff) // block
+    result = {"blocks": blocks, "block_windows": block, "mean_difference": float(diff.mean()), "t": None, "p": 1.0}
+    if blocks < 2:
+        return result
+    means = diff[len(diff) - blocks * block:].reshape(blocks, block).mean(axis=1)  # the latest windows, whole blocks
+    sd = float(means.std(ddof=1))
+    if sd == 0.0:  # every block equally better (or worse): no spread to test against
+        result["p"] = 0.0 if means.mean() < 0 else 1.0
+        return result
+    t = float(means.mean() / (sd / np.sqrt(blocks)))
+    result.update(t=t, p=float(stats.t.cdf(t, df=blocks - 1)))
+    return result
+
+
 def select_model(model, series: Series, splits: Splits, cfg: Config, run_path: Path | None = None):
     """`model.kind=auto`: keeps the fitted network or the baseline with the lower validation MSE.
 
@@ -129,13 +160,24 @@ def select_model(model, series: Series, splits: Splits, cfg: Config, run_path: P
     blends = {f"{network}+dlinear:{w}": w for w in BLEND_WEIGHTS} if cfg.model.auto_blend else {}
     for name, w in blends.items():  # forecast combination: the network's errors and DLinear's partly cancel
         candidates[name] = w * candidates[network] + (1 - w) * candidates["dlinear"]
-    val_mse = {name: float(np.mean((p.astype(np.float64) - val.y) ** 2)) for name, p in candidates.items()}
-    chosen = min(val_mse, key=val_mse.get)  # the network comes first, so it wins ties
+    errors = {name: window_mse(val.y, p) for name, p in candidates.items()}
+    val_mse = {name: float(np.mean(e)) for name, e in errors.items()}  # every window has as many values
+    plain = {name: v for name, v in val_mse.items() if name not in blends}
+    chosen = min(plain, key=plain.get)  # the network comes first, so it wins ties
+    blend_test = None
+    if blends:  # three more candidates fitted to the same validation windows: a blend must win by more than noise
+        best_blend = min(blends, key=val_mse.get)
+        blend_test = {"blend": best_blend, "against": chosen, "level": cfg.model.auto_blend_p,
+                      **paired_gain_test(errors[best_blend], errors[chosen], data.horizon)}
+        blend_test["kept"] = val_mse[best_blend] < val_mse[chosen] and blend_test["p"] <= cfg.model.auto_blend_p
+        if blend_test["kept"]:
+            chosen = best_blend
     test_point = point_forecast(predict(model, splits.test.inputs), quantiles).astype(np.float64)
     selection = {
         "criterion": "validation MSE (scaled), every validation window",
         "validation_mse": val_mse, "chosen": chosen, "network": network,
         "baseline_won": chosen not in (network, *blends),
+        **({"blend_test": blend_test} if blend_test else {}),
         "network_test": {"mse": float(np.mean((test_point - splits.test.y) ** 2)),
                          "mae": float(np.mean(np.abs(test_point - splits.test.y)))},
     }
@@ -158,6 +200,9 @@ def select_model(model, series: Series, splits: Splits, cfg: Config, run_path: P
         write_json(Path(run_path) / "selection.json", selection)
     why = (" (a baseline beat the network)" if selection["baseline_won"] else
            f" (network x {blends[chosen]} + DLinear x {1 - blends[chosen]})" if chosen in blends else "")
+    if blend_test and not blend_test["kept"] and val_mse[blend_test["blend"]] < val_mse[chosen]:
+        why += (f"; {blend_test['blend']} was lower by {val_mse[chosen] - val_mse[blend_test['blend']]:.4f} but not "
+                f"significantly (p {blend_test['p']:.2f} > {blend_test['level']} over {blend_test['blocks']} blocks)")
     print(f"model.kind=auto: validation MSE " + ", ".join(f"{k} {v:.4f}" for k, v in val_mse.items())
           + f" -> keeping {chosen}{why}")
     return model, selection

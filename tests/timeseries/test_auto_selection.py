@@ -1,5 +1,6 @@
-"""`model.kind=auto`: the network, a baseline or (with `model.auto_blend`) a network + DLinear average, whichever
-has the lowest validation MSE; the choice is what model.keras forecasts."""
+"""`model.kind=auto`: the network or a baseline, whichever has the lowest validation MSE, or (with
+`model.auto_blend`) a network + DLinear average that beats that choice significantly; the choice is what
+model.keras forecasts."""
 
 import dataclasses
 import json
@@ -35,12 +36,48 @@ def test_a_blend_that_wins_validation_is_the_saved_model(tmp_path, monkeypatch):
     assert not selection["baseline_won"] and selection["validation_mse"]["segrnn+dlinear:0.5"] < 1e-10
     assert set(selection["validation_mse"]) == {"segrnn", "naive", "seasonal_naive", "dlinear", "segrnn+dlinear:0.25",
                                                 "segrnn+dlinear:0.5", "segrnn+dlinear:0.75"}
+    assert selection["blend_test"]["kept"] and selection["blend_test"]["p"] < 0.05
     x = splits.test.x[:5]
     expected = 0.5 * np.asarray(network(x)) + 0.5 * DLinear().fit(splits.train.x, splits.train.y).predict(x)
     np.testing.assert_allclose(np.asarray(model(x)), expected, atol=1e-5)
     saved = keras.models.load_model(tmp_path / "model.keras", compile=False)  # what forecast/export read
     np.testing.assert_allclose(np.asarray(saved(x)), expected, atol=1e-5)
     assert json.loads((tmp_path / "selection.json").read_text())["chosen"] == "segrnn+dlinear:0.5"
+
+
+def test_a_blend_lower_by_noise_alone_is_not_kept(tmp_path, monkeypatch):
+    """A network exact on validation but for one stretch of `horizon` windows, where it errs three times as much
+    as DLinear the other way: the 0.75 blend is lower on average (by a quarter), but the gain is that one block's."""
+    cfg = _tiny(auto_blend=True)
+    series = load_series(cfg.data)
+    splits = make_splits(series, cfg.data)
+    network = build_model(cfg.model, cfg.data.input_length, cfg.data.horizon, len(series.columns))
+    y = splits.val.y
+    dlinear = DLinear().fit(splits.train.x, splits.train.y).predict(splits.val.x)
+    skipped = len(y) % cfg.data.horizon  # the test's blocks are the latest whole blocks of windows
+    one_block = ((np.arange(len(y)) - skipped) // cfg.data.horizon == 0)[:, None, None]
+    fake = y - 3.0 * one_block * (dlinear - y)
+    real_predict = evaluate.predict
+    monkeypatch.setattr(evaluate, "predict", lambda model, inputs: (
+        fake if model is network and inputs is splits.val.inputs else real_predict(model, inputs)))
+    _, strict = evaluate.select_model(network, series, splits, cfg)
+    test, val_mse = strict["blend_test"], strict["validation_mse"]
+    assert strict["chosen"] == "segrnn" and test["blend"] == "segrnn+dlinear:0.75" and not test["kept"]
+    assert val_mse[test["blend"]] < 0.8 * val_mse["segrnn"] and test["blocks"] >= 20 and test["p"] > 0.2
+    loose = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, auto_blend_p=1.0))
+    _, any_gain = evaluate.select_model(network, series, splits, loose)  # the first auto_blend rule: any lower MSE
+    assert any_gain["chosen"] == test["blend"] and any_gain["blend_test"]["kept"]
+
+
+def test_paired_gain_test_counts_blocks_not_windows():
+    rng = np.random.default_rng(0)
+    reference = rng.normal(1.0, 0.1, 400)
+    better = reference - 0.05 + rng.normal(0, 0.01, 400)
+    assert evaluate.paired_gain_test(better, reference, block=50)["p"] < 1e-4
+    noisy = reference + np.repeat(rng.normal(0, 0.2, 8), 50) - 0.01  # a small gain under block-level noise
+    result = evaluate.paired_gain_test(noisy, reference, block=50)
+    assert result["blocks"] == 8 and result["p"] > 0.05
+    assert evaluate.paired_gain_test(better[:60], reference[:60], block=50)["p"] == 1.0  # one block: untestable
 
 
 def test_without_auto_blend_only_the_network_and_baselines_compete(tmp_path):
@@ -58,7 +95,9 @@ def test_auto_blend_trains_evaluates_and_refuses_what_it_cannot_blend(tmp_path, 
     assert train.main(["--config", "tiny", "--run-dir", str(run), *sets]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     chosen = metrics["selection"]["chosen"]
-    assert chosen == min(metrics["selection"]["validation_mse"], key=metrics["selection"]["validation_mse"].get)
+    val_mse, blend_test = metrics["selection"]["validation_mse"], metrics["selection"]["blend_test"]
+    plain = min((k for k in val_mse if "+dlinear" not in k), key=val_mse.get)
+    assert chosen == (blend_test["blend"] if blend_test["kept"] else plain) and blend_test["against"] == plain
     assert evaluate.main(["--run-dir", str(run), "--out", str(tmp_path / "again")]) == 0  # the saved choice reloads
     again = json.loads((tmp_path / "again" / "metrics.json").read_text())
     assert again["test"]["model"]["mse"] == pytest.approx(metrics["test"]["model"]["mse"], rel=1e-5)
