@@ -108,3 +108,54 @@ def test_auto_blend_trains_evaluates_and_refuses_what_it_cannot_blend(tmp_path, 
         err = capsys.readouterr().err
         assert "model.auto_blend" in err and "Traceback" not in err, err
     assert not (tmp_path / "bad").exists()
+
+
+def _covariate_csv(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 600
+    plan = rng.normal(size=n)
+    frame = pd.DataFrame({"date": pd.date_range("2022-01-01", periods=n, freq="h"),
+                          "load": np.sin(np.arange(n) / 4.0) + 0.5 * plan, "plan": plan, "temp": rng.normal(size=n)})
+    frame.to_csv(tmp_path / "load.csv", index=False)
+    return {"source": "csv", "path": str(tmp_path / "load.csv"), "columns": ("load",), "target": "load",
+            "past_covariates": ("temp",), "future_covariates": ("plan",), "calendar": ("hour",)}
+
+
+def _panel_csv(tmp_path):
+    from apps.timeseries.data import synthetic_panel_frame
+
+    synthetic_panel_frame(num_series=3, length=400).to_csv(tmp_path / "panel.csv", index=False)
+    return {"source": "csv", "path": str(tmp_path / "panel.csv"), "id_column": "id"}
+
+
+@pytest.mark.parametrize("layout", [_covariate_csv, _panel_csv], ids=["covariates", "long_format"])
+def test_a_kept_blend_takes_the_networks_inputs_with_covariates_and_in_long_format(layout, tmp_path, monkeypatch):
+    """The blend model is built from the network's inputs: with past/future covariates and calendar features (which
+    DLinear ignores), and over a long-format panel's pooled windows; it saves, reloads and forecasts the blend."""
+    from apps.timeseries.panel import is_long, load_panel, make_panel_splits
+
+    base = _tiny(auto_blend=True)
+    cfg = dataclasses.replace(base, data=dataclasses.replace(base.data, **layout(tmp_path)))
+    if is_long(cfg.data):
+        series = load_panel(cfg.data)
+        splits = make_panel_splits(series, cfg.data)
+    else:
+        series = load_series(cfg.data)
+        splits = make_splits(series, cfg.data)
+    network = build_model(cfg.model, cfg.data.input_length, cfg.data.horizon, len(series.columns),
+                          **series.covariate_sizes)
+    linear = DLinear().fit(splits.train.x, splits.train.y)
+    real_predict = evaluate.predict
+    monkeypatch.setattr(evaluate, "predict", lambda model, inputs: (  # mirrored errors: the even blend is exact
+        2 * splits.val.y - linear.predict(splits.val.x)
+        if model is network and (inputs["window"] if isinstance(inputs, dict) else inputs) is splits.val.x
+        else real_predict(model, inputs)))  # (`inputs` with covariates is a new dict each time: compare the window)
+    model, selection = evaluate.select_model(network, series, splits, cfg, tmp_path)
+    assert selection["chosen"] == "segrnn+dlinear:0.5" and selection["blend_test"]["kept"]
+    test = splits.test.subset(np.arange(4))
+    expected = 0.5 * real_predict(network, test.inputs) + 0.5 * linear.predict(test.x)
+    saved = keras.models.load_model(tmp_path / "model.keras", compile=False)
+    for m in (model, saved):
+        np.testing.assert_allclose(real_predict(m, test.inputs), expected, atol=1e-5)
