@@ -34,7 +34,7 @@ def test_etth1_benchmark_split(shared_data):
     np.testing.assert_allclose(splits.test.x[0], splits.scaled[11424:11520], rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("preset", ["etth1-720", "etth2-720"])
+@pytest.mark.parametrize("preset", ["etth1-720", "etth2-720", "etth1-720-gpu", "etth2-720-gpu"])
 def test_input_720_presets_forecast_the_same_test_hours_as_input_96(shared_data, preset):
     import dataclasses
 
@@ -114,3 +114,18 @@ def test_baselines_on_exact_patterns():
 @pytest.mark.parametrize("frequency, period", [("15min", 96), ("h", 24), ("D", 7), ("W-SAT", 52), ("MS", 12), ("QS", 4)])
 def test_seasonal_period_from_frequency(frequency, period):
     assert infer_seasonal_period(frequency, pd.date_range("2020-01-01", periods=4, freq=frequency)) == period
+
+
+def test_paper_recipe_input_720_presets_hold_the_scripts_values():
+    """etth1/etth2-720-gpu are SegRNN's scripts/SegRNN/etth1.sh and etth2.sh (Table 2): the values a GPU run compares."""
+    from apps.timeseries.config import PRESETS
+
+    for preset, path, dropout in (("etth1-720-gpu", "timeseries/ETTh1.csv", 0.1), ("etth2-720-gpu", "timeseries/ETTh2.csv", 0.5)):
+        cfg = PRESETS[preset]
+        assert (cfg.data.path, cfg.data.input_length, cfg.data.features) == (path, 720, "M")
+        m, t = cfg.model, cfg.train
+        assert (m.kind, m.d_model, m.seg_len, m.cell, m.decoder, m.channel_embedding, m.normalization) == \
+            ("segrnn", 512, 24, "gru", "pmf", True, "last")
+        assert (m.dropout_rate, m.loss, m.init) == (dropout, "mse", "fan_in")
+        assert (t.epochs, t.batch_size, t.learning_rate, t.schedule, t.early_stopping_patience) == (30, 64, 3e-4, "step", 5)
+        assert (t.step_decay, t.step_constant_epochs) == (0.8, 4)
