@@ -64,7 +64,11 @@ declare -A pids=()
 for name in "${!jobs[@]}"; do
   rm -rf "$runs/$name" "$runs/$name.partial"
   read -r module rest <<< "${jobs[$name]}"
-  timeout "$job_limit" "$py" -m "$module" --config "$preset" --run-dir "$runs/$name" $rest \
+  config=$preset
+  # LEASE_PRESET_FORECAST: another forecasting preset for this lease, e.g. etth1-720-gpu (SegRNN's Table 2 recipe)
+  # with LEASE_SET_FORECAST="--set data.horizon=96"
+  [ "$name" = forecast ] && config=${LEASE_PRESET_FORECAST:-$preset}
+  timeout "$job_limit" "$py" -m "$module" --config "$config" --run-dir "$runs/$name" $rest \
     > "$res/logs/$name.log" 2>&1 &
   pids[$name]=$!
 done
