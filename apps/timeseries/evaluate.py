@@ -141,7 +141,9 @@ def paired_gain_test(errors: np.ndarray, reference: np.ndarray, block: int) -> d
 
 
 def select_model(model, series: Series, splits: Splits, cfg: Config, run_path: Path | None = None):
-    """`model.kind=auto`: keeps the fitted network or the baseline with the lower validation MSE.
+    """`model.kind=auto`: keeps the fitted network or the baseline with the lower validation MSE (with
+    `model.auto_blend`, the best network + DLinear average instead when `paired_gain_test` finds its gain over
+    that choice significant at `model.auto_blend_p`).
 
     Returns `(model, selection)`; `selection` is None unless kind is auto. When a baseline wins,
     the returned model is that baseline as a Keras model (same inputs as the network; quantile
