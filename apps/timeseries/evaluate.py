@@ -185,17 +185,14 @@ def select_model(model, series: Series, splits: Splits, cfg: Config, run_path: P
     }
     if chosen in blends:
         selection["blend_weight"] = blends[chosen]
-        baseline = build_baseline_model("dlinear", data.input_length, data.horizon, len(series.columns),
-                                        dlinear_weights=linear.weights, kernel=linear.kernel, **series.covariate_sizes)
-        model = build_blend_model(model, baseline, blends[chosen])
-        if run_path is not None:
-            model.save(str(Path(run_path) / "model.keras"))
-    elif chosen != network:
-        offsets = residual_quantiles(val.y, candidates[chosen], quantiles) if quantiles else None
-        model = build_baseline_model(
-            chosen, data.input_length, data.horizon, len(series.columns), period=series.seasonal_period,
-            dlinear_weights=linear.weights if chosen == "dlinear" else None, kernel=linear.kernel,
+    if chosen != network:  # a baseline, or a blend over DLinear: built as Keras models, saved as model.keras
+        kind = "dlinear" if chosen in blends else chosen
+        offsets = residual_quantiles(val.y, candidates[chosen], quantiles) if quantiles else None  # none for blends
+        baseline = build_baseline_model(
+            kind, data.input_length, data.horizon, len(series.columns), period=series.seasonal_period,
+            dlinear_weights=linear.weights if kind == "dlinear" else None, kernel=linear.kernel,
             quantiles=quantiles, quantile_offsets=offsets, **series.covariate_sizes)
+        model = build_blend_model(model, baseline, blends[chosen]) if chosen in blends else baseline
         if run_path is not None:
             model.save(str(Path(run_path) / "model.keras"))
     if run_path is not None:
